@@ -1,0 +1,338 @@
+"""Checks on the clinician-reviewable reference CSVs in trscohort/reference/.
+
+Facts checked here come from /work/shared/reference-facts.md (CPZ equivalents, ATC, LOINC,
+ICD-10, unit conversions). Uses only the csv module and DuckDB.
+"""
+
+import csv
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import duckdb
+import pytest
+
+REF = Path(__file__).resolve().parents[1] / "trscohort" / "reference"
+
+EXPECTED_HEADERS = {
+    "antipsychotics": [
+        "concept_id",
+        "generic_name",
+        "formulation",
+        "atc_code",
+        "drug_class",
+        "is_clozapine",
+        "names",
+        "eq100_gardner2010",
+        "eq100_leucht2016",
+        "eq100_leucht2020",
+        "cpz_source_note",
+    ],
+    "comedications": ["concept_id", "generic_name", "atc_code", "categories", "names", "note"],
+    "lab_analytes": [
+        "analyte",
+        "description",
+        "codes",
+        "names",
+        "canonical_unit",
+        "unit_if_missing",
+        "min_value",
+        "max_value",
+        "monitored",
+    ],
+    "lab_units": ["analyte", "unit", "factor", "offset", "note"],
+    "icd10_groups": ["group_id", "code_prefix", "description", "code_system_note"],
+    "assessment_instruments": [
+        "instrument",
+        "names",
+        "min_score",
+        "max_score",
+        "higher_is_worse",
+        "note",
+    ],
+}
+
+ANALYTES = [
+    "anc",
+    "wbc",
+    "clozapine_level",
+    "norclozapine_level",
+    "troponin",
+    "crp",
+    "glucose_fasting",
+    "hba1c",
+    "cholesterol_total",
+    "ldl",
+    "hdl",
+    "triglycerides",
+    "alt",
+    "ast",
+    "bilirubin",
+    "weight",
+    "bmi",
+    "bp_systolic",
+    "bp_diastolic",
+    "pulse",
+    "qtc",
+]
+
+GROUPS = {
+    "schizophrenia": {"F20"},
+    "schizoaffective": {"F25"},
+    "pregnancy": {"Z33", "Z34", "O"},
+    "lactation": {"Z391"},
+    "AE-NEU": {"D70"},
+    "AE-MYO": {"I40", "I41", "I514"},
+    "AE-CMP": {"I42"},
+    "AE-SEIZ": {"G40", "G41", "R56"},
+    "AE-GI-SEVERE": {"K56"},
+    "AE-GI-CONSTIPATION": {"K590"},
+    "AE-MET": {"E11"},
+    "AE-NMS": {"G210"},
+    "AE-HEP": {"K71"},
+    "AE-QT": {"I4581", "R9431"},
+}
+
+
+def read(name: str) -> list[dict[str, str]]:
+    with open(REF / f"{name}.csv", encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def split(value: str) -> list[str]:
+    return value.split("|") if value else []
+
+
+def normalise_unit(raw: str) -> str:
+    u = raw.lower().strip()
+    u = u.replace("\u00b5", "u").replace("\u03bc", "u").replace("\u00d7", "x").replace("*", "^")
+    u = re.sub(r"\s+", "", u)
+    if u.startswith("x10"):
+        u = u[1:]
+    return u
+
+
+def normalise_name(raw: str) -> str:
+    return " ".join(raw.lower().split())
+
+
+def unit_rows() -> dict[tuple[str, str], tuple[float, float]]:
+    return {
+        (r["analyte"], r["unit"]): (float(r["factor"]), float(r["offset"]))
+        for r in read("lab_units")
+    }
+
+
+def convert(analyte: str, value: float, raw_unit: str) -> float:
+    factor, offset = unit_rows()[(analyte, normalise_unit(raw_unit))]
+    return value * factor + offset
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_HEADERS))
+def test_headers_and_pipes(name):
+    with open(REF / f"{name}.csv", encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == EXPECTED_HEADERS[name]
+    for row in rows[1:]:
+        assert len(row) == len(rows[0]), row
+        for cell in row:
+            assert " |" not in cell and "| " not in cell, cell
+            assert cell == cell.strip(), cell
+
+
+def test_reference_csv_paths_lists_all_tables():
+    from trscohort.reference import REFERENCE_DIR, reference_csv_paths
+
+    paths = reference_csv_paths()
+    assert set(EXPECTED_HEADERS) <= set(paths)
+    assert all(p.parent == REFERENCE_DIR and p.exists() for p in paths.values())
+
+
+def test_drug_names_map_to_one_concept_across_files():
+    owner: dict[str, set[str]] = defaultdict(set)
+    ids: list[str] = []
+    for table in ("antipsychotics", "comedications"):
+        for r in read(table):
+            ids.append(r["concept_id"])
+            names = split(r["names"])
+            assert names, r["concept_id"]
+            for n in names:
+                assert n == normalise_name(n), n
+                owner[n].add(r["concept_id"])
+    assert len(ids) == len(set(ids))
+    clashes = {n: c for n, c in owner.items() if len(c) > 1}
+    assert not clashes
+
+
+def test_antipsychotic_rows():
+    rows = {r["concept_id"]: r for r in read("antipsychotics")}
+    assert "lithium" not in rows
+    for cid, r in rows.items():
+        assert r["formulation"] in {"oral", "lai"}
+        assert r["drug_class"] in {"FGA", "SGA"}
+        assert r["is_clozapine"] == ("true" if r["generic_name"] == "clozapine" else "false")
+        assert re.fullmatch(r"N05A[A-Z]\d\d", r["atc_code"]), cid
+        assert r["generic_name"] in split(r["names"]) or r["formulation"] == "lai"
+        values = [r[k] for k in ("eq100_gardner2010", "eq100_leucht2016", "eq100_leucht2020")]
+        assert any(values), f"{cid} has no CPZ equivalent"
+        assert all(float(v) > 0 for v in values if v)
+        if r["formulation"] == "lai":
+            parent = rows[r["generic_name"]]
+            assert parent["formulation"] == "oral"
+            assert parent["atc_code"] == r["atc_code"]
+    assert sum(r["is_clozapine"] == "true" for r in rows.values()) == 1
+
+
+def test_cpz_equivalents_from_facts():
+    rows = {r["concept_id"]: r for r in read("antipsychotics")}
+    cpz = rows["chlorpromazine"]
+    for k in ("eq100_gardner2010", "eq100_leucht2016", "eq100_leucht2020"):
+        assert float(cpz[k]) == 100
+    assert float(rows["olanzapine"]["eq100_gardner2010"]) == pytest.approx(3.33)
+    assert float(rows["haloperidol"]["eq100_leucht2016"]) == pytest.approx(2.67)
+    assert float(rows["clozapine"]["eq100_gardner2010"]) == pytest.approx(66.67)
+    assert rows["clozapine"]["eq100_leucht2020"] == ""
+    assert float(rows["risperidone"]["eq100_leucht2020"]) == pytest.approx(1.37)
+    assert float(rows["haloperidol_decanoate"]["eq100_gardner2010"]) == pytest.approx(0.89)
+    assert float(rows["paliperidone_palmitate"]["eq100_leucht2016"]) == pytest.approx(0.83)
+    assert rows["paliperidone_palmitate"]["eq100_gardner2010"] == ""
+    # 600 mg CPZ-eq of oral olanzapine (TRS-4) under G10 is about 20 mg/day (Gardner median).
+    assert 6 * float(rows["olanzapine"]["eq100_gardner2010"]) == pytest.approx(20, abs=0.05)
+
+
+def test_brand_names_on_the_right_formulation():
+    by_name = {n: r["concept_id"] for r in read("antipsychotics") for n in split(r["names"])}
+    assert by_name["haldol"] == "haloperidol"
+    assert by_name["haldol decanoate"] == "haloperidol_decanoate"
+    assert by_name["flupenthixol"] == "flupentixol"
+    assert by_name["xeplion"] == "paliperidone_palmitate"
+    assert by_name["clozaril"] == "clozapine"
+
+
+def test_comedication_codes_and_categories():
+    rows = {r["concept_id"]: r for r in read("comedications")}
+    assert rows["valproate"]["atc_code"] == "N03AG01"
+    assert rows["clonazepam"]["atc_code"] == "N03AE01"
+    assert rows["lithium"]["atc_code"] == "N05AN01"
+    assert "cyp1a2_inducer" in split(rows["carbamazepine"]["categories"])
+    assert "cyp1a2_inhibitor" in split(rows["fluvoxamine"]["categories"])
+    for r in rows.values():
+        if not r["atc_code"]:
+            assert "unverified" in r["note"], r["concept_id"]
+
+
+def test_hba1c_percent_to_ifcc():
+    assert round(convert("hba1c", 6.5, "%")) == 48
+    assert round(convert("hba1c", 7.0, "%")) == 53
+
+
+def test_clozapine_molar_to_mass():
+    assert convert("clozapine_level", 1.071, "µmol/L") == pytest.approx(350, abs=0.5)
+    assert convert("clozapine_level", 350 * 3.060, "nmol/L") == pytest.approx(350, abs=0.5)
+    assert convert("clozapine_level", 350, "μg/L") == 350
+
+
+def test_anc_si_to_per_microlitre():
+    assert convert("anc", 1.5, "x10^9/L") == pytest.approx(1500)
+    assert convert("anc", 1.5, "10*9/L") == pytest.approx(1500)
+    assert convert("anc", 1500, "cells/µL") == pytest.approx(1500)
+
+
+def test_other_conversions_from_facts():
+    assert convert("glucose_fasting", 7.0, "mmol/L") == pytest.approx(126.1, abs=0.1)
+    assert convert("cholesterol_total", 5.0, "mmol/L") == pytest.approx(193.35)
+    assert convert("triglycerides", 1.7, "mmol/L") == pytest.approx(150.6, abs=0.1)
+    assert convert("troponin", 0.04, "ng/mL") == pytest.approx(40)
+    assert convert("crp", 10, "mg/dL") == pytest.approx(100)
+    assert convert("bilirubin", 17.1, "µmol/L") == pytest.approx(1.0, abs=1e-4)
+
+
+def test_analytes_and_units():
+    analytes = {r["analyte"]: r for r in read("lab_analytes")}
+    assert list(analytes) == ANALYTES
+    units = unit_rows()
+    for a, r in analytes.items():
+        assert r["monitored"] == "true"
+        assert float(r["min_value"]) < float(r["max_value"])
+        assert units[(a, normalise_unit(r["canonical_unit"]))] == (1.0, 0.0), a
+        if r["unit_if_missing"]:
+            assert r["unit_if_missing"] == r["canonical_unit"]
+    assert {a for a, r in analytes.items() if r["unit_if_missing"]} == {
+        "bmi",
+        "bp_systolic",
+        "bp_diastolic",
+        "pulse",
+        "qtc",
+    }
+    for a, _u in units:
+        assert a in analytes, a
+
+
+def test_unit_strings_are_normalised():
+    for r in read("lab_units"):
+        assert normalise_unit(r["unit"]) == r["unit"], r["unit"]
+    assert normalise_unit("mm[Hg]") == "mm[hg]"
+
+
+def test_lab_names_unique_and_normalised():
+    owner: dict[str, set[str]] = defaultdict(set)
+    for r in read("lab_analytes"):
+        for n in split(r["names"]):
+            assert n == normalise_name(n), n
+            owner[n].add(r["analyte"])
+    assert not {n: a for n, a in owner.items() if len(a) > 1}
+
+
+def test_loinc_codes_unique():
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE a AS SELECT * FROM read_csv(?, header = true, all_varchar = true)",
+        [str(REF / "lab_analytes.csv")],
+    )
+    dupes = con.execute(
+        """
+        SELECT code, count(DISTINCT analyte) AS n
+        FROM (SELECT analyte, unnest(string_split(codes, '|')) AS code FROM a WHERE codes <> '')
+        GROUP BY code HAVING n > 1
+        """
+    ).fetchall()
+    assert dupes == []
+    mapped = {
+        c for (c,) in con.execute("SELECT unnest(string_split(codes, '|')) FROM a").fetchall()
+    }
+    assert "770-8" not in mapped  # neutrophil %, not an absolute count
+    assert "12375-2" not in mapped  # clozapine + norclozapine total
+    assert {"751-8", "6896-5", "10992-6", "4548-4", "59261-8"} <= mapped
+    for code in mapped - {""}:
+        assert re.fullmatch(r"\d{1,6}-\d", code), code
+
+
+def test_icd10_groups():
+    rows = read("icd10_groups")
+    got: dict[str, set[str]] = defaultdict(set)
+    for r in rows:
+        assert r["code_prefix"] == r["code_prefix"].upper().replace(".", "")
+        got[r["group_id"]].add(r["code_prefix"])
+    assert dict(got) == GROUPS
+    assert len(rows) == len({(r["group_id"], r["code_prefix"]) for r in rows})
+
+    def groups_of(code: str) -> set[str]:
+        c = code.upper().replace(".", "")
+        return {r["group_id"] for r in rows if c.startswith(r["code_prefix"])}
+
+    assert groups_of("D70") == {"AE-NEU"}
+    assert groups_of("d70.2") == {"AE-NEU"}
+    assert groups_of("F20.0") == {"schizophrenia"}
+    assert groups_of("I51.4") == {"AE-MYO"}
+    assert groups_of("K59.03") == {"AE-GI-CONSTIPATION"}
+    assert groups_of("O9A.1") == {"pregnancy"}
+    assert groups_of("I45.8") == set()
+
+
+def test_assessment_instruments():
+    rows = {r["instrument"]: r for r in read("assessment_instruments")}
+    assert (rows["PANSS"]["min_score"], rows["PANSS"]["max_score"]) == ("30", "210")
+    assert (rows["BPRS"]["min_score"], rows["BPRS"]["max_score"]) == ("18", "126")
+    assert rows["GAF"]["higher_is_worse"] == rows["SOFAS"]["higher_is_worse"] == "false"
+    names = [n for r in rows.values() for n in split(r["names"])]
+    assert len(names) == len(set(names))

@@ -1,0 +1,81 @@
+{%- import 'macros.sql' as m with context -%}
+-- Lab results and vital signs, typed. Each test is mapped to a canonical analyte (by code, then
+-- by name) and its value converted to the analyte's canonical unit (value x factor + offset).
+-- A mapped analyte needs a known unit, a number and a physically possible value; tests the
+-- reference does not know are kept with analyte NULL.
+WITH typed AS (
+    SELECT
+        src.*,
+        {{ m.blank('patient_id') }} AS p_patient_id,
+        {{ m.parse_ts('collected_at') }} AS p_collected_at,
+        {{ m.blank('test_code') }} AS p_test_code,
+        {{ m.blank('test_name') }} AS p_test_name,
+        {{ m.blank('value') }} AS p_value,
+        NULLIF(regexp_extract(TRIM(value), '^([<>]=?)', 1), '') AS value_comparator,
+        regexp_replace(TRIM(value), '^[<>]=?\s*', '') AS value_number_text,
+        {{ m.blank('unit') }} AS p_unit,
+        {{ m.parse_number('reference_high') }} AS p_reference_high
+    FROM raw.labs AS src
+),
+
+mapped AS (
+    SELECT
+        t.*,
+        coalesce(by_code.analyte, by_name.analyte) AS analyte,
+        {{ m.parse_number('t.value_number_text') }} AS value_as_given
+    FROM typed AS t
+    LEFT JOIN reference.lab_codes AS by_code ON by_code.code = t.p_test_code
+    LEFT JOIN reference.lab_names AS by_name ON by_name.name = {{ m.norm_text('t.p_test_name') }}
+),
+
+converted AS (
+    SELECT
+        mp.*,
+        a.canonical_unit,
+        a.min_value,
+        a.max_value,
+        coalesce({{ m.norm_unit('mp.p_unit') }}, {{ m.norm_unit('a.unit_if_missing') }}) AS unit_key,
+        u.factor AS unit_factor,
+        u."offset" AS unit_offset
+    FROM mapped AS mp
+    LEFT JOIN reference.lab_analytes AS a ON a.analyte = mp.analyte
+    LEFT JOIN reference.lab_units AS u
+        ON u.analyte = mp.analyte
+        AND u.unit = coalesce({{ m.norm_unit('mp.p_unit') }}, {{ m.norm_unit('a.unit_if_missing') }})
+),
+
+{{ m.join_patient('converted') }}
+
+SELECT
+    _row,
+    p_patient_id AS patient_id,
+    p_collected_at AS collected_at,
+    CAST(p_collected_at AS DATE) AS collected_date,
+    p_test_code AS test_code,
+    p_test_name AS test_name,
+    analyte,
+    p_value AS value_as_written,
+    value_comparator,
+    value_as_given,
+    p_unit AS unit_as_written,
+    value_as_given * unit_factor + unit_offset AS value,
+    CASE WHEN analyte IS NOT NULL THEN canonical_unit END AS unit,
+    p_reference_high * unit_factor + unit_offset AS reference_high,
+    {{ m.extras(['pt_known', 'pt_birth_date', 'value_comparator', 'value_number_text', 'analyte',
+                 'value_as_given', 'canonical_unit', 'min_value', 'max_value', 'unit_key', 'unit_factor', 'unit_offset']) }},
+    {{ m.collect([
+        m.patient_reasons('collected_at', 'CAST(p_collected_at AS DATE)'),
+        m.require('collected_at'),
+        m.check_date('collected_at', 'CAST(p_collected_at AS DATE)'),
+        m.reason("p_test_code IS NULL AND p_test_name IS NULL", "'missing test_code and test_name'"),
+        m.reason("analyte IS NOT NULL AND p_value IS NULL", "'missing value for ' || analyte"),
+        m.reason("analyte IS NOT NULL AND p_value IS NOT NULL AND value_as_given IS NULL",
+                 "'unparseable value for ' || analyte || ': ' || " ~ m.shown('value')),
+        m.reason("analyte IS NOT NULL AND unit_key IS NULL", "'missing unit for ' || analyte"),
+        m.reason("analyte IS NOT NULL AND unit_key IS NOT NULL AND unit_factor IS NULL",
+                 "'unit not recognised for ' || analyte || ': ' || " ~ m.shown('unit')),
+        m.reason("value_as_given * unit_factor + unit_offset < min_value OR value_as_given * unit_factor + unit_offset > max_value",
+                 "'value outside the possible range for ' || analyte || ': ' || CAST(round(value_as_given * unit_factor + unit_offset, 3) AS VARCHAR) || ' ' || canonical_unit"),
+        m.check_number('reference_high', 'p_reference_high'),
+    ] | join(',\n        ')) }} AS _reason
+FROM with_patient
