@@ -1,4 +1,4 @@
-"""The input contract: which extracts a site delivers, their canonical columns, and site mappings."""
+"""The input contract: the extracts a site delivers, their canonical columns, site mappings."""
 
 from __future__ import annotations
 

@@ -55,7 +55,7 @@ def render(model: Model, context: Mapping[str, Any]) -> str:
 def build_model(
     con: duckdb.DuckDBPyConnection, model: Model, context: Mapping[str, Any], *, temp: bool = False
 ) -> str:
-    """Materialise the model as a table (or a temp table named `<layer>__<name>`); returns its name."""
+    """Materialise the model as a table (or temp table `<layer>__<name>`); returns its name."""
     sql = render(model, context)
     if temp:
         name = f"{model.layer}__{model.name}"

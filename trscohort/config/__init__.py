@@ -16,7 +16,7 @@ DEFAULTS_PATH = Path(__file__).with_name("defaults.yaml")
 
 
 class Config(Mapping[str, Any]):
-    """Read-only nested settings; `cfg["trs"]["min_trial_days"]` or `cfg.get_path("trs.min_trial_days")`."""
+    """Nested settings: `cfg["trs"]["min_trial_days"]`, `cfg.get_path("trs.min_trial_days")`."""
 
     def __init__(self, data: Mapping[str, Any]):
         self._data = copy.deepcopy(dict(data))

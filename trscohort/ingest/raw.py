@@ -54,7 +54,7 @@ def source_columns(con: duckdb.DuckDBPyConnection, source: SourceFile) -> list[s
 
 @dataclass(frozen=True)
 class ColumnPlan:
-    """canonical column -> the file's column (None when an optional column is absent), plus extras."""
+    """canonical column -> the file's column (None: optional and absent), plus extra columns."""
 
     selected: dict[str, str | None]
     extras: list[str]
