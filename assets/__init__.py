@@ -1,0 +1,5 @@
+"""Dagster assets: thin wrappers over the trscohort domain core."""
+
+from .ingest import ingest_assets
+
+all_assets = [*ingest_assets]

@@ -45,6 +45,8 @@ def _first_line(exc: BaseException) -> str:
 
 
 def source_columns(con: duckdb.DuckDBPyConnection, source: SourceFile) -> list[str]:
+    if source.path.stat().st_size == 0:
+        raise ContractError(f"{source.path}: the file is empty (0 bytes)")
     try:
         rows = con.execute(f"DESCRIBE SELECT * FROM {relation_sql(source)}").fetchall()
     except duckdb.Error as exc:

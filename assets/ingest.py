@@ -1,0 +1,113 @@
+"""Ingest assets: reference data, then per extract raw -> staging + quarantine, then run parameters.
+
+Thin wrappers: each calls one function of the domain core and reports its counts as metadata.
+"""
+
+
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+    multi_asset,
+)
+from dagster_duckdb import DuckDBResource
+
+from pipelines.resources import TrsSettings
+from trscohort.contract import EXTRACTS
+from trscohort.ingest import ingest_extract
+from trscohort.ingest.staging import load_reference
+from trscohort.run_parameters import record_run_parameters
+
+from .progress import report
+
+
+@asset(key=["reference", "reference_data"], group_name="reference")
+def reference_data(
+    context: AssetExecutionContext, duckdb: DuckDBResource, settings: TrsSettings
+) -> MaterializeResult:
+    """The packaged reference CSVs (drugs and CPZ factors, lab analytes and units, ICD-10 groups)."""
+    with duckdb.get_connection() as con:
+        counts = load_reference(con, settings.config())
+    report(context, f"reference data: {len(counts)} tables")
+    return MaterializeResult(metadata={f"rows_{k}": v for k, v in counts.items()})
+
+
+def _extract_asset(extract: str):
+    deps = [AssetKey(["reference", "reference_data"])]
+    if extract != "patients":
+        deps.append(AssetKey(["staging", "patients"]))
+
+    @multi_asset(
+        name=f"ingest_{extract}",
+        specs=[
+            AssetSpec(
+                ["staging", extract],
+                deps=deps,
+                group_name="staging",
+                description=f"{EXTRACTS[extract].description}: typed, mapped, deduplicated",
+            ),
+            AssetSpec(
+                ["quarantine", extract],
+                deps=deps,
+                group_name="quarantine",
+                description=f"{extract} rows that could not be used, as read, with a reason",
+            ),
+        ],
+    )
+    def _ingest(context: AssetExecutionContext, duckdb: DuckDBResource, settings: TrsSettings):
+        source = settings.sources().get(extract)
+        with duckdb.get_connection() as con:
+            result = ingest_extract(con, extract, source, settings.mapping(), settings.config())
+        counts = result.counts
+        report(
+            context,
+            f"{extract}: read {counts.read:,}, accepted {counts.accepted:,}, "
+            f"quarantined {counts.quarantined:,}, duplicates {counts.duplicates:,}",
+        )
+        file = str(source.path) if source else "(not supplied)"
+        yield MaterializeResult(
+            asset_key=["staging", extract],
+            metadata={
+                "file": file,
+                "sha256": result.sha256 or "",
+                "rows_read": counts.read,
+                "accepted": counts.accepted,
+                "duplicates": counts.duplicates,
+                "table": MetadataValue.text(f"staging.{extract}"),
+            },
+        )
+        yield MaterializeResult(
+            asset_key=["quarantine", extract], metadata={"quarantined": counts.quarantined}
+        )
+
+    return _ingest
+
+
+extract_assets = [_extract_asset(name) for name in EXTRACTS]
+
+
+@asset(
+    key=["audit", "run_parameters"],
+    deps=[AssetKey(["staging", name]) for name in EXTRACTS],
+    group_name="audit",
+)
+def run_parameters(
+    context: AssetExecutionContext, duckdb: DuckDBResource, settings: TrsSettings
+) -> MaterializeResult:
+    """The as-of date (given, or the latest date in the extracts) and the configuration used."""
+    with duckdb.get_connection() as con:
+        as_of = record_run_parameters(
+            con,
+            settings.config(),
+            as_of=settings.as_of_date(),
+            input_dir=settings.input_dir,
+            mapping_path=settings.mapping_path,
+        )
+    report(context, f"as-of date: {as_of.isoformat()}")
+    return MaterializeResult(metadata={"as_of_date": as_of.isoformat()})
+
+
+ingest_assets = [reference_data, *extract_assets, run_parameters]

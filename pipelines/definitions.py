@@ -1,0 +1,53 @@
+"""The Dagster code location: `dagster dev` in the repository root loads these definitions.
+
+Paths come from environment variables so the UI can point at another site's extracts:
+TRSCOHORT_INPUT, TRSCOHORT_WAREHOUSE, TRSCOHORT_OUT, TRSCOHORT_MAPPING, TRSCOHORT_CONFIG,
+TRSCOHORT_AS_OF.
+"""
+
+from __future__ import annotations
+
+import os
+
+from dagster import AssetSelection, Definitions, ScheduleDefinition, define_asset_job
+from dagster_duckdb import DuckDBResource
+
+from assets import all_assets
+from pipelines.resources import TrsSettings
+
+DEFAULT_WAREHOUSE = "warehouse/trscohort.duckdb"
+
+
+def build_resources(
+    *,
+    warehouse: str | None = None,
+    input_dir: str | None = None,
+    out_dir: str | None = None,
+    mapping_path: str | None = None,
+    config_path: str | None = None,
+    as_of: str | None = None,
+) -> dict:
+    env = os.environ.get
+    return {
+        "duckdb": DuckDBResource(database=warehouse or env("TRSCOHORT_WAREHOUSE", DEFAULT_WAREHOUSE)),
+        "settings": TrsSettings(
+            input_dir=input_dir or env("TRSCOHORT_INPUT", "data/sample"),
+            out_dir=out_dir or env("TRSCOHORT_OUT", "out"),
+            mapping_path=mapping_path or env("TRSCOHORT_MAPPING"),
+            config_path=config_path or env("TRSCOHORT_CONFIG"),
+            as_of=as_of or env("TRSCOHORT_AS_OF"),
+        ),
+    }
+
+
+full_refresh = define_asset_job("full_refresh", selection=AssetSelection.all())
+
+# Quality-improvement analysts run monthly: the 2nd of each month, after month-end extracts land.
+monthly_refresh = ScheduleDefinition(job=full_refresh, cron_schedule="0 6 2 * *")
+
+defs = Definitions(
+    assets=all_assets,
+    jobs=[full_refresh],
+    schedules=[monthly_refresh],
+    resources=build_resources(),
+)

@@ -1,0 +1,69 @@
+"""Shared fixtures: tiny hand-written extract folders whose right answers are known by hand."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from trscohort.config import load_config
+from trscohort.contract import EXTRACT_ORDER, discover_sources, load_mapping
+from trscohort.ingest import ingest_extract
+from trscohort.ingest.staging import load_reference
+
+BASE_EXTRACTS = {
+    "patients": """
+        patient_id,birth_date,sex,benign_ethnic_neutropenia,site,death_date
+        P1,1980-01-02,F,false,north,
+        P2,1975-05-06,M,true,south,
+    """,
+    "prescriptions": """
+        patient_id,drug,start_date,end_date,daily_dose_mg,route,prescription_id
+        P1,olanzapine,2020-01-01,2020-03-01,20,oral,RX1
+    """,
+    "labs": """
+        patient_id,collected_at,test_code,test_name,value,unit,reference_high
+        P1,2020-01-08,751-8,ANC,3.2,10^9/L,
+    """,
+    "diagnoses": """
+        patient_id,code,code_system,diagnosed_at,description
+        P1,F20.0,ICD10,2019-06-01,paranoid schizophrenia
+    """,
+}
+
+
+def write_extracts(folder: Path, extracts: dict[str, str]) -> Path:
+    """Write `{name: csv text}` as <name>.csv files (text dedented, blank edge lines dropped)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in extracts.items():
+        (folder / f"{name}.csv").write_text(textwrap.dedent(text).strip() + "\n")
+    return folder
+
+
+def ingest_folder(folder: Path, mapping_path: Path | None = None) -> duckdb.DuckDBPyConnection:
+    """Run reference + every extract's ingest into an in-memory DuckDB; returns the connection."""
+    con = duckdb.connect()
+    config = load_config()
+    mapping = load_mapping(mapping_path)
+    load_reference(con, config)
+    sources = discover_sources(folder, mapping)
+    for extract in EXTRACT_ORDER:
+        ingest_extract(con, extract, sources.get(extract), mapping, config)
+    return con
+
+
+@pytest.fixture
+def staged(tmp_path):
+    """staged(**overrides) -> connection with the base extracts, some replaced by `overrides`."""
+
+    def _staged(**overrides: str) -> duckdb.DuckDBPyConnection:
+        folder = write_extracts(tmp_path / "input", {**BASE_EXTRACTS, **overrides})
+        return ingest_folder(folder)
+
+    return _staged
+
+
+def rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple]:
+    return con.execute(sql).fetchall()

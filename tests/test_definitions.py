@@ -1,0 +1,55 @@
+"""The Dagster code location loads, and its assets materialise into a temporary DuckDB."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+from dagster import AssetKey, DagsterInstance, materialize
+
+from assets import all_assets
+from pipelines.definitions import build_resources, defs
+from tests.conftest import BASE_EXTRACTS, write_extracts
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_definitions_hold_every_layer_and_the_monthly_schedule():
+    keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert {"reference/reference_data", "staging/patients", "quarantine/labs"} <= keys
+    assert "audit/run_parameters" in keys
+    schedule = defs.resolve_schedule_def("full_refresh_schedule")
+    assert schedule.cron_schedule == "0 6 2 * *"
+    assert schedule.job_name == "full_refresh"
+
+
+def test_workspace_loads_with_the_dagster_cli():
+    completed = subprocess.run(
+        [str(Path(sys.executable).with_name("dagster")), "definitions", "validate",
+         "-w", "workspace.yaml"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+def test_materialize_into_a_temporary_duckdb(tmp_path):
+    folder = write_extracts(tmp_path / "in", BASE_EXTRACTS)
+    database = tmp_path / "w.duckdb"
+    with DagsterInstance.ephemeral() as instance:
+        result = materialize(
+            all_assets,
+            resources=build_resources(warehouse=str(database), input_dir=str(folder)),
+            instance=instance,
+        )
+    assert result.success
+    labs = result.asset_materializations_for_node("ingest_labs")
+    by_key = {m.asset_key: m.metadata for m in labs}
+    assert by_key[AssetKey(["staging", "labs"])]["accepted"].value == 1
+    assert by_key[AssetKey(["quarantine", "labs"])]["quarantined"].value == 0
+    with duckdb.connect(str(database), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM staging.diagnoses").fetchone() == (1,)
