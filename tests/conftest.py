@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import textwrap
 from pathlib import Path
 
@@ -67,3 +68,18 @@ def staged(tmp_path):
 
 def rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple]:
     return con.execute(sql).fetchall()
+
+
+@pytest.fixture(scope="session")
+def sample_warehouse(tmp_path_factory) -> Path:
+    """The bundled data/sample/ run through `trscohort run` once per test session."""
+    from trscohort.runner import RunOptions, run_pipeline
+
+    folder = tmp_path_factory.mktemp("sample_run")
+    root = Path(__file__).resolve().parents[1]
+    options = RunOptions(
+        input_dir=root / "data" / "sample",
+        warehouse=folder / "sample.duckdb",
+        out_dir=folder / "out",
+    )
+    return run_pipeline(options, stream=io.StringIO())

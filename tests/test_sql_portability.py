@@ -9,7 +9,7 @@ from sqlglot.errors import ErrorLevel
 from trscohort.config import load_config
 from trscohort.contract import EXTRACTS, SiteMapping
 from trscohort.ingest.staging import template_context
-from trscohort.models import all_models, render
+from trscohort.models import TRANSFORM_LAYERS, all_models, render, transform_context
 
 MODELS = all_models()
 
@@ -22,8 +22,12 @@ def test_models_exist_for_every_layer_we_ship():
 
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: m.table)
 def test_model_transpiles_to_spark(model):
-    extract = model.name if model.layer == "staging" else None
-    sql = render(model, template_context(load_config(), SiteMapping(), extract))
+    if model.layer in TRANSFORM_LAYERS:
+        context = transform_context(load_config())
+    else:
+        extract = model.name if model.layer == "staging" else None
+        context = template_context(load_config(), SiteMapping(), extract)
+    sql = render(model, context)
     parsed = sqlglot.parse_one(sql, read="duckdb")
     assert parsed.find(sqlglot.exp.Select) is not None
     spark = sqlglot.transpile(
