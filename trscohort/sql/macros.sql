@@ -127,3 +127,9 @@ with_patient AS (
     LEFT JOIN staging.patients AS pt ON pt.patient_id = s.p_patient_id
 )
 {%- endmacro %}
+
+{#- A number as an analyst reads it in a reason: 72 rather than 72.0, else one decimal. -#}
+{%- macro fmt_num(x) -%}
+CASE WHEN {{ x }} = round({{ x }}) THEN CAST(CAST({{ x }} AS BIGINT) AS VARCHAR)
+     ELSE CAST(round({{ x }}, 1) AS VARCHAR) END
+{%- endmacro %}

@@ -1,0 +1,134 @@
+{%- import 'macros.sql' as m -%}
+-- Each antipsychotic episode judged as a trial: duration (TRS-3), dose (TRS-4), adherence
+-- (TRS-5) and failure (persistent symptoms around its end, TRS-7 thresholds).
+WITH episodes AS (
+    SELECT * FROM {{ ref('intermediate.antipsychotic_episodes') }}
+),
+
+-- TRS-5: days supplied by dispensings of the drug, and days on a long-acting injectable
+-- (administered, so verified), clipped to the episode.
+supply AS (
+    SELECT patient_id, generic_name, dispensed_date AS first_day,
+           dispensed_date + CAST(days_supply - 1 AS INTEGER) AS last_day, 'dispensings' AS source
+    FROM {{ ref('staging.dispensings') }}
+    WHERE is_antipsychotic AND NOT is_clozapine
+    UNION ALL
+    SELECT patient_id, generic_name, start_date, end_date, 'lai'
+    FROM {{ ref('intermediate.antipsychotic_prescriptions') }}
+    WHERE is_lai AND NOT is_clozapine
+),
+
+clipped AS (
+    SELECT
+        e.episode_id,
+        s.source,
+        greatest(s.first_day, e.start_date) AS first_day,
+        least(s.last_day, e.end_date) AS last_day
+    FROM episodes AS e
+    JOIN supply AS s
+        ON s.patient_id = e.patient_id
+        AND s.generic_name = e.generic_name
+        AND s.first_day <= e.end_date
+        AND s.last_day >= e.start_date
+),
+
+-- Gaps and islands: overlapping supplies count each day once.
+islands AS (
+    SELECT
+        *,
+        sum(CASE WHEN previous_last_day IS NULL OR first_day > previous_last_day + 1 THEN 1 ELSE 0 END)
+            OVER (PARTITION BY episode_id ORDER BY first_day, last_day
+                  ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS island
+    FROM (
+        SELECT
+            *,
+            max(last_day) OVER (PARTITION BY episode_id ORDER BY first_day, last_day
+                                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS previous_last_day
+        FROM clipped
+    ) AS c
+),
+
+covered AS (
+    SELECT episode_id, sum(days) AS covered_days, string_agg(DISTINCT source, '+' ORDER BY source) AS sources
+    FROM (
+        SELECT episode_id, island, date_diff('day', min(first_day), max(last_day)) + 1 AS days,
+               string_agg(DISTINCT source, '+') AS source
+        FROM islands
+        GROUP BY episode_id, island
+    ) AS i
+    GROUP BY episode_id
+),
+
+-- Failure: the latest PANSS/BPRS in the window around the trial's end.
+window_scores AS (
+    SELECT
+        e.episode_id,
+        s.assessed_at,
+        s.instrument,
+        s.score,
+        s.symptoms_persistent,
+        row_number() OVER (
+            PARTITION BY e.episode_id ORDER BY s.assessed_at DESC, s.score DESC, s.instrument
+        ) AS recency
+    FROM episodes AS e
+    JOIN {{ ref('intermediate.symptom_scores') }} AS s
+        ON s.patient_id = e.patient_id
+        AND s.is_symptom_scale
+        AND s.assessed_at >= e.end_date - {{ cfg.trs.failure_window_days_before_end }}
+        AND s.assessed_at <= e.end_date + {{ cfg.trs.failure_window_days_after_end }}
+),
+
+judged AS (
+    SELECT
+        e.*,
+        e.days >= {{ cfg.trs.min_trial_days }} AS duration_ok,
+        e.mean_cpz_equivalent_mg AS cpz_equivalent_mg,
+        e.mean_cpz_equivalent_mg >= {{ cfg.trs.min_cpz_equivalent_mg }} AS dose_ok,
+        CASE WHEN c.covered_days IS NOT NULL THEN 100.0 * c.covered_days / e.days END AS adherence_pct,
+        coalesce(c.sources, 'unknown') AS adherence_source,
+        ws.assessed_at AS failure_assessed_at,
+        ws.instrument AS failure_instrument,
+        ws.score AS failure_score,
+        coalesce(ws.symptoms_persistent, FALSE) AS failed
+    FROM episodes AS e
+    LEFT JOIN covered AS c ON c.episode_id = e.episode_id
+    LEFT JOIN window_scores AS ws ON ws.episode_id = e.episode_id AND ws.recency = 1
+)
+
+SELECT
+    episode_id,
+    patient_id,
+    generic_name,
+    drug_class,
+    start_date,
+    end_date,
+    days,
+    ongoing_at_as_of,
+    route,
+    mean_daily_dose_mg,
+    max_daily_dose_mg,
+    duration_ok,
+    cpz_equivalent_mg,
+    dose_ok,
+    adherence_pct,
+    adherence_source,
+    adherence_pct >= {{ cfg.trs.min_adherence_pct }} AS adherence_ok,
+    coalesce(duration_ok AND dose_ok AND adherence_pct >= {{ cfg.trs.min_adherence_pct }}, FALSE) AS adequate,
+    failed,
+    failure_assessed_at,
+    failure_instrument,
+    failure_score,
+    nullif(concat_ws('; ',
+        CASE WHEN NOT duration_ok THEN
+            'TRS-3: ' || {{ m.fmt_num('days') }} || ' days < {{ cfg.trs.min_trial_days }}' END,
+        CASE WHEN cpz_equivalent_mg IS NULL THEN 'TRS-4: dose not verifiable (no dose or CPZ factor)'
+             WHEN NOT dose_ok THEN 'TRS-4: mean ' || {{ m.fmt_num('cpz_equivalent_mg') }}
+                  || ' mg CPZ-eq < {{ cfg.trs.min_cpz_equivalent_mg }}' END,
+        CASE WHEN adherence_pct IS NULL THEN 'TRS-5: adherence not verified (no dispensings, not long-acting)'
+             WHEN adherence_pct < {{ cfg.trs.min_adherence_pct }} THEN 'TRS-5: '
+                  || {{ m.fmt_num('adherence_pct') }} || '% of days covered < {{ cfg.trs.min_adherence_pct }}%' END,
+        CASE WHEN failure_assessed_at IS NULL THEN 'not failed: no PANSS/BPRS around its end'
+             WHEN NOT failed THEN 'not failed: ' || failure_instrument || ' '
+                  || {{ m.fmt_num('failure_score') }} || ' on ' || CAST(failure_assessed_at AS VARCHAR) END
+    ), '') AS reasons
+FROM judged
