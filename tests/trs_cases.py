@@ -74,7 +74,8 @@ def status(con: duckdb.DuckDBPyConnection) -> dict:
 
 def trials(con: duckdb.DuckDBPyConnection) -> list[dict]:
     cursor = con.execute(
-        "SELECT * FROM intermediate.antipsychotic_trials WHERE patient_id = 'P1' ORDER BY start_date"
+        "SELECT * FROM intermediate.antipsychotic_trials "
+        "WHERE patient_id = 'P1' ORDER BY start_date"
     )
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
