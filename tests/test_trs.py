@@ -295,3 +295,19 @@ def test_clozapine_started_without_documented_trs(tmp_path, clozapine_start, wit
     result = status(build(tmp_path, prescriptions=prescriptions))
     assert result["clozapine_start_date"] == dt.date.fromisoformat(clozapine_start)
     assert result["clozapine_without_documented_trs"] is without_trs
+
+
+def test_funnel_counts_nested_steps(tmp_path):
+    prescriptions = [*BASE_PRESCRIPTIONS, ("P1", "clozapine", "2020-09-01", None, 300, "oral")]
+    con = build(tmp_path, prescriptions=prescriptions)
+    assert con.execute(
+        "SELECT step_order, kind, patients FROM marts.trs_funnel ORDER BY step_order"
+    ).fetchall() == [
+        (1, "funnel", 1),
+        (2, "funnel", 1),
+        (3, "funnel", 1),
+        (4, "funnel", 1),
+        (5, "funnel", 1),
+        (6, "aside", 0),
+        (7, "aside", 0),
+    ]

@@ -1,4 +1,4 @@
-"""Command line: `trscohort run`, `trscohort synth`."""
+"""Command line: `trscohort run`, `trscohort explain`, `trscohort synth`."""
 
 from __future__ import annotations
 
@@ -48,6 +48,19 @@ def _synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _explain(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from trscohort.explain import explain_patient
+
+    warehouse = Path(args.warehouse)
+    if not warehouse.is_file():
+        raise UsageError(f"{warehouse}: warehouse not found (run `trscohort run` first)")
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        print(explain_patient(con, args.patient_id).to_text())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="trscohort",
@@ -63,6 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--mapping", help="site mapping YAML (column names, date formats)")
     run.add_argument("--config", help="YAML overriding the default thresholds")
     run.set_defaults(handler=_run)
+
+    explain = commands.add_parser("explain", help="why a patient's status came out as it did")
+    explain.add_argument("patient_id")
+    explain.add_argument("--warehouse", default="warehouse/trscohort.duckdb", help="DuckDB file")
+    explain.set_defaults(handler=_explain)
 
     synth = commands.add_parser("synth", help="write a synthetic extract set")
     synth.add_argument("--patients", type=int, default=500)

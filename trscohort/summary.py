@@ -20,6 +20,17 @@ def ingest_summary(con: duckdb.DuckDBPyConnection) -> list[str]:
     return lines
 
 
+def trs_summary(con: duckdb.DuckDBPyConnection) -> list[str]:
+    steps = con.execute(
+        "SELECT step, kind, patients FROM marts.trs_funnel ORDER BY step_order"
+    ).fetchall()
+    lines = ["TRS funnel"]
+    for step, kind, patients in steps:
+        label = f"  {step}" if kind == "funnel" else f"  (aside) {step}"
+        lines.append(f"{label:<58}{patients:>10,}")
+    return lines
+
+
 def run_summary(con: duckdb.DuckDBPyConnection) -> str:
     patients = con.execute("SELECT count(*) FROM staging.patients").fetchone()[0]
     as_of, source = con.execute(
@@ -27,4 +38,5 @@ def run_summary(con: duckdb.DuckDBPyConnection) -> str:
     ).fetchone()
     lines = [f"as-of date {as_of.isoformat()} ({source}); {patients:,} patients", ""]
     lines += ingest_summary(con)
+    lines += ["", *trs_summary(con)]
     return "\n".join(lines)
