@@ -71,7 +71,11 @@ def _failure_message(result) -> str:
         # Dagster wraps the asset's exception; the user's message is the innermost cause.
         while error.cause is not None:
             error = error.cause
-        return error.message.strip().splitlines()[-1]
+        first_line = error.message.strip().splitlines()[0]
+        # A UsageError speaks for itself; anything else is named with the step that raised it.
+        if error.cls_name in ("UsageError", "ContractError"):
+            return first_line.split(f"{error.cls_name}: ", 1)[-1]
+        return f"{event.step_key} failed: {first_line}"
     return "the run failed"
 
 

@@ -1,0 +1,197 @@
+"""The researcher's API: open a warehouse read-only and explore it from a notebook.
+
+    from trscohort.api import open_warehouse
+    wh = open_warehouse("warehouse/trscohort.duckdb")
+    wh.tables()                      # every table with its description
+    wh.columns("marts.patient_trs_status")
+    wh.sql("SELECT trs_status, count(*) FROM marts.patient_trs_status GROUP BY 1")
+    wh.cohort(trs_status="trs")      # the patients of a status, as a frame
+    print(wh.explain("P0000042").to_text())
+    wh.timeline("P0000042")
+
+`trscohort run` writes a new file and swaps it in, so a notebook holding the warehouse open keeps
+reading the previous version until it reopens; it never blocks or breaks a run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import duckdb
+
+from trscohort.errors import UsageError
+from trscohort.explain import PatientExplanation, explain_patient
+from trscohort.models import Model
+
+Frame = Any  # polars.DataFrame or pandas.DataFrame
+
+LAYER_DESCRIPTIONS = {
+    "raw": "extract as read, every column text; _row = position in the file",
+    "quarantine": "rows that could not be used, as read, with source_row and reason",
+    "reference": "packaged reference data (trscohort/reference/*.csv) and lookups derived from it",
+    "audit": "ingest log and run parameters",
+}
+
+
+class WarehouseBusy(UsageError):
+    """Another process holds the warehouse for writing."""
+
+
+def _connect(path: Path) -> duckdb.DuckDBPyConnection:
+    if not path.is_file():
+        raise UsageError(f"{path}: warehouse not found (run `trscohort run` first)")
+    try:
+        return duckdb.connect(str(path), read_only=True)
+    except duckdb.IOException as exc:
+        if "lock" not in str(exc).lower():
+            raise
+        raise WarehouseBusy(
+            f"{path} is being written by another process (such as a `dagster dev` "
+            "materialisation). Wait for it to finish and open the warehouse again; "
+            "`trscohort run` never blocks readers because it swaps in a new file."
+        ) from None
+
+
+class Warehouse:
+    """A read-only view of one warehouse file."""
+
+    def __init__(self, path: str | Path = "warehouse/trscohort.duckdb"):
+        self.path = Path(path)
+        self.con = _connect(self.path)
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- querying ---------------------------------------------------------------------------
+    def sql(
+        self, query: str, params: list | None = None, *, to: Literal["polars", "pandas"] = "polars"
+    ) -> Frame:
+        """Run SQL and return a Polars (default) or pandas frame."""
+        relation = self.con.execute(query, params or [])
+        return relation.pl() if to == "polars" else relation.df()
+
+    def table(self, name: str, *, to: Literal["polars", "pandas"] = "polars") -> Frame:
+        schema, table = self._split(name)
+        return self.sql(f'SELECT * FROM "{schema}"."{table}"', to=to)
+
+    # -- documentation ----------------------------------------------------------------------
+    def tables(self) -> Frame:
+        """Every table: schema, name, rows, description."""
+        import polars as pl
+
+        found = self.con.execute(
+            "SELECT schema_name, table_name, estimated_size FROM duckdb_tables() "
+            "ORDER BY schema_name, table_name"
+        ).fetchall()
+        return pl.DataFrame(
+            [
+                {
+                    "table": f"{schema}.{name}",
+                    "rows": rows,
+                    "description": self._description(schema, name),
+                }
+                for schema, name, rows in found
+            ]
+        )
+
+    def columns(self, name: str) -> Frame:
+        """A table's columns with their types and documentation."""
+        import polars as pl
+
+        schema, table = self._split(name)
+        docs = Model(schema, table).doc()["columns"]
+        described = self.con.execute(f'DESCRIBE "{schema}"."{table}"').fetchall()
+        return pl.DataFrame(
+            [
+                {"column": column, "type": str(kind), "description": docs.get(column, "")}
+                for column, kind, *_ in described
+            ]
+        )
+
+    # -- patients ---------------------------------------------------------------------------
+    def explain(self, patient_id: str) -> PatientExplanation:
+        """The same explanation as `trscohort explain`."""
+        return explain_patient(self.con, patient_id)
+
+    def timeline(self, patient_id: str, *, to: Literal["polars", "pandas"] = "polars") -> Frame:
+        """One patient's dated events (prescriptions, labs, diagnoses, assessments), in order."""
+        return self.sql(_TIMELINE_SQL, [patient_id] * 4, to=to)
+
+    def cohort(
+        self,
+        *,
+        trs_status: str | None = None,
+        clozapine_status: str | None = None,
+        to: Literal["polars", "pandas"] = "polars",
+    ) -> Frame:
+        """Patients with their TRS (and, where built, clozapine) status, filtered by status."""
+        has_clozapine = self._exists("marts", "patient_clozapine_status")
+        select = "SELECT t.*"
+        joins = ""
+        if has_clozapine:
+            select += ", c.* EXCLUDE (patient_id, reasons), c.reasons AS clozapine_reasons"
+            joins = " LEFT JOIN marts.patient_clozapine_status AS c USING (patient_id)"
+        where, params = [], []
+        if trs_status:
+            where.append("t.trs_status = ?")
+            params.append(trs_status)
+        if clozapine_status:
+            if not has_clozapine:
+                raise UsageError("this warehouse has no marts.patient_clozapine_status")
+            where.append("c.clozapine_status = ?")
+            params.append(clozapine_status)
+        query = f"{select} FROM marts.patient_trs_status AS t{joins}"
+        if where:
+            query += " WHERE " + " AND ".join(where)
+        return self.sql(query + " ORDER BY t.patient_id", params, to=to)
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _split(self, name: str) -> tuple[str, str]:
+        if name.count(".") != 1 or not self._exists(*name.split(".")):
+            raise UsageError(f"no table '{name}' (see tables())")
+        schema, table = name.split(".")
+        return schema, table
+
+    def _exists(self, schema: str, table: str) -> bool:
+        return bool(
+            self.con.execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
+                [schema, table],
+            ).fetchone()[0]
+        )
+
+    @staticmethod
+    def _description(schema: str, name: str) -> str:
+        documented = Model(schema, name).doc()["description"]
+        return " ".join(str(documented).split()) or LAYER_DESCRIPTIONS.get(schema, "")
+
+
+def open_warehouse(path: str | Path = "warehouse/trscohort.duckdb") -> Warehouse:
+    """Open a warehouse read-only (raises WarehouseBusy, with advice, if a writer holds it)."""
+    return Warehouse(path)
+
+
+_TIMELINE_SQL = """
+SELECT start_date AS date, 'prescription' AS kind,
+       drug || ' ' || coalesce(CAST(daily_dose_mg AS VARCHAR) || ' mg/day', '')
+       || ' until ' || coalesce(CAST(end_date AS VARCHAR), 'ongoing') AS detail
+FROM staging.prescriptions WHERE patient_id = ?
+UNION ALL
+SELECT collected_date, 'lab', coalesce(analyte, test_name) || ' '
+       || coalesce(CAST(round(value, 2) AS VARCHAR) || ' ' || unit, value_as_written)
+FROM staging.labs WHERE patient_id = ?
+UNION ALL
+SELECT diagnosed_at, 'diagnosis', code || coalesce(' ' || description, '')
+FROM staging.diagnoses WHERE patient_id = ?
+UNION ALL
+SELECT assessed_at, 'assessment', instrument || ' ' || CAST(score AS VARCHAR)
+FROM staging.assessments WHERE patient_id = ?
+ORDER BY date, kind, detail
+"""
