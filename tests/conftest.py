@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import textwrap
 from pathlib import Path
 
@@ -83,3 +84,56 @@ def sample_warehouse(tmp_path_factory) -> Path:
         out_dir=folder / "out",
     )
     return run_pipeline(options, stream=io.StringIO())
+
+
+# --- synthetic cohorts with ground truth ---------------------------------------------------------
+
+SAMPLE_DIR = Path(__file__).resolve().parents[1] / "data" / "sample"
+SLOW = os.environ.get("TRSCOHORT_SLOW") == "1"
+_REPORTS: list[str] = []
+
+
+def pytest_collection_modifyitems(config, items):
+    """`slow` tests run only with TRSCOHORT_SLOW=1; CI runs their small-size versions."""
+    if SLOW:
+        return
+    skip = pytest.mark.skip(reason="large size: set TRSCOHORT_SLOW=1 to run")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+def pytest_terminal_summary(terminalreporter):
+    for text in _REPORTS:
+        terminalreporter.write_line(text)
+
+
+@pytest.fixture(scope="session")
+def report():
+    """report(text): printed in pytest's terminal summary (e.g. a confusion table)."""
+    return _REPORTS.append
+
+
+@pytest.fixture(scope="session")
+def synthetic_cohort(tmp_path_factory, sample_warehouse):
+    """synthetic_cohort(n) -> (extract folder with ground_truth/, warehouse) for seed 7.
+
+    n = 500 is the committed data/sample/ (made by `trscohort synth --patients 500 --seed 7`);
+    other sizes are generated and run through `trscohort run` once per session.
+    """
+    from trscohort.runner import RunOptions, run_pipeline
+    from trscohort.synth import generate
+
+    made: dict[int, tuple[Path, Path]] = {500: (SAMPLE_DIR, sample_warehouse)}
+
+    def _cohort(n: int) -> tuple[Path, Path]:
+        if n not in made:
+            folder = tmp_path_factory.mktemp(f"synthetic_{n}")
+            generate(n, 7, folder / "input")
+            options = RunOptions(
+                input_dir=folder / "input", warehouse=folder / "w.duckdb", out_dir=folder / "out"
+            )
+            made[n] = (folder / "input", run_pipeline(options, stream=io.StringIO()))
+        return made[n]
+
+    return _cohort

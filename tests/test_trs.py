@@ -311,3 +311,11 @@ def test_funnel_counts_nested_steps(tmp_path):
         (6, "aside", 0),
         (7, "aside", 0),
     ]
+
+
+def test_trs7_a_response_to_clozapine_does_not_undo_trs(tmp_path):
+    # TRS documented 2020-08-03, clozapine from 2020-09-01, PANSS 50 on clozapine.
+    prescriptions = [*BASE_PRESCRIPTIONS, ("P1", "clozapine", "2020-09-01", None, 300, "oral")]
+    assessments = [*BASE_ASSESSMENTS, ("P1", "2020-12-01", "PANSS", 50)]
+    result = status(build(tmp_path, prescriptions=prescriptions, assessments=assessments))
+    assert (result["trs_status"], result["latest_symptom_score"]) == ("trs", 90)

@@ -74,13 +74,25 @@ trial_counts AS (
 ),
 
 -- TRS-7 and TRS-8 are read from the assessments dated from the completing trial's failure
--- window on (or, without a completing trial, the patient's latest assessment).
+-- window on (without a completing trial: all of them), and before clozapine was started: TRS is
+-- established on the trials before clozapine, so a response to clozapine does not undo it.
+clozapine_starts AS (
+    SELECT DISTINCT patient_id, start_date
+    FROM {{ ref('intermediate.antipsychotic_prescriptions') }}
+    WHERE is_clozapine
+),
+
 symptom_anchor AS (
     SELECT
         p.patient_id,
-        c.end_date - {{ cfg.trs.failure_window_days_before_end }} AS from_date
+        c.end_date - {{ cfg.trs.failure_window_days_before_end }} AS from_date,
+        min(cz.start_date) AS before_date
     FROM patients AS p
     LEFT JOIN completing AS c ON c.patient_id = p.patient_id
+    LEFT JOIN clozapine_starts AS cz
+        ON cz.patient_id = p.patient_id
+        AND (c.end_date IS NULL OR cz.start_date > c.end_date - {{ cfg.trs.failure_window_days_before_end }})
+    GROUP BY p.patient_id, c.end_date
 ),
 
 latest_symptoms AS (
@@ -93,7 +105,9 @@ latest_symptoms AS (
             ) AS recency
         FROM {{ ref('intermediate.symptom_scores') }} AS s
         JOIN symptom_anchor AS a
-            ON a.patient_id = s.patient_id AND (a.from_date IS NULL OR s.assessed_at >= a.from_date)
+            ON a.patient_id = s.patient_id
+            AND (a.from_date IS NULL OR s.assessed_at >= a.from_date)
+            AND (a.before_date IS NULL OR s.assessed_at < a.before_date)
         WHERE s.is_symptom_scale
     ) AS ranked
     WHERE recency = 1
@@ -109,7 +123,9 @@ latest_function AS (
             ) AS recency
         FROM {{ ref('intermediate.symptom_scores') }} AS s
         JOIN symptom_anchor AS a
-            ON a.patient_id = s.patient_id AND (a.from_date IS NULL OR s.assessed_at >= a.from_date)
+            ON a.patient_id = s.patient_id
+            AND (a.from_date IS NULL OR s.assessed_at >= a.from_date)
+            AND (a.before_date IS NULL OR s.assessed_at < a.before_date)
         WHERE s.is_function_scale
     ) AS ranked
     WHERE recency = 1
@@ -117,8 +133,7 @@ latest_function AS (
 
 clozapine_start AS (
     SELECT patient_id, min(start_date) AS clozapine_start_date
-    FROM {{ ref('intermediate.antipsychotic_prescriptions') }}
-    WHERE is_clozapine
+    FROM clozapine_starts
     GROUP BY patient_id
 ),
 
