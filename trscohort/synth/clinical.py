@@ -43,21 +43,28 @@ def trial_dispensings(rng: np.random.Generator, plan: Plan) -> dict:
     return _stack(parts)
 
 
-def clozapine_dispensings(plan: Plan) -> dict:
-    """7-day supplies in weeks 1–26, 14-day in weeks 27–52, 28-day after (and rechallenge)."""
+def clozapine_dispensings(plan: Plan, anc_owner: np.ndarray, anc_day: np.ndarray) -> dict:
+    """7-day supplies in weeks 1–26, 14-day in weeks 27–52, 28-day after (and rechallenge).
+
+    As under the REMS, the pharmacy dispenses on the day of the ANC taken in the monitoring
+    window the dispensing falls due in; a missed window is dispensed on schedule, without one
+    (SAF-DISPENSE). `anc_owner`/`anc_day` are the generated ANC rows (patient index, day).
+    """
     clz = plan.clz
     on = np.flatnonzero(clz["on"])
     f = clz["course_end_off"][on]
+    anc_by_centre = _anc_day_by_window_centre(plan, anc_owner, anc_day)
     parts = []
     for first, last, supply in ((0, 181, 7), (182, 363, 14), (364, None, 28)):
         top = f if last is None else np.minimum(last, f)
         idx, _k, off = expand_periodic(np.full(on.size, first), top, supply)
         o = on[idx]
+        due = clz["start"][o] + off
         parts.append(
             (
                 o,
                 np.full(o.size, "clozapine", dtype=object),
-                clz["start"][o] + off,
+                _on_anc_day(o, off, due, anc_by_centre),
                 np.full(o.size, supply),
             )
         )
@@ -65,6 +72,36 @@ def clozapine_dispensings(plan: Plan) -> dict:
     idx, _k, day = expand_periodic(clz["rechallenge_start"][r], clz["rechallenge_end"][r], 7)
     parts.append((r[idx], np.full(idx.size, "clozapine", dtype=object), day, np.full(idx.size, 7)))
     return _stack(parts)
+
+
+def _anc_day_by_window_centre(plan: Plan, owner: np.ndarray, day: np.ndarray) -> dict:
+    """Sorted keys (patient index, window centre in days from start) -> the first ANC day."""
+    clz = plan.clz
+    on = clz["on"][owner]
+    owner, day = owner[on], day[on]
+    t = day - clz["start"][owner]
+    centre = np.full(t.size, -1, dtype=np.int64)
+    for _rule, first, last, period, offset, tol in P.ANC_RULES:
+        k = np.rint((t - offset) / period).astype(np.int64)
+        inside = (np.abs(t - (offset + k * period)) <= tol) & (k >= first)
+        if last is not None:
+            inside &= k <= last
+        centre = np.where(inside & (centre < 0), offset + k * period, centre)
+    keep = centre >= 0
+    key = owner[keep] * 100_000 + centre[keep]
+    order = np.lexsort((day[keep], key))
+    key, first_day = key[order], day[keep][order]
+    unique, at = np.unique(key, return_index=True)
+    return {"key": unique, "day": first_day[at]}
+
+
+def _on_anc_day(owner: np.ndarray, offset: np.ndarray, due: np.ndarray, anc: dict) -> np.ndarray:
+    """The ANC day of the window centred on the dispensing's due day, else the due day."""
+    key = owner * 100_000 + offset
+    pos = np.clip(np.searchsorted(anc["key"], key), 0, max(anc["key"].size - 1, 0))
+    found = anc["key"].size > 0
+    hit = (anc["key"][pos] == key) if found else np.zeros(key.size, dtype=bool)
+    return np.where(hit, anc["day"][pos] if found else due, due)
 
 
 def _stack(parts) -> dict:

@@ -13,7 +13,7 @@ import polars as pl
 from trscohort.synth import clinical, events, labs, prescriptions
 from trscohort.synth import params as P
 from trscohort.synth.clozapine import draw_safety_scenarios
-from trscohort.synth.labs_spec import write_labs
+from trscohort.synth.labs_spec import A, write_labs
 from trscohort.synth.monitoring import expected_counts, observed_counts
 from trscohort.synth.names import spellings_book
 from trscohort.synth.noise import lab_noise, prescription_noise
@@ -120,7 +120,10 @@ def build_chunk(
     rx_frame, rx_noise_counts = prescription_noise(rng, rx_frame)
 
     disp = clinical.trial_dispensings(rng, plan)
-    clz_disp = clinical.clozapine_dispensings(plan)
+    is_anc = lab_rows["analyte"] == A.ANC
+    clz_disp = clinical.clozapine_dispensings(
+        plan, lab_rows["owner"][is_anc], lab_rows["day"][is_anc]
+    )
     disp = {k: np.concatenate([disp[k], clz_disp[k]]) for k in disp}
     dx = clinical.primary_diagnoses(rng, plan)
     preg = clinical.pregnancy_diagnoses(rng, plan)
