@@ -12,7 +12,7 @@ import os
 from dagster import AssetSelection, Definitions, ScheduleDefinition, define_asset_job
 from dagster_duckdb import DuckDBResource
 
-from assets import all_assets
+from assets import all_assets, all_checks
 from pipelines.resources import TrsSettings
 
 DEFAULT_WAREHOUSE = "warehouse/trscohort.duckdb"
@@ -29,7 +29,9 @@ def build_resources(
 ) -> dict:
     env = os.environ.get
     return {
-        "duckdb": DuckDBResource(database=warehouse or env("TRSCOHORT_WAREHOUSE", DEFAULT_WAREHOUSE)),
+        "duckdb": DuckDBResource(
+            database=warehouse or env("TRSCOHORT_WAREHOUSE", DEFAULT_WAREHOUSE)
+        ),
         "settings": TrsSettings(
             input_dir=input_dir or env("TRSCOHORT_INPUT", "data/sample"),
             out_dir=out_dir or env("TRSCOHORT_OUT", "out"),
@@ -47,6 +49,7 @@ monthly_refresh = ScheduleDefinition(job=full_refresh, cron_schedule="0 6 2 * *"
 
 defs = Definitions(
     assets=all_assets,
+    asset_checks=all_checks,
     jobs=[full_refresh],
     schedules=[monthly_refresh],
     resources=build_resources(),

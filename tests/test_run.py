@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import BASE_EXTRACTS, write_extracts
 from trscohort.cli import main
 
-VOLATILE = {"audit.ingest_log": ("loaded_at", "seconds")}
+VOLATILE = {"audit.ingest_log": ("loaded_at", "seconds"), "audit.dq_results": ("run_at", "seconds")}
 
 
 def run(tmp_path, folder, *extra: str) -> int:
@@ -100,8 +100,16 @@ def test_contract_errors_exit_2_and_keep_the_previous_warehouse(
 def test_error_has_no_traceback_from_the_real_command(tmp_path):
     folder = write_extracts(tmp_path / "in", {"patients": BASE_EXTRACTS["patients"]})
     completed = subprocess.run(
-        [sys.executable, "-m", "trscohort.cli", "run", "--input", str(folder),
-         "--warehouse", str(tmp_path / "t.duckdb")],
+        [
+            sys.executable,
+            "-m",
+            "trscohort.cli",
+            "run",
+            "--input",
+            str(folder),
+            "--warehouse",
+            str(tmp_path / "t.duckdb"),
+        ],
         capture_output=True,
         text=True,
         check=False,

@@ -13,6 +13,7 @@ from trscohort.errors import UsageError
 def _run(args: argparse.Namespace) -> int:
     import duckdb
 
+    from trscohort.quality import checks_summary
     from trscohort.runner import RunOptions, run_pipeline
     from trscohort.summary import run_summary
 
@@ -30,6 +31,10 @@ def _run(args: argparse.Namespace) -> int:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         print()
         print(run_summary(con))
+        checks = checks_summary(con)
+        if checks:
+            print()
+            print("\n".join(checks))
     print(f"\nwarehouse {warehouse} written in {time.monotonic() - started:.1f} s")
     return 0
 

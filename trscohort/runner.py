@@ -65,6 +65,26 @@ def _progress_printer(stream):
         logger.removeHandler(handler)
 
 
+def _blocking_check_message(result, out_dir: Path) -> str | None:
+    """One line naming the first failed blocking data-quality check, if one stopped the run."""
+    from dagster import AssetCheckSeverity
+
+    failed = [
+        e
+        for e in result.get_asset_check_evaluations()
+        if not e.passed and e.blocking and e.severity == AssetCheckSeverity.ERROR
+    ]
+    if not failed:
+        return None
+    first = failed[0]
+    more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+    report = out_dir / "data_quality.html"
+    return (
+        f"blocking data-quality check '{first.check_name}' failed: {first.description}{more}; "
+        f"see {report}"
+    )
+
+
 def _failure_message(result) -> str:
     for event in result.get_step_failure_events():
         error = event.step_failure_data.error
@@ -92,7 +112,7 @@ def run_pipeline(options: RunOptions, stream=sys.stdout) -> Path:
     """Materialise all assets into a new warehouse file and swap it in; returns its path."""
     from dagster import DagsterInstance, materialize
 
-    from assets import all_assets
+    from assets import all_assets, all_checks
     from pipelines.definitions import build_resources
 
     check_inputs(options)
@@ -111,14 +131,16 @@ def run_pipeline(options: RunOptions, stream=sys.stdout) -> Path:
     try:
         with _progress_printer(stream), DagsterInstance.ephemeral() as instance:
             result = materialize(
-                all_assets,
+                [*all_assets, *all_checks],
                 resources=resources,
                 instance=instance,
                 raise_on_error=False,
                 run_config=quiet,
             )
         if not result.success:
-            raise UsageError(_failure_message(result))
+            raise UsageError(
+                _blocking_check_message(result, options.out_dir) or _failure_message(result)
+            )
         with duckdb.connect(str(building)) as con:
             con.execute("CHECKPOINT")
         # A stale WAL beside the target would be replayed onto the new file.

@@ -77,11 +77,16 @@ def stage_extract(
 ) -> StageCounts:
     """raw.<extract> -> staging.<extract> + quarantine.<extract>; returns the row accounting."""
     validated = build_model(con, Model("staging", extract), context, temp=True)
+    # A malformed line or a repeated header row (raw._problem) is quarantined for that alone.
+    con.execute(
+        f"UPDATE {validated} SET _reason = r._problem FROM raw.{extract} AS r "
+        f"WHERE r._row = {validated}._row AND r._problem IS NOT NULL"
+    )
     for schema in ("staging", "quarantine"):
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     con.execute(
         f"CREATE OR REPLACE TABLE quarantine.{extract} AS "
-        f"SELECT r._row AS source_row, r.* EXCLUDE (_row), v._reason AS reason "
+        f"SELECT r._row AS source_row, r.* EXCLUDE (_row, _problem), v._reason AS reason "
         f"FROM raw.{extract} AS r JOIN {validated} AS v USING (_row) "
         f"WHERE v._reason IS NOT NULL ORDER BY r._row"
     )

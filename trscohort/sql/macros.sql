@@ -54,7 +54,7 @@ regexp_replace(regexp_replace(replace(replace(replace(replace(lower(TRIM({{ col 
 
 {#- The site's extra columns, carried through untouched. -#}
 {%- macro extras(also=[]) -%}
-* EXCLUDE (_row{% for c in canonical %}, {{ c }}, p_{{ c }}{% endfor %}{% for c in also %}, {{ c }}{% endfor %})
+* EXCLUDE (_row, _problem{% for c in canonical %}, {{ c }}, p_{{ c }}{% endfor %}{% for c in also %}, {{ c }}{% endfor %})
 {%- endmacro %}
 
 {%- macro normalise_route(col) -%}

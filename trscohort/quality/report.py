@@ -1,0 +1,91 @@
+"""The HTML data-quality report, `<out>/data_quality.html`, written from audit.dq_results."""
+
+from __future__ import annotations
+
+import html
+import os
+from pathlib import Path
+
+import duckdb
+
+from trscohort.quality.results import has_results
+
+REPORT_NAME = "data_quality.html"
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2rem; color: #222; }
+table { border-collapse: collapse; width: 100%; margin-bottom: 2rem; font-size: 0.9rem; }
+th, td { border: 1px solid #ccc; padding: 0.3rem 0.5rem; text-align: left; vertical-align: top; }
+th { background: #f2f2f2; }
+.pass { color: #1a7f37; } .warning { color: #9a6700; font-weight: bold; }
+.blocking { color: #cf222e; font-weight: bold; }
+code { font-size: 0.8rem; }
+"""
+
+
+def _cell(value) -> str:
+    return "" if value is None else html.escape(str(value))
+
+
+def render_report(con: duckdb.DuckDBPyConnection) -> str:
+    rows = (
+        con.execute(
+            """
+            SELECT table_name, suite, check_name, severity, expectation, success, observed_value,
+                   unexpected_count, element_count, examples, run_at
+            FROM audit.dq_results ORDER BY table_name, suite, check_name, expectation
+            """
+        ).fetchall()
+        if has_results(con)
+        else []
+    )
+    checks: dict[tuple, list] = {}
+    for row in rows:
+        checks.setdefault(row[:4], []).append(row)
+    failed = {k: v for k, v in checks.items() if not all(r[5] for r in v)}
+    blocking = sum(1 for k in failed if k[3] == "blocking")
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>Data quality</title>",
+        f"<style>{_STYLE}</style></head><body><h1>Data quality</h1>",
+        f"<p>{len(checks) - len(failed)} of {len(checks)} checks passed; "
+        f"{blocking} blocking and {len(failed) - blocking} warning check(s) failed.</p>",
+    ]
+    tables = sorted({k[0] for k in checks})
+    for table in tables:
+        parts.append(
+            f"<h2>{html.escape(table)}</h2><table><tr><th>check</th><th>severity</th>"
+            "<th>status</th><th>expectation</th><th>observed</th><th>unexpected</th>"
+            "<th>examples</th><th>checked at</th></tr>"
+        )
+        for key, expectations in checks.items():
+            if key[0] != table:
+                continue
+            for r in expectations:
+                status = "pass" if r[5] else key[3]
+                unexpected = (
+                    ""
+                    if r[7] is None
+                    else f"{r[7]:,}" + (f" of {r[8]:,}" if r[8] is not None else "")
+                )
+                parts.append(
+                    f"<tr><td>{_cell(key[2])}</td><td>{_cell(key[3])}</td>"
+                    f"<td class='{status}'>{'passed' if r[5] else 'FAILED'}</td>"
+                    f"<td><code>{_cell(r[4])}</code></td><td>{_cell(r[6])}</td>"
+                    f"<td>{unexpected}</td><td>{_cell(r[9])}</td><td>{_cell(r[10])}</td></tr>"
+                )
+        parts.append("</table>")
+    if not tables:
+        parts.append("<p>No data-quality results yet.</p>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_report(con: duckdb.DuckDBPyConnection, out_dir: str | Path) -> Path:
+    """Write the report atomically (checks running in parallel may each rewrite it)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / REPORT_NAME
+    partial = out / f".{REPORT_NAME}.{os.getpid()}"
+    partial.write_text(render_report(con), encoding="utf-8")
+    os.replace(partial, target)
+    return target
