@@ -1,0 +1,221 @@
+"""Small-count suppression and the privacy of every published byte (issue 6)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+
+import duckdb
+import pytest
+from plotly.offline import get_plotlyjs
+
+from trscohort.config import Config, load_config
+from trscohort.dashboards import PrivacyError, privacy, write_dashboards
+from trscohort.dashboards.privacy import check_published, count, find_identifiers, share
+
+try:  # `tests` is importable as a package only when the repository root is on sys.path
+    from tests.dashboard_cases import published_site
+except ModuleNotFoundError:
+    from dashboard_cases import published_site
+
+CONFIG = load_config()
+
+
+def with_publication(**values) -> Config:
+    data = json.loads(CONFIG.to_json())
+    data["publication"].update(values)
+    return Config(data)
+
+
+# --------------------------------------------------------------------------- the rule
+
+
+@pytest.mark.parametrize(
+    ("n", "label", "value"),
+    [(0, "0", 0), (1, "<11", None), (10, "<11", None), (11, "11", 11), (1234, "1,234", 1234)],
+)
+def test_counts_1_to_10_are_shown_as_below_11(n, label, value):
+    c = count(n, CONFIG)
+    assert (c.label, c.value) == (label, value)
+    assert c.plot_value == (value or 0)
+
+
+def test_threshold_comes_from_config():
+    cfg = with_publication(small_count_max=5)
+    assert count(5, cfg).label == "<6"
+    assert count(6, cfg).label == "6"
+    assert "publication.small_count_max = 5" in privacy.suppression_rule(cfg)
+
+
+@pytest.mark.parametrize(
+    ("num", "den", "shown"),
+    [
+        (50, 100, True),
+        (5, 100, False),  # numerator small
+        (0, 8, False),  # denominator small
+        (95, 100, False),  # complement (5 missed) small
+        (89, 100, True),
+        (0, 100, True),  # nothing observed of 100: no small count
+        (100, 100, True),
+        (0, 0, False),  # nothing due
+    ],
+)
+def test_percentages_are_withheld_on_small_counts(num, den, shown):
+    s = share(num, den, CONFIG)
+    assert (s.pct is not None) is shown
+    if not shown:
+        assert "%" not in s.label
+
+
+def test_rates_are_withheld_on_small_event_counts():
+    assert privacy.rate_allowed(0, CONFIG)
+    assert not privacy.rate_allowed(1, CONFIG)
+    assert not privacy.rate_allowed(10, CONFIG)
+    assert privacy.rate_allowed(11, CONFIG)
+
+
+def test_identifier_scan_matches_whole_ids_and_birth_dates(tmp_path):
+    page = tmp_path / "p.html"
+    page.write_text("week P10 and colour #P1A; born 1980-01-02")
+    assert find_identifiers([page], ["P1"], []) == []
+    assert find_identifiers([page], ["P10"], []) == [(page, "patient id P10")]
+    assert find_identifiers([page], [], ["1980-01-02"]) == [(page, "birth date 1980-01-02")]
+
+
+def test_writer_refuses_to_publish_an_identifier(tmp_path):
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA staging")
+    con.execute("CREATE TABLE staging.patients (patient_id VARCHAR, birth_date DATE)")
+    con.execute("INSERT INTO staging.patients VALUES ('P0000042', DATE '1980-01-02')")
+    page = tmp_path / "leak.html"
+    page.write_text("<p>P0000042</p>")
+    with pytest.raises(PrivacyError, match="P0000042"):
+        check_published(con, [page])
+
+
+# --------------------------------------------------------------------------- published files
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> tuple[Path, Path]:
+    return published_site(tmp_path_factory.getbasetemp())
+
+
+def _input_identifiers(warehouse: Path) -> tuple[set[str], set[str]]:
+    """Every patient_id in every input extract file, and every birth date, read from the CSVs."""
+    ids, births = set(), set()
+    for path in (warehouse.parent / "input").glob("*.csv"):
+        with path.open(newline="") as f:
+            for row in csv.DictReader(f):
+                if row.get("patient_id"):
+                    ids.add(row["patient_id"])
+                if path.stem == "patients" and row.get("birth_date"):
+                    births.add(row["birth_date"])
+    return ids, births
+
+
+def test_no_patient_id_or_birth_date_in_any_published_byte(site):
+    warehouse, directory = site
+    ids, births = _input_identifiers(warehouse)
+    assert len(ids) >= 300 and births
+    files = sorted(p for p in directory.rglob("*") if p.is_file())
+    assert len(files) >= 7
+    id_pattern = re.compile("|".join(re.escape(i) for i in sorted(ids, key=len, reverse=True)))
+    birth_pattern = re.compile("|".join(re.escape(b) for b in births))
+    for path in files:
+        text = path.read_bytes().decode("utf-8")
+        assert not id_pattern.search(text), f"{path.name}: {id_pattern.search(text).group(0)}"
+        if path.name == "plotly.min.js":
+            # the vendor bundle, byte for byte as shipped by plotly: it holds no data (it
+            # happens to contain dates such as 2000-01-01 of its own)
+            assert text == get_plotlyjs()
+        else:
+            assert not birth_pattern.search(text), f"{path.name}: birth date"
+
+
+def test_no_exact_date_except_the_as_of_date_and_configuration(site):
+    """Calendar aggregation is by month (YYYY-MM); an exact date is never an individual's."""
+    warehouse, directory = site
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        as_of = con.execute("SELECT as_of_date FROM audit.run_parameters").fetchone()[0]
+    allowed = {as_of.isoformat(), *re.findall(r"\d{4}-\d{2}-\d{2}", CONFIG.to_json())}
+    for path in directory.glob("*.html"):
+        dates = set(re.findall(r"(?<![\d-])\d{4}-\d{2}-\d{2}(?![\d-])", path.read_text()))
+        assert dates <= allowed, f"{path.name}: {sorted(dates - allowed)[:5]}"
+
+
+def _published_charts(directory: Path) -> dict[str, dict]:
+    charts = {}
+    for path in directory.glob("*.html"):
+        match = re.search(
+            r'<script type="application/json" id="chart-data">(.*?)</script>',
+            path.read_text(),
+            re.S,
+        )
+        if match:
+            charts.update(json.loads(match.group(1).replace("<\\/", "</")))
+    return charts
+
+
+COUNT_CHARTS = (
+    "chart-cohort_funnel",
+    "chart-funnel_asides",
+    "chart-clozapine_status",
+    "chart-missed_windows_by_month",
+    "chart-anc_categories_by_week",
+    "chart-anc_category_totals",
+    "chart-time_to_action",
+    "chart-safety_flags",
+    "chart-quarantine_by_extract",
+)
+
+
+def test_no_count_from_1_to_10_in_any_published_count_chart(site):
+    charts = _published_charts(site[1])
+    assert set(COUNT_CHARTS) <= set(charts)
+    checked = suppressed = 0
+    for chart_id in COUNT_CHARTS:
+        for variant in charts[chart_id]["variants"].values():
+            for trace in variant.get("figure", {}).get("data", []):
+                values = trace.get(
+                    "x" if trace.get("orientation") == "h" or trace["type"] == "funnel" else "y", []
+                )
+                numbers = [v for v in values if isinstance(v, int | float)]
+                assert not [v for v in numbers if 1 <= v <= 10], (chart_id, trace.get("name"))
+                checked += len(numbers)
+                labels = trace.get("text") or trace.get("customdata") or []
+                suppressed += sum(1 for t in labels if str(t).startswith("<11"))
+    assert checked > 100 and suppressed > 0
+
+
+def test_withheld_rates_carry_no_number(site):
+    """The stand-in ae_rates has strata with 3 and 12 events: 3 is withheld, 12 shown."""
+    charts = _published_charts(site[1])
+    figure = charts["chart-ae_rates_by_stratum"]["variants"]["|"]["figure"]
+    withheld = shown = 0
+    for trace in figure["data"]:
+        for y, label in zip(trace["y"], trace["customdata"], strict=True):
+            if label.startswith("withheld"):
+                assert y is None and "<11 events" in label
+                withheld += 1
+            else:
+                shown += 1
+    assert withheld and shown
+
+
+def test_data_quality_observed_values_are_not_published(site):
+    text = (site[1] / "safety_quality.html").read_text()
+    assert "expect_column_values_to_not_be_null" in text
+    assert "born" not in text and "e.g." not in text
+
+
+def test_a_higher_threshold_suppresses_more(site, tmp_path):
+    warehouse, _ = site
+    cfg = with_publication(small_count_max=50)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        published = write_dashboards(con, tmp_path, config=cfg, pages=["funnel"])
+    text = (published.directory / "funnel.html").read_text()
+    assert "&lt;51" in text or "<51" in text
+    assert "publication.small_count_max = 50" in text

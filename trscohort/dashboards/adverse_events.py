@@ -1,0 +1,437 @@
+"""Adverse events page: incidence per 1,000 person-years on clozapine with exact Poisson 95 %
+intervals by event and stratum (marts.ae_rates), and Kaplan-Meier cumulative incidence by week
+since clozapine start (marts.ae_cumulative_incidence) against the guideline's published ranges
+(`publication.published_ranges_pct`), drawn as bands.
+
+A rate or interval whose event count is 1..small_count_max is withheld; a cumulative-incidence
+point is withheld while the events behind it (cumulative) number 1..small_count_max.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from trscohort.dashboards import privacy
+from trscohort.dashboards.common import (
+    COLOURS,
+    Chart,
+    Page,
+    Period,
+    Unavailable,
+    base_layout,
+    first_column,
+    has_table,
+    no_data,
+    require,
+    resolve_config,
+)
+
+RATES = "marts.ae_rates"
+CUMULATIVE = "marts.ae_cumulative_incidence"
+EVENTS = "marts.adverse_events"
+
+EVENT_LABELS = {
+    "AE-NEU": "severe neutropenia",
+    "AE-MYO": "myocarditis",
+    "AE-CMP": "cardiomyopathy",
+    "AE-SEIZ": "seizure",
+    "AE-GI": "GI hypomotility",
+    "AE-MET": "new diabetes",
+    "AE-NMS": "NMS",
+    "AE-HEP": "hepatotoxicity",
+    "AE-QT": "QTc > 500 ms",
+}
+PALETTE = (
+    "#e63946",
+    "#457b9d",
+    "#2a9d8f",
+    "#f4a261",
+    "#6d597a",
+    "#1d3557",
+    "#e9c46a",
+    "#8d99ae",
+    "#bc6c25",
+)
+
+
+def event_label(event_id: str) -> str:
+    return f"{event_id} {EVENT_LABELS.get(event_id, '')}".strip()
+
+
+def published_ranges(config: Mapping[str, Any]) -> dict[str, tuple[float, float]]:
+    ranges = config.get("publication", {}).get("published_ranges_pct", {}) or {}
+    return {k: (float(v[0]), float(v[1])) for k, v in ranges.items()}
+
+
+def _rate_columns(have: set[str]) -> dict[str, str | None]:
+    return {
+        "stratifier": first_column(have, "stratifier", "stratum_type", "stratum_kind", "dimension"),
+        "stratum": first_column(have, "stratum", "stratum_value", "stratum_label", "level"),
+        "events": first_column(have, "events", "n_events"),
+        "rate": first_column(have, "rate_per_1000py", "rate_per_1000_py"),
+        "low": first_column(have, "ci_low", "rate_ci_low"),
+        "high": first_column(have, "ci_high", "rate_ci_high"),
+    }
+
+
+def rate_rows(con, *, config=None) -> list[dict]:
+    """marts.ae_rates as dicts, with rate and interval set to None when withheld."""
+    config = resolve_config(con, config)
+    have = require(con, RATES, ("event_id",))
+    cols = _rate_columns(have)
+    missing = [k for k in ("events", "rate", "low", "high") if cols[k] is None]
+    if missing:
+        raise Unavailable(f"{RATES} lacks the columns for {', '.join(missing)}.")
+    strat = cols["stratifier"] or "'overall'"
+    stratum = cols["stratum"] or "'all'"
+    order = ", ".join(c for c in ("event_id", "stratifier_order", "stratum_order") if c in have)
+    rows = con.execute(
+        f"SELECT event_id, CAST({strat} AS VARCHAR), CAST({stratum} AS VARCHAR), {cols['events']}, "
+        f"{cols['rate']}, {cols['low']}, {cols['high']} FROM {RATES} ORDER BY {order}"
+    ).fetchall()
+    out = []
+    for event, stratifier, level, events, rate, low, high in rows:
+        shown = privacy.rate_allowed(events, config)
+        out.append(
+            {
+                "event_id": event,
+                "stratifier": stratifier or "overall",
+                "stratum": level or "all",
+                "events": privacy.count(events, config),
+                "rate": rate if shown else None,
+                "low": low if shown else None,
+                "high": high if shown else None,
+            }
+        )
+    return out
+
+
+def _is_overall(row: dict) -> bool:
+    return row["stratifier"].lower() in ("overall", "all", "total") or row["stratum"].lower() in (
+        "overall",
+        "all",
+    )
+
+
+def _rate_trace(
+    rows: list[dict], labels: list[str], colour: str, name: str | None = None, *, horizontal=True
+) -> go.Scatter:
+    """Rates with asymmetric interval bars; labels on y (horizontal) or x."""
+    rates = [r["rate"] for r in rows]
+    error = {
+        "type": "data",
+        "symmetric": False,
+        "array": [None if r["rate"] is None else r["high"] - r["rate"] for r in rows],
+        "arrayminus": [None if r["rate"] is None else r["rate"] - r["low"] for r in rows],
+    }
+    customdata = [
+        "withheld (" + r["events"].label + " events)"
+        if r["rate"] is None
+        else f"{r['rate']:.2f} per 1,000 PY (95 % CI {r['low']:.2f}-{r['high']:.2f}), "
+        f"{r['events'].label} events"
+        for r in rows
+    ]
+    axes = (
+        {"x": rates, "y": labels, "error_x": error}
+        if horizontal
+        else {"x": labels, "y": rates, "error_y": error}
+    )
+    return go.Scatter(
+        **axes,
+        mode="markers",
+        marker={"color": colour, "size": 9},
+        customdata=customdata,
+        hovertemplate=("%{y}" if horizontal else "%{x}") + ": %{customdata}<extra></extra>",
+        name=name,
+        showlegend=name is not None,
+    )
+
+
+def fig_ae_rates(
+    con, *, site: str | None = None, period: Period = None, config: Mapping[str, Any] | None = None
+) -> go.Figure:
+    """Overall incidence per 1,000 person-years on clozapine per event, with exact 95 % CI."""
+    config = resolve_config(con, config)
+    rows = [r for r in rate_rows(con, config=config) if _is_overall(r)]
+    if not rows:  # no overall rows: the first stratifier's rows pooled are not derivable
+        raise Unavailable(f"{RATES} has no overall rows.")
+    y = [
+        event_label(r["event_id"]) + ("" if r["rate"] is not None else " \u2014 withheld")
+        for r in rows
+    ]
+    fig = go.Figure(_rate_trace(rows, y, "#1d3557"))
+    base_layout(
+        fig,
+        "Incidence on clozapine per 1,000 person-years (exact Poisson 95 % CI)",
+        height=120 + 40 * len(rows),
+    )
+    fig.update_xaxes(title="events per 1,000 person-years", rangemode="tozero")
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(margin={"l": 260})
+    return fig
+
+
+def fig_ae_rates_by_stratum(
+    con, *, site: str | None = None, period: Period = None, config: Mapping[str, Any] | None = None
+) -> go.Figure:
+    """Incidence per 1,000 person-years by stratum (time since start, dose band, sex, age band)."""
+    config = resolve_config(con, config)
+    rows = [r for r in rate_rows(con, config=config) if not _is_overall(r)]
+    if not rows:
+        raise Unavailable(f"{RATES} has no stratified rows.")
+    stratifiers = list(dict.fromkeys(r["stratifier"] for r in rows))
+    events = list(dict.fromkeys(r["event_id"] for r in rows))
+    fig = make_subplots(
+        rows=1,
+        cols=len(stratifiers),
+        subplot_titles=stratifiers,
+        shared_xaxes=False,
+        horizontal_spacing=0.06,
+    )
+    for col, stratifier in enumerate(stratifiers, start=1):
+        for i, event in enumerate(events):
+            sub = [r for r in rows if r["stratifier"] == stratifier and r["event_id"] == event]
+            if not sub:
+                continue
+            trace = _rate_trace(
+                sub,
+                [r["stratum"] for r in sub],
+                PALETTE[i % len(PALETTE)],
+                event_label(event),
+                horizontal=False,
+            )
+            trace.update(legendgroup=event, showlegend=col == 1)
+            fig.add_trace(trace, row=1, col=col)
+        fig.update_xaxes(type="category", row=1, col=col)
+    base_layout(
+        fig,
+        "Incidence per 1,000 person-years by stratum (rates on <11 events withheld)",
+        height=480,
+    )
+    fig.update_yaxes(rangemode="tozero")
+    fig.update_yaxes(title="per 1,000 person-years", row=1, col=1)
+    return fig
+
+
+def _ci_columns(have: set[str]) -> dict[str, str | None]:
+    return {
+        "week": first_column(have, "week", "weeks_since_start", "week_since_start", "week_number"),
+        "value": first_column(
+            have,
+            "cumulative_incidence_pct",
+            "cumulative_incidence",
+            "cum_incidence",
+            "cuminc",
+            "risk",
+        ),
+        "low": first_column(have, "ci_low_pct", "ci_low", "lower"),
+        "high": first_column(have, "ci_high_pct", "ci_high", "upper"),
+        "cum_events": first_column(
+            have, "cumulative_events", "cum_events", "events_cumulative", "n_events_cumulative"
+        ),
+        "events": first_column(have, "events", "n_events"),
+    }
+
+
+def _cumulative_events(con, events: list[str]) -> dict[tuple[str, int], int] | None:
+    """{(event, week): first events up to that week} from marts.adverse_events, if present."""
+    if not has_table(con, EVENTS):
+        return None
+    have = require(con, EVENTS, ("event_id", "patient_id"))
+    if "days_since_clozapine_start" not in have:
+        return None
+    on_clz = " AND on_clozapine" if "on_clozapine" in have else ""
+    rows = con.execute(
+        f"WITH firsts AS (SELECT event_id, patient_id, min(days_since_clozapine_start) // 7 AS week "
+        f"  FROM {EVENTS} WHERE days_since_clozapine_start >= 0{on_clz} GROUP BY ALL), "
+        f"per_week AS (SELECT event_id, week, count(*) AS n FROM firsts GROUP BY ALL) "
+        f"SELECT event_id, week, sum(n) OVER (PARTITION BY event_id ORDER BY week) FROM per_week"
+    ).fetchall()
+    return {(e, int(w)): int(n) for e, w, n in rows}
+
+
+def curve_rows(con, *, config=None) -> dict[str, list[dict]]:
+    """{event: [{week, pct, low, high}]} with points on 1..small_count_max events withheld."""
+    config = resolve_config(con, config)
+    have = require(con, CUMULATIVE, ("event_id",))
+    cols = _ci_columns(have)
+    if cols["week"] is None or cols["value"] is None:
+        raise Unavailable(f"{CUMULATIVE} lacks a week or cumulative-incidence column.")
+    select = ", ".join(
+        f"{cols[k]}" if cols[k] else "NULL"
+        for k in ("week", "value", "low", "high", "cum_events", "events")
+    )
+    rows = con.execute(
+        f"SELECT event_id, {select} FROM {CUMULATIVE} ORDER BY event_id, {cols['week']}"
+    ).fetchall()
+    scale = 1.0 if cols["value"].endswith("_pct") else 100.0  # the mart holds fractions
+    derived = None
+    if cols["cum_events"] is None and cols["events"] is None:
+        derived = _cumulative_events(con, sorted({r[0] for r in rows}))
+    out: dict[str, list[dict]] = {}
+    running: dict[str, int] = {}
+    for event, week, value, low, high, cum_events, events in rows:
+        week = int(week)
+        if cols["cum_events"] is not None:
+            n = cum_events
+        elif cols["events"] is not None:
+            running[event] = running.get(event, 0) + int(events or 0)
+            n = running[event]
+        elif derived is not None:
+            n = max((v for (e, w), v in derived.items() if e == event and w <= week), default=0)
+        else:
+            n = None  # cannot verify: withhold every point above zero
+        shown = n is not None and privacy.rate_allowed(n, config)
+        zero = value is not None and value == 0
+        out.setdefault(event, []).append(
+            {
+                "week": week,
+                "pct": value * scale if value is not None and (shown or zero) else None,
+                "low": low * scale if low is not None and shown else None,
+                "high": high * scale if high is not None and shown else None,
+            }
+        )
+    return out
+
+
+def fig_ae_cumulative_incidence(
+    con, *, site: str | None = None, period: Period = None, config: Mapping[str, Any] | None = None
+) -> go.Figure:
+    """Kaplan-Meier cumulative incidence (%) by week since clozapine start, one panel per
+    event, with its 95 % band and the guideline's published range as a grey band."""
+    config = resolve_config(con, config)
+    curves = curve_rows(con, config=config)
+    ranges = published_ranges(config)
+    events = sorted(curves, key=lambda e: (e not in ranges, e))
+    if not events:
+        return no_data(base_layout(go.Figure(), "Cumulative incidence"))
+    ncols = 2 if len(events) > 1 else 1
+    nrows = math.ceil(len(events) / ncols)
+    fig = make_subplots(
+        rows=nrows,
+        cols=ncols,
+        subplot_titles=[event_label(e) for e in events],
+        vertical_spacing=0.35 / max(nrows, 1),
+        horizontal_spacing=0.08,
+    )
+    for i, event in enumerate(events):
+        row, col = i // ncols + 1, i % ncols + 1
+        points = curves[event]
+        weeks = [p["week"] for p in points]
+        colour = PALETTE[i % len(PALETTE)]
+        fig.add_trace(
+            go.Scatter(
+                x=weeks + weeks[::-1],
+                y=[p["high"] for p in points] + [p["low"] for p in points][::-1],
+                fill="toself",
+                fillcolor="rgba(69, 123, 157, 0.2)",
+                line={"width": 0},
+                hoverinfo="skip",
+                showlegend=False,
+            ),
+            row=row,
+            col=col,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=weeks,
+                y=[p["pct"] for p in points],
+                mode="lines",
+                line={"shape": "hv", "color": colour},
+                name=event_label(event),
+                showlegend=False,
+                hovertemplate="week %{x}: %{y:.2f} %<extra>" + event + "</extra>",
+            ),
+            row=row,
+            col=col,
+        )
+        withheld = sum(1 for p in points if p["pct"] is None)
+        if withheld:
+            suffix = str(i + 1) if i else ""
+            fig.add_annotation(
+                text=f"{withheld} of {len(points)} weeks withheld (small counts)",
+                showarrow=False,
+                xref=f"x{suffix} domain",
+                yref=f"y{suffix} domain",
+                x=0.98,
+                y=0.05,
+                xanchor="right",
+                font={"color": "#6c757d", "size": 11},
+            )
+        if event in ranges:
+            low, high = ranges[event]
+            fig.add_hrect(  # after the traces: empty subplots get no shape
+                y0=low,
+                y1=high,
+                fillcolor=COLOURS["band"],
+                line_width=0,
+                layer="below",
+                annotation_text=f"published {low:g}-{high:g} %",
+                annotation_position="top left",
+                annotation_font={"size": 10, "color": "#6c757d"},
+                row=row,
+                col=col,
+            )
+            fig.add_trace(
+                go.Scatter(
+                    x=[weeks[0] if weeks else 0, weeks[-1] if weeks else 52],
+                    y=[high, high],
+                    mode="lines",
+                    line={"width": 0},
+                    name=f"published range {low:g}-{high:g} %",
+                    showlegend=False,
+                    hovertemplate=f"published range {low:g}-{high:g} %<extra></extra>",
+                ),
+                row=row,
+                col=col,
+            )
+    base_layout(
+        fig,
+        "Cumulative incidence on clozapine (%, Kaplan-Meier) - grey band: published range",
+        height=max(360, 260 * nrows),
+    )
+    fig.update_xaxes(title_text="weeks since clozapine start")
+    fig.update_yaxes(rangemode="tozero")
+    return fig
+
+
+PAGE = Page(
+    slug="adverse_events",
+    title="Adverse events",
+    summary=(
+        "Adverse events on clozapine (AE-*): incidence per 1,000 person-years with exact "
+        "Poisson 95 % intervals, and the cumulative incidence by week since clozapine start "
+        "compared with the guideline's published ranges (severe neutropenia, myocarditis, "
+        "seizures, constipation), drawn as grey bands."
+    ),
+    charts=(
+        Chart(
+            fig_ae_rates,
+            "Incidence by event",
+            "All clozapine person-time; rates on small event counts are withheld.",
+            filters=(),
+            reads=(RATES,),
+        ),
+        Chart(
+            fig_ae_rates_by_stratum,
+            "Incidence by stratum",
+            "Time since start (weeks 0-4, 4-18, 18-52, > 52), dose band, sex and age band.",
+            filters=(),
+            reads=(RATES,),
+        ),
+        Chart(
+            fig_ae_cumulative_incidence,
+            "Cumulative incidence by week since start",
+            "One minus Kaplan-Meier survival, censored at stop, death or the as-of date, with "
+            "its 95 % band; the grey band is the guideline's published range "
+            "(publication.published_ranges_pct).",
+            filters=(),
+            reads=(CUMULATIVE, EVENTS),
+        ),
+    ),
+)

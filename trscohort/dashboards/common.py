@@ -1,0 +1,271 @@
+"""What every dashboard figure shares: availability checks, filters, config, figure registry.
+
+A figure function takes a DuckDB connection and keyword filters and returns a Plotly figure:
+
+    fig_anc_adherence_by_phase(con, site="north", period="2024", config=cfg)
+
+`site` restricts to patients of one site (staging.patients.site); `period` to one calendar
+year ("2024"), month ("2024-03") or a half-open date range `(start, end)`, applied to the date
+the figure is about (window start, result date, flag date). A figure that needs a mart the
+warehouse does not have raises `Unavailable` with a sentence saying so; the HTML writer shows
+that sentence in place of the chart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import datetime as dt
+import json
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import plotly.graph_objects as go
+
+from trscohort.config import Config, load_config
+
+Period = str | tuple[dt.date, dt.date] | None
+
+TEMPLATE = "plotly_white"
+COLOURS = {
+    "normal": "#2a9d8f",
+    "mild": "#e9c46a",
+    "moderate": "#f4a261",
+    "severe": "#e63946",
+    "target": "#6c757d",
+    "band": "rgba(108, 117, 125, 0.18)",
+}
+
+
+class Unavailable(LookupError):
+    """A table or column a figure needs is not in this warehouse (yet)."""
+
+
+# --------------------------------------------------------------------------- warehouse checks
+
+
+# While the HTML writer runs, table columns are looked up once (information_schema is slow).
+_COLUMNS_CACHE: contextvars.ContextVar[dict | None] = contextvars.ContextVar(
+    "columns_cache", default=None
+)
+
+
+def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
+    cache = _COLUMNS_CACHE.get()
+    if cache is not None and (id(con), table) in cache:
+        return cache[(id(con), table)]
+    schema, name = table.split(".")
+    rows = con.execute(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = ? AND table_name = ?",
+        [schema, name],
+    ).fetchall()
+    columns = {r[0] for r in rows}
+    if cache is not None:
+        cache[(id(con), table)] = columns
+    return columns
+
+
+def has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return bool(table_columns(con, table))
+
+
+def require(con: duckdb.DuckDBPyConnection, table: str, columns: tuple[str, ...] = ()) -> set[str]:
+    """The table's columns; raises Unavailable if it or one of `columns` is missing."""
+    have = table_columns(con, table)
+    if not have:
+        raise Unavailable(f"needs {table}, which this warehouse does not have.")
+    missing = [c for c in columns if c not in have]
+    if missing:
+        raise Unavailable(f"needs column {', '.join(missing)} of {table}.")
+    return have
+
+
+def first_column(have: set[str], *candidates: str) -> str | None:
+    return next((c for c in candidates if c in have), None)
+
+
+# --------------------------------------------------------------------------- config and run
+
+
+def resolve_config(con: duckdb.DuckDBPyConnection, config: Mapping[str, Any] | None) -> Config:
+    """The given config, else the one the warehouse was built with, else the defaults."""
+    if config is not None:
+        return config if isinstance(config, Config) else Config(config)
+    if has_table(con, "audit.run_parameters"):
+        row = con.execute("SELECT config_json FROM audit.run_parameters").fetchone()
+        if row and row[0]:
+            return Config(json.loads(row[0]))
+    return load_config()
+
+
+def as_of_date(con: duckdb.DuckDBPyConnection) -> dt.date | None:
+    if not has_table(con, "audit.run_parameters"):
+        return None
+    row = con.execute("SELECT as_of_date FROM audit.run_parameters").fetchone()
+    return row[0] if row else None
+
+
+def sites(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Distinct sites in staging.patients (empty when the extract has no site column)."""
+    if "site" not in table_columns(con, "staging.patients"):
+        return []
+    rows = con.execute(
+        "SELECT DISTINCT site FROM staging.patients WHERE site IS NOT NULL AND trim(site) <> '' "
+        "ORDER BY site"
+    ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def periods(con: duckdb.DuckDBPyConnection, *, max_years: int = 10) -> list[str]:
+    """Calendar years offered by the period filter: the years of clozapine use up to the as-of
+    date (the last `max_years`), else of any prescription."""
+    as_of = as_of_date(con)
+    for table, column in (
+        ("intermediate.clozapine_exposure", "episode_start"),
+        ("staging.prescriptions", "start_date"),
+    ):
+        if column in table_columns(con, table):
+            first = con.execute(f"SELECT min(year({column})) FROM {table}").fetchone()[0]
+            if first is not None:
+                last = as_of.year if as_of else dt.date.today().year
+                first = max(int(first), last - max_years + 1)
+                return [str(y) for y in range(first, last + 1)]
+    return []
+
+
+# --------------------------------------------------------------------------- filters
+
+
+def period_bounds(period: Period) -> tuple[dt.date, dt.date] | None:
+    """Half-open [start, end) for a year "2024", a month "2024-03" or a (start, end) pair."""
+    if period is None or period == "":
+        return None
+    if isinstance(period, tuple):
+        return period[0], period[1]
+    text = str(period)
+    if len(text) == 4:
+        year = int(text)
+        return dt.date(year, 1, 1), dt.date(year + 1, 1, 1)
+    if len(text) == 7:
+        year, month = int(text[:4]), int(text[5:7])
+        end = dt.date(year + month // 12, month % 12 + 1, 1)
+        return dt.date(year, month, 1), end
+    raise ValueError(f"period {period!r}: use 'YYYY', 'YYYY-MM' or a (start, end) pair")
+
+
+def sql_text(value: str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def where(
+    *, patient_col: str | None, date_col: str | None, site: str | None, period: Period
+) -> str:
+    """SQL conditions (starting with AND) for the site and period filters."""
+    parts = []
+    if site is not None and patient_col is not None:
+        parts.append(
+            f"{patient_col} IN (SELECT patient_id FROM staging.patients WHERE site = {sql_text(site)})"
+        )
+    bounds = period_bounds(period)
+    if bounds is not None and date_col is not None:
+        parts.append(
+            f"CAST({date_col} AS DATE) >= DATE '{bounds[0].isoformat()}' "
+            f"AND CAST({date_col} AS DATE) < DATE '{bounds[1].isoformat()}'"
+        )
+    return "".join(f" AND {p}" for p in parts)
+
+
+def filter_note(site: str | None, period: Period) -> str:
+    bits = []
+    if site is not None:
+        bits.append(f"site {site}")
+    if period:
+        bounds = period_bounds(period)
+        bits.append(
+            str(period) if isinstance(period, str) else f"{bounds[0]} to {bounds[1]}"  # type: ignore[index]
+        )
+    return f" \u2014 {', '.join(bits)}" if bits else ""
+
+
+# --------------------------------------------------------------------------- figures
+
+
+# The HTML writer applies the template once per page in the browser: validating it into every
+# figure costs most of the time of writing the dashboards.
+_WITH_TEMPLATE = contextvars.ContextVar("with_template", default=True)
+
+
+@contextlib.contextmanager
+def publishing() -> Iterator[None]:
+    """While writing pages: no template in each figure, table columns cached (a fixed warehouse)."""
+    tokens = (_WITH_TEMPLATE.set(False), _COLUMNS_CACHE.set({}))
+    try:
+        yield
+    finally:
+        _WITH_TEMPLATE.reset(tokens[0])
+        _COLUMNS_CACHE.reset(tokens[1])
+
+
+def base_layout(fig: go.Figure, title: str, **layout: Any) -> go.Figure:
+    if _WITH_TEMPLATE.get():
+        layout["template"] = TEMPLATE
+    fig.update_layout(
+        title={"text": title, "x": 0.01, "xanchor": "left"},
+        margin={"l": 60, "r": 30, "t": 60, "b": 60},
+        height=layout.pop("height", 420),
+        legend={"orientation": "h", "y": -0.2},
+        **layout,
+    )
+    return fig
+
+
+def no_data(fig: go.Figure, message: str = "No data for this selection.") -> go.Figure:
+    fig.add_annotation(
+        text=message,
+        x=0.5,
+        y=0.5,
+        xref="paper",
+        yref="paper",
+        showarrow=False,
+        font={"size": 15, "color": "#6c757d"},
+    )
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return fig
+
+
+FigureFn = Callable[..., go.Figure]
+
+
+@dataclass(frozen=True)
+class Chart:
+    """One chart on a page: its figure function, which filters apply, what it reads."""
+
+    func: FigureFn
+    title: str
+    description: str
+    filters: tuple[str, ...] = ("site", "period")
+    reads: tuple[str, ...] = ()
+
+    @property
+    def id(self) -> str:
+        return self.func.__name__.removeprefix("fig_")
+
+
+@dataclass(frozen=True)
+class Page:
+    slug: str
+    title: str
+    summary: str
+    charts: tuple[Chart, ...] = field(default_factory=tuple)
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.slug}.html"
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        return tuple(sorted({t for c in self.charts for t in c.reads}))

@@ -1,0 +1,382 @@
+"""Write the dashboards: `<out>/dashboards/index.html`, one page per topic, and `plotly.min.js`.
+
+Every page opens offline from the file system: Plotly's JavaScript is copied once from the
+installed plotly package beside the pages (no CDN). Each page states the as-of date, the sha256
+of every input extract (audit.ingest_log), the configuration used and the suppression rule.
+Filters (site, period) switch between figures computed in advance for every combination, so
+nothing is computed in the browser and no row-level data is ever written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import itertools
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import plotly.io as pio
+from plotly.offline import get_plotlyjs
+
+from trscohort.dashboards import adverse_events, anc, funnel, monitoring, privacy, safety
+from trscohort.dashboards.common import (
+    TEMPLATE,
+    Chart,
+    Page,
+    Unavailable,
+    as_of_date,
+    has_table,
+    periods,
+    publishing,
+    resolve_config,
+    sites,
+)
+from trscohort.run_parameters import package_version
+
+PAGES: tuple[Page, ...] = (funnel.PAGE, monitoring.PAGE, anc.PAGE, adverse_events.PAGE, safety.PAGE)
+PLOTLY_JS = "plotly.min.js"
+DASHBOARD_DIR = "dashboards"
+
+
+def tables_read() -> list[str]:
+    """Every table some dashboard reads (for the Dagster asset's dependencies)."""
+    return sorted({t for page in PAGES for t in page.reads})
+
+
+@dataclass
+class Published:
+    """What write_dashboards wrote."""
+
+    directory: Path
+    files: list[Path]
+    charts: int
+    unavailable: list[str]
+
+    @property
+    def index(self) -> Path:
+        return self.directory / "index.html"
+
+
+# --------------------------------------------------------------------------- figures to JSON
+
+
+def _figure_json(fig) -> dict:
+    data = json.loads(pio.to_json(fig, validate=False, engine="json"))
+    data.get("layout", {}).pop("template", None)
+    return {"data": data.get("data", []), "layout": data.get("layout", {})}
+
+
+def _key(site: str | None, period: str | None) -> str:
+    return f"{site or ''}|{period or ''}"
+
+
+def chart_variants(
+    con, chart: Chart, *, site_options: Sequence[str], period_options: Sequence[str], config
+) -> dict[str, dict]:
+    """{"site|period": {"figure": ...} or {"message": ...}} for every filter combination."""
+    site_values = [None, *site_options] if "site" in chart.filters else [None]
+    period_values = [None, *period_options] if "period" in chart.filters else [None]
+    variants = {}
+    for site, period in itertools.product(site_values, period_values):
+        try:
+            fig = chart.func(con, site=site, period=period, config=config)
+        except Unavailable as exc:
+            variants[_key(site, period)] = {"message": str(exc)}
+            continue
+        variants[_key(site, period)] = {"figure": _figure_json(fig)}
+    return variants
+
+
+# --------------------------------------------------------------------------- page parts
+
+CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0;
+       color: #1d3557; background: #f8f9fa; }
+header { background: #1d3557; color: white; padding: 14px 24px; }
+header h1 { margin: 0 0 6px 0; font-size: 22px; }
+nav a { color: #a8dadc; margin-right: 16px; text-decoration: none; }
+nav a.current { color: white; font-weight: 600; }
+main { padding: 16px 24px; max-width: 1280px; }
+section.chart, .provenance, .filters, .card { background: white; border: 1px solid #dee2e6;
+       border-radius: 6px; padding: 12px 16px; margin-bottom: 16px; }
+.plot { min-height: 300px; }
+.unavailable { background: #fff8e1; border: 1px dashed #e9c46a; padding: 18px; color: #6c5300;
+       border-radius: 6px; }
+.provenance table { border-collapse: collapse; font-size: 13px; }
+.provenance td, .provenance th { border-bottom: 1px solid #eee; padding: 3px 10px 3px 0;
+       text-align: left; }
+code, pre { font-size: 12px; }
+pre { max-height: 320px; overflow: auto; background: #f1f3f5; padding: 8px; }
+.rule { background: #e9f5f4; padding: 8px 12px; border-left: 4px solid #2a9d8f; }
+.filters label { margin-right: 18px; }
+.note { color: #6c757d; font-size: 13px; }
+"""
+
+JS = """
+(function () {
+  const charts = JSON.parse(document.getElementById("chart-data").textContent);
+  const template = JSON.parse(document.getElementById("chart-template").textContent);
+  const plotConfig = {displaylogo: false, responsive: true};
+  function selected(name) {
+    const el = document.getElementById("filter-" + name);
+    return el ? el.value : "";
+  }
+  function draw() {
+    for (const [id, chart] of Object.entries(charts)) {
+      const site = chart.filters.includes("site") ? selected("site") : "";
+      const period = chart.filters.includes("period") ? selected("period") : "";
+      const variant = chart.variants[site + "|" + period] || chart.variants["|"];
+      const el = document.getElementById(id);
+      if (variant.figure) {
+        el.classList.remove("unavailable");
+        if (!el._fullLayout) { el.textContent = ""; }
+        const layout = Object.assign({}, variant.figure.layout, {template: template});
+        Plotly.react(el, variant.figure.data, layout, plotConfig);
+      } else {
+        Plotly.purge(el);
+        el.classList.add("unavailable");
+        el.textContent = variant.message;
+      }
+    }
+  }
+  for (const name of ["site", "period"]) {
+    const el = document.getElementById("filter-" + name);
+    if (el) { el.addEventListener("change", draw); }
+  }
+  draw();
+})();
+"""
+
+
+def _script_json(value: Any) -> str:
+    """JSON safe inside <script type="application/json">."""
+    text = json.dumps(value, separators=(",", ":"), default=str, allow_nan=False)
+    return text.replace("</", "<\\/").replace("<!--", "<\\!--")
+
+
+def provenance(con, config) -> dict:
+    """As-of date, inputs with sha256, configuration and suppression rule (all public)."""
+    inputs = []
+    if has_table(con, "audit.ingest_log"):
+        for extract, file, sha, read in con.execute(
+            "SELECT extract, file, sha256, rows_read FROM audit.ingest_log ORDER BY extract"
+        ).fetchall():
+            inputs.append(
+                {
+                    "extract": extract,
+                    "file": Path(file).name if file else "(not supplied)",
+                    "sha256": sha or "",
+                    "rows_read": privacy.count(read, config).label if read is not None else "",
+                }
+            )
+    config_json = json.dumps(dict(config), sort_keys=True, indent=1, default=str)
+    as_of = as_of_date(con)
+    return {
+        "as_of": as_of.isoformat() if as_of else "unknown",
+        "inputs": inputs,
+        "config_json": config_json,
+        "config_sha256": hashlib.sha256(config_json.encode()).hexdigest(),
+        "rule": privacy.suppression_rule(config),
+        "version": package_version(),
+    }
+
+
+def _provenance_html(prov: dict) -> str:
+    rows = "".join(
+        f"<tr><td>{html.escape(i['extract'])}</td><td>{html.escape(i['file'])}</td>"
+        f"<td><code>{html.escape(i['sha256'])}</code></td><td>{html.escape(i['rows_read'])}</td></tr>"
+        for i in prov["inputs"]
+    )
+    return f"""
+<section class="provenance" id="provenance">
+  <p><strong>As-of date:</strong> <span id="as-of">{html.escape(prov["as_of"])}</span>
+     &nbsp;·&nbsp; trscohort {html.escape(prov["version"])}</p>
+  <p class="rule" id="suppression-rule"><strong>Small-count suppression:</strong>
+     {html.escape(prov["rule"])}</p>
+  <details><summary>Inputs (sha256 from the ingest log)</summary>
+    <table><tr><th>extract</th><th>file</th><th>sha256</th><th>rows read</th></tr>{rows}</table>
+  </details>
+  <details><summary>Configuration used (sha256 <code>{prov["config_sha256"][:16]}…</code>)</summary>
+    <pre>{html.escape(prov["config_json"])}</pre>
+  </details>
+</section>"""
+
+
+def _nav(current: str) -> str:
+    links = [("index.html", "Overview")] + [(p.file_name, p.title) for p in PAGES]
+    return (
+        "<nav>"
+        + "".join(
+            f'<a href="{href}"{" class=current" if href == current else ""}>{html.escape(t)}</a>'
+            for href, t in links
+        )
+        + "</nav>"
+    )
+
+
+def _document(title: str, current: str, body: str, scripts: str = "") -> str:
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(title)} · trscohort</title>
+<style>{CSS}</style>
+</head>
+<body>
+<header><h1>{html.escape(title)}</h1>{_nav(current)}</header>
+<main>
+{body}
+</main>
+{scripts}
+</body>
+</html>
+"""
+
+
+def _filters_html(page_filters: set[str], site_options, period_options) -> str:
+    parts = []
+    if "site" in page_filters and site_options:
+        options = "".join(
+            f'<option value="{html.escape(s)}">{html.escape(s)}</option>' for s in site_options
+        )
+        parts.append(
+            '<label>Site <select id="filter-site"><option value="">all sites</option>'
+            f"{options}</select></label>"
+        )
+    if "period" in page_filters and period_options:
+        options = "".join(f'<option value="{p}">{p}</option>' for p in period_options)
+        parts.append(
+            '<label>Period <select id="filter-period"><option value="">all periods</option>'
+            f"{options}</select></label>"
+        )
+    if not parts:
+        return ""
+    return (
+        '<section class="filters">' + "".join(parts) + '<span class="note">Charts marked '
+        "\u201cnot filtered by\u201d show every site or period.</span></section>"
+    )
+
+
+def render_page(con, page: Page, *, config, prov: dict, site_options, period_options):
+    """(html text, charts drawn, unavailable messages) for one page."""
+    charts: dict[str, dict] = {}
+    sections = []
+    unavailable = []
+    for chart in page.charts:
+        filters = [f for f in chart.filters if (site_options if f == "site" else period_options)]
+        variants = chart_variants(
+            con,
+            chart,
+            site_options=site_options if "site" in filters else [],
+            period_options=period_options if "period" in filters else [],
+            config=config,
+        )
+        base = variants["|"]
+        not_filtered = [f for f in ("site", "period") if f not in chart.filters]
+        note = (
+            f'<p class="note">Not filtered by {" or ".join(not_filtered)}.</p>'
+            if not_filtered
+            else ""
+        )
+        if "figure" in base:
+            charts[f"chart-{chart.id}"] = {"filters": filters, "variants": variants}
+            inner = f'<div class="plot" id="chart-{chart.id}"></div>'
+        else:
+            unavailable.append(f"{page.slug}/{chart.id}: {base['message']}")
+            inner = (
+                f'<div class="unavailable" id="chart-{chart.id}">Not available in this warehouse '
+                f"yet: {html.escape(base['message'])}</div>"
+            )
+        sections.append(
+            f'<section class="chart"><h2>{html.escape(chart.title)}</h2>'
+            f'<p class="note">{html.escape(chart.description)}</p>{note}{inner}</section>'
+        )
+    page_filters = {f for c in charts.values() for f in c["filters"]}
+    template = pio.templates[TEMPLATE].to_plotly_json()
+    body = (
+        f"<p>{html.escape(page.summary)}</p>"
+        + _provenance_html(prov)
+        + _filters_html(page_filters, site_options, period_options)
+        + "\n".join(sections)
+    )
+    scripts = (
+        f'<script src="{PLOTLY_JS}"></script>\n'
+        f'<script type="application/json" id="chart-template">{_script_json(template)}</script>\n'
+        f'<script type="application/json" id="chart-data">{_script_json(charts)}</script>\n'
+        f"<script>{JS}</script>"
+        if charts
+        else ""
+    )
+    return _document(page.title, page.file_name, body, scripts), len(charts), unavailable
+
+
+def _index_html(prov: dict, page_status: list[tuple[Page, int, int]]) -> str:
+    cards = "".join(
+        f'<section class="card"><h2><a href="{p.file_name}">{html.escape(p.title)}</a></h2>'
+        f"<p>{html.escape(p.summary)}</p>"
+        f'<p class="note">{drawn} of {total} charts available in this warehouse.</p></section>'
+        for p, drawn, total in page_status
+    )
+    body = (
+        "<p>Published dashboards of the trscohort warehouse: aggregates only, small counts "
+        "suppressed. They open offline.</p>" + _provenance_html(prov) + cards
+    )
+    return _document("trscohort dashboards", "index.html", body)
+
+
+def write_dashboards(
+    con: duckdb.DuckDBPyConnection,
+    out_dir: str | Path,
+    *,
+    config: Mapping[str, Any] | None = None,
+    check_privacy: bool = True,
+    pages: Sequence[str] | None = None,
+) -> Published:
+    """Write every page (or those whose slug is in `pages`) into `<out_dir>/dashboards/`.
+
+    With `check_privacy` (the default) every written page is scanned for the warehouse's
+    patient identifiers and birth dates and PrivacyError is raised on a hit.
+    """
+    config = resolve_config(con, config)
+    directory = Path(out_dir) / DASHBOARD_DIR
+    directory.mkdir(parents=True, exist_ok=True)
+    prov = provenance(con, config)
+    site_options = sites(con)
+    period_options = periods(con)
+    js = directory / PLOTLY_JS
+    bundle = get_plotlyjs()
+    if not js.is_file() or js.read_text(encoding="utf-8") != bundle:
+        js.write_text(bundle, encoding="utf-8")
+    files = [js]
+    status = []
+    unavailable: list[str] = []
+    drawn_total = 0
+    for page in PAGES:
+        if pages is not None and page.slug not in pages:
+            continue
+        with publishing():
+            text, drawn, missing = render_page(
+                con,
+                page,
+                config=config,
+                prov=prov,
+                site_options=site_options,
+                period_options=period_options,
+            )
+        path = directory / page.file_name
+        path.write_text(text, encoding="utf-8")
+        files.append(path)
+        status.append((page, drawn, len(page.charts)))
+        unavailable += missing
+        drawn_total += drawn
+    index = directory / "index.html"
+    index.write_text(_index_html(prov, status), encoding="utf-8")
+    files.append(index)
+    if check_privacy:
+        privacy.check_published(con, [f for f in files if f != js])
+    return Published(directory, files, drawn_total, unavailable)
