@@ -12,6 +12,7 @@ from tests.conftest import BASE_EXTRACTS, write_extracts
 from tests.trs_cases import build
 from trscohort.api import WarehouseBusy, open_warehouse
 from trscohort.cli import main
+from trscohort.errors import UsageError
 
 
 @pytest.fixture
@@ -96,3 +97,12 @@ def test_a_writer_holding_the_file_gives_a_clear_message(trs_warehouse):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_figures_are_the_dashboard_functions(sample_warehouse):
+    with open_warehouse(sample_warehouse) as wh:
+        assert {"cohort_funnel", "anc_adherence_by_phase"} <= set(wh.figures())
+        figure = wh.figure("cohort_funnel")
+        assert figure.data and figure.data[0].type == "funnel"
+        with pytest.raises(UsageError, match="no figure 'pie'"):
+            wh.figure("pie")

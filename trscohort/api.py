@@ -74,8 +74,12 @@ class Warehouse:
         self, query: str, params: list | None = None, *, to: Literal["polars", "pandas"] = "polars"
     ) -> Frame:
         """Run SQL and return a Polars (default) or pandas frame."""
-        relation = self.con.execute(query, params or [])
-        return relation.pl() if to == "polars" else relation.df()
+        result = self.con.execute(query, params or [])
+        if to == "pandas":
+            return result.df()
+        import polars as pl
+
+        return pl.from_arrow(result.to_arrow_table())
 
     def table(self, name: str, *, to: Literal["polars", "pandas"] = "polars") -> Frame:
         schema, table = self._split(name)
@@ -136,7 +140,7 @@ class Warehouse:
         select = "SELECT t.*"
         joins = ""
         if has_clozapine:
-            select += ", c.* EXCLUDE (patient_id, reasons), c.reasons AS clozapine_reasons"
+            select += "".join(f", {c}" for c in self._clozapine_columns())
             joins = " LEFT JOIN marts.patient_clozapine_status AS c USING (patient_id)"
         where, params = [], []
         if trs_status:
@@ -152,7 +156,33 @@ class Warehouse:
             query += " WHERE " + " AND ".join(where)
         return self.sql(query + " ORDER BY t.patient_id", params, to=to)
 
+    # -- figures ----------------------------------------------------------------------------
+    @staticmethod
+    def figures() -> list[str]:
+        """Names of the dashboard figures `figure()` can draw."""
+        return sorted(_figure_functions())
+
+    def figure(self, name: str, **filters: Any):
+        """The same Plotly figure as the published dashboard (filters: site=, period=)."""
+        functions = _figure_functions()
+        if name not in functions:
+            raise UsageError(f"no figure '{name}'; choose from {', '.join(sorted(functions))}")
+        return functions[name](self.con, **filters)
+
     # -- helpers ----------------------------------------------------------------------------
+    def _clozapine_columns(self) -> list[str]:
+        """The clozapine mart's columns; a name the TRS mart also has gets a clozapine_ prefix."""
+        trs = {c for (c, *_) in self.con.execute("DESCRIBE marts.patient_trs_status").fetchall()}
+        columns = []
+        for name, *_ in self.con.execute("DESCRIBE marts.patient_clozapine_status").fetchall():
+            if name == "patient_id":
+                continue
+            alias = name if name not in trs else f"clozapine_{name.removeprefix('clozapine_')}"
+            if alias in trs:  # the same fact in both marts (e.g. clozapine_start_date)
+                continue
+            columns.append(f'c."{name}" AS "{alias}"')
+        return columns
+
     def _split(self, name: str) -> tuple[str, str]:
         if name.count(".") != 1 or not self._exists(*name.split(".")):
             raise UsageError(f"no table '{name}' (see tables())")
@@ -171,6 +201,17 @@ class Warehouse:
     def _description(schema: str, name: str) -> str:
         documented = Model(schema, name).doc()["description"]
         return " ".join(str(documented).split()) or LAYER_DESCRIPTIONS.get(schema, "")
+
+
+def _figure_functions() -> dict[str, Any]:
+    from trscohort.dashboards import adverse_events, anc, funnel, monitoring, safety
+
+    return {
+        name.removeprefix("fig_"): getattr(module, name)
+        for module in (funnel, monitoring, anc, adverse_events, safety)
+        for name in dir(module)
+        if name.startswith("fig_")
+    }
 
 
 def open_warehouse(path: str | Path = "warehouse/trscohort.duckdb") -> Warehouse:
