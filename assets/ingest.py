@@ -3,7 +3,6 @@
 Thin wrappers: each calls one function of the domain core and reports its counts as metadata.
 """
 
-
 from dagster import (
     AssetExecutionContext,
     AssetKey,

@@ -27,8 +27,13 @@ def test_definitions_hold_every_layer_and_the_monthly_schedule():
 
 def test_workspace_loads_with_the_dagster_cli():
     completed = subprocess.run(
-        [str(Path(sys.executable).with_name("dagster")), "definitions", "validate",
-         "-w", "workspace.yaml"],
+        [
+            str(Path(sys.executable).with_name("dagster")),
+            "definitions",
+            "validate",
+            "-w",
+            "workspace.yaml",
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,

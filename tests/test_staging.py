@@ -138,7 +138,7 @@ def test_lab_quarantine_reasons(staged):
             "P1,2020-01-08,,Pulse,72,,",
             "P1,2020-01-08,751-8,ANC,-5,/uL,",
             "P1,2020-01-08,751-8,ANC,high,/uL,",
-            "P1,2020-01-08,751-8,ANC,\"1,500\",/uL,",
+            'P1,2020-01-08,751-8,ANC,"1,500",/uL,',
             "P9,2020-01-08,751-8,ANC,3.2,10^9/L,",
             "P1,2020-02-30,751-8,ANC,3.2,10^9/L,",
             "P1,1970-01-01,751-8,ANC,3.2,10^9/L,",
@@ -180,7 +180,17 @@ def test_prescriptions_map_brands_doses_and_long_acting_forms(staged):
         ("RX1", "clozapine", "clozapine", True, True, False, "oral", 300.0, "2020-03-01"),
         ("RX2", "olanzapine", "olanzapine", True, False, False, "oral", 20.0, None),
         ("RX3", "risperidone_lai", "risperidone", True, False, True, "lai", 3.57, "2018-06-01"),
-        ("RX4", "haloperidol_decanoate", "haloperidol", True, False, True, "lai", 5.36, "2017-06-01"),
+        (
+            "RX4",
+            "haloperidol_decanoate",
+            "haloperidol",
+            True,
+            False,
+            True,
+            "lai",
+            5.36,
+            "2017-06-01",
+        ),
         ("RX5", "valproate", "valproate", False, False, False, "oral", 1000.0, None),
     ]
 
@@ -260,8 +270,9 @@ def test_exact_duplicates_are_removed_and_counted(staged):
     )
     assert rows(con, "SELECT source_row FROM staging.labs ORDER BY 1") == [(1,), (4,)]
     assert rows(
-        con, "SELECT rows_read, accepted, quarantined, duplicates FROM audit.ingest_log "
-        "WHERE extract = 'labs'"
+        con,
+        "SELECT rows_read, accepted, quarantined, duplicates FROM audit.ingest_log "
+        "WHERE extract = 'labs'",
     ) == [(4, 2, 0, 2)]
 
 
@@ -290,5 +301,6 @@ def test_every_extract_reconciles(staged):
         staged_rows = rows(con, f"SELECT count(*) FROM staging.{extract}")[0][0]
         quarantined_rows = rows(con, f"SELECT count(*) FROM quarantine.{extract}")[0][0]
         assert (staged_rows, quarantined_rows) == (accepted, quarantined), extract
-    assert rows(con, "SELECT accepted, quarantined, duplicates FROM audit.ingest_log "
-                "WHERE extract = 'labs'") == [(1, 1, 1)]
+    assert rows(
+        con, "SELECT accepted, quarantined, duplicates FROM audit.ingest_log WHERE extract = 'labs'"
+    ) == [(1, 1, 1)]

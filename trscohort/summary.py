@@ -31,6 +31,50 @@ def trs_summary(con: duckdb.DuckDBPyConnection) -> list[str]:
     return lines
 
 
+def clozapine_summary(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Clozapine status counts, the share fully adherent to ANC monitoring by phase, flags."""
+    statuses = con.execute(
+        "SELECT clozapine_status, count(*) FROM marts.patient_clozapine_status "
+        "WHERE clozapine_status <> 'not_on_clozapine' GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    on_clozapine = sum(n for _, n in statuses)
+    lines = [f"Clozapine: {on_clozapine:,} patients ever on clozapine"]
+    lines += [f"  {status:<56}{n:>10,}" for status, n in statuses]
+    lines.append("  fully adherent to ANC monitoring (patients with a window due)")
+    adherence = con.execute(
+        "SELECT rule_id, count(*), count(*) FILTER (WHERE fully_adherent) "
+        "FROM marts.monitoring_adherence WHERE rule_id LIKE 'MON-ANC-%' AND expected_tests > 0 "
+        "GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    for rule_id, due, full in adherence:
+        share = f"{100 * full / due:.1f} %"
+        lines.append(f"    {rule_id:<34}{f'{full:,} of {due:,}':>20}{share:>10}")
+    counts = dict(
+        con.execute("SELECT flag_id, count(*) FROM marts.safety_flags GROUP BY 1").fetchall()
+    )
+    flag_ids = ("SAF-REC", "SAF-DOSE", "SAF-DDI", "SAF-PREG", "SAF-LACT", "SAF-ANC-ACTION")
+    lines.append("  safety flags")
+    lines += [f"    {flag:<54}{counts.get(flag, 0):>10,}" for flag in (*flag_ids, "SAF-DISPENSE")]
+    return lines
+
+
+def ae_summary(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Adverse events on clozapine (AE-*): episodes, person-years, rate per 1,000 PY with its
+    exact Poisson interval (marts.ae_rates, overall rows)."""
+    rows = con.execute(
+        "SELECT event_id, events, person_years, rate_per_1000py, ci_low, ci_high "
+        "FROM marts.ae_rates WHERE stratifier = 'overall' ORDER BY event_id"
+    ).fetchall()
+    # all time at risk (chronic events stop at their episode, so take the largest)
+    person_years = max((r[2] for r in rows), default=0.0)
+    lines = [f"Adverse events on clozapine ({person_years:,.1f} person-years at risk)"]
+    lines.append(f"  {'event':<10}{'events':>10}{'person-years':>16}{'per 1,000 PY (95 % CI)':>32}")
+    for event_id, events, py, rate, low, high in rows:
+        shown = f"{rate:.2f} ({low:.2f}-{high:.2f})"
+        lines.append(f"  {event_id:<10}{events:>10,}{py:>16,.1f}{shown:>32}")
+    return lines
+
+
 def run_summary(con: duckdb.DuckDBPyConnection) -> str:
     patients = con.execute("SELECT count(*) FROM staging.patients").fetchone()[0]
     as_of, source = con.execute(
@@ -39,4 +83,6 @@ def run_summary(con: duckdb.DuckDBPyConnection) -> str:
     lines = [f"as-of date {as_of.isoformat()} ({source}); {patients:,} patients", ""]
     lines += ingest_summary(con)
     lines += ["", *trs_summary(con)]
+    lines += ["", *clozapine_summary(con)]
+    lines += ["", *ae_summary(con)]
     return "\n".join(lines)
