@@ -74,12 +74,8 @@ class Warehouse:
         self, query: str, params: list | None = None, *, to: Literal["polars", "pandas"] = "polars"
     ) -> Frame:
         """Run SQL and return a Polars (default) or pandas frame."""
-        result = self.con.execute(query, params or [])
-        if to == "pandas":
-            return result.df()
-        import polars as pl
-
-        return pl.from_arrow(result.to_arrow_table())
+        relation = self.con.sql(query, params=params or None)
+        return relation.df() if to == "pandas" else relation.pl()
 
     def table(self, name: str, *, to: Literal["polars", "pandas"] = "polars") -> Frame:
         schema, table = self._split(name)
