@@ -95,40 +95,31 @@ symptom_anchor AS (
     GROUP BY p.patient_id, c.end_date
 ),
 
-latest_symptoms AS (
-    SELECT patient_id, assessed_at, instrument, score, symptoms_persistent
+anchored_scores AS (
+    SELECT s.*
+    FROM {{ ref('intermediate.symptom_scores') }} AS s
+    JOIN symptom_anchor AS a
+        ON a.patient_id = s.patient_id
+        AND (a.from_date IS NULL OR s.assessed_at >= a.from_date)
+        AND (a.before_date IS NULL OR s.assessed_at < a.before_date)
+),
+
+{%- macro latest(scale_flag, verdict, order) %}
+    SELECT patient_id, assessed_at, instrument, score, {{ verdict }}
     FROM (
-        SELECT
-            s.*,
-            row_number() OVER (
-                PARTITION BY s.patient_id ORDER BY s.assessed_at DESC, s.score DESC, s.instrument
-            ) AS recency
-        FROM {{ ref('intermediate.symptom_scores') }} AS s
-        JOIN symptom_anchor AS a
-            ON a.patient_id = s.patient_id
-            AND (a.from_date IS NULL OR s.assessed_at >= a.from_date)
-            AND (a.before_date IS NULL OR s.assessed_at < a.before_date)
-        WHERE s.is_symptom_scale
+        SELECT *, row_number() OVER (PARTITION BY patient_id ORDER BY {{ order }}) AS recency
+        FROM anchored_scores
+        WHERE {{ scale_flag }}
     ) AS ranked
     WHERE recency = 1
+{%- endmacro %}
+
+latest_symptoms AS (
+    {{- latest('is_symptom_scale', 'symptoms_persistent', 'assessed_at DESC, score DESC, instrument') }}
 ),
 
 latest_function AS (
-    SELECT patient_id, assessed_at, instrument, score, functionally_impaired
-    FROM (
-        SELECT
-            s.*,
-            row_number() OVER (
-                PARTITION BY s.patient_id ORDER BY s.assessed_at DESC, s.instrument
-            ) AS recency
-        FROM {{ ref('intermediate.symptom_scores') }} AS s
-        JOIN symptom_anchor AS a
-            ON a.patient_id = s.patient_id
-            AND (a.from_date IS NULL OR s.assessed_at >= a.from_date)
-            AND (a.before_date IS NULL OR s.assessed_at < a.before_date)
-        WHERE s.is_function_scale
-    ) AS ranked
-    WHERE recency = 1
+    {{- latest('is_function_scale', 'functionally_impaired', 'assessed_at DESC, instrument') }}
 ),
 
 clozapine_start AS (
