@@ -89,7 +89,8 @@ def rate_rows(con, *, config=None) -> list[dict]:
         raise Unavailable(f"{RATES} lacks the columns for {', '.join(missing)}.")
     strat = cols["stratifier"] or "'overall'"
     stratum = cols["stratum"] or "'all'"
-    order = ", ".join(c for c in ("event_id", "stratifier_order", "stratum_order") if c in have)
+    # Strata in their display order first, so every chart lists them in that order.
+    order = ", ".join(c for c in ("stratifier_order", "stratum_order", "event_id") if c in have)
     rows = con.execute(
         f"SELECT event_id, CAST({strat} AS VARCHAR), CAST({stratum} AS VARCHAR), {cols['events']}, "
         f"{cols['rate']}, {cols['low']}, {cols['high']} FROM {RATES} ORDER BY {order}"
@@ -207,7 +208,10 @@ def fig_ae_rates_by_stratum(
             )
             trace.update(legendgroup=event, showlegend=col == 1)
             fig.add_trace(trace, row=1, col=col)
-        fig.update_xaxes(type="category", row=1, col=col)
+        strata = list(dict.fromkeys(r["stratum"] for r in rows if r["stratifier"] == stratifier))
+        fig.update_xaxes(
+            type="category", categoryorder="array", categoryarray=strata, row=1, col=col
+        )
     base_layout(
         fig,
         "Incidence per 1,000 person-years by stratum (rates on <11 events withheld)",
