@@ -54,15 +54,10 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 def _explain(args: argparse.Namespace) -> int:
-    import duckdb
+    from trscohort.api import open_warehouse
 
-    from trscohort.explain import explain_patient
-
-    warehouse = Path(args.warehouse)
-    if not warehouse.is_file():
-        raise UsageError(f"{warehouse}: warehouse not found (run `trscohort run` first)")
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        print(explain_patient(con, args.patient_id).to_text())
+    with open_warehouse(args.warehouse) as wh:
+        print(wh.explain(args.patient_id).to_text())
     return 0
 
 
