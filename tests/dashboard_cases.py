@@ -1,7 +1,6 @@
-"""Warehouses for the dashboard tests: a synthetic cohort run through ingest and every SQL model,
-plus stand-ins (shaped as issue 5 and the data-quality helper describe them) for the marts and
-audit tables that may not exist yet, so every chart can be drawn. A real table always wins over
-its stand-in."""
+"""Warehouses for the dashboard tests: a synthetic cohort run through ingest, every SQL model and
+marts.ae_rates, plus data-quality results (audit.dq_results, as the checks record them) whose
+observed values quote patient rows, so the tests can show those are never published."""
 
 from __future__ import annotations
 
@@ -18,6 +17,8 @@ from trscohort.dashboards.common import has_table
 from trscohort.ingest import ingest_extract
 from trscohort.ingest.staging import load_reference
 from trscohort.models import build_transform
+from trscohort.quality.results import DQ_RESULTS_DDL
+from trscohort.rates import build_ae_rates
 from trscohort.run_parameters import record_run_parameters
 from trscohort.synth import generate
 
@@ -30,68 +31,15 @@ BARE_DROP = (
     "audit.dq_results",
 )
 
-STANDIN_EVENTS = ("AE-NEU", "AE-MYO", "AE-SEIZ", "AE-GI", "AE-MET")
-
 
 def add_standins(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Create the stand-in tables that are missing; returns their names."""
+    """Record data-quality results unless the warehouse has some; returns the tables made."""
     made = []
-    con.execute("CREATE SCHEMA IF NOT EXISTS marts")
-    if not has_table(con, "marts.ae_rates"):
-        rows = []
-        strata = {
-            "overall": ["all"],
-            "time since start": ["weeks 0-4", "weeks 4-18", "weeks 18-52", "> 52 weeks"],
-            "dose band": ["< 300", "300-600", "> 600"],
-            "sex": ["F", "M"],
-        }
-        for i, event in enumerate(STANDIN_EVENTS):
-            for stratifier, levels in strata.items():
-                for j, level in enumerate(levels):
-                    # a mix of large counts and 1..10 (to be withheld) and 0
-                    events = [0, 3, 25, 140, 12][(i + j) % 5] * (
-                        4 if stratifier == "overall" else 1
-                    )
-                    py = 800.0 + 100 * j
-                    rate = 1000 * events / py
-                    rows.append(
-                        (event, stratifier, level, events, py, rate, rate * 0.7, rate * 1.4 + 0.5)
-                    )
-        con.execute(
-            "CREATE TABLE marts.ae_rates (event_id VARCHAR, stratifier VARCHAR, stratum VARCHAR, "
-            "events BIGINT, person_years DOUBLE, rate_per_1000py DOUBLE, ci_low DOUBLE, "
-            "ci_high DOUBLE)"
-        )
-        con.executemany("INSERT INTO marts.ae_rates VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
-        made.append("marts.ae_rates")
-    if not has_table(con, "marts.ae_cumulative_incidence"):
-        rows = []
-        for i, event in enumerate(STANDIN_EVENTS):
-            total = [40, 5, 30, 400, 60][i]  # AE-MYO: 5 events, withheld throughout
-            for week in range(0, 105):
-                events = round(total * min(week, 52) / 52)
-                p = events / 2000
-                rows.append((event, week, p, max(p - 0.003, 0), p + 0.003, events, 2000 - week))
-        con.execute(
-            "CREATE TABLE marts.ae_cumulative_incidence (event_id VARCHAR, week INTEGER, "
-            "cumulative_incidence DOUBLE, ci_low DOUBLE, ci_high DOUBLE, cumulative_events "
-            "BIGINT, at_risk BIGINT)"
-        )
-        con.executemany(
-            "INSERT INTO marts.ae_cumulative_incidence VALUES (?, ?, ?, ?, ?, ?, ?)", rows
-        )
-        made.append("marts.ae_cumulative_incidence")
     if not has_table(con, "audit.dq_results"):
         pid, birth = con.execute(
             "SELECT patient_id, CAST(birth_date AS VARCHAR) FROM staging.patients LIMIT 1"
         ).fetchone()
-        con.execute(
-            "CREATE TABLE audit.dq_results (suite VARCHAR, asset VARCHAR, table_name VARCHAR, "
-            "check_name VARCHAR, severity VARCHAR, expectation VARCHAR, success BOOLEAN, "
-            "observed_value VARCHAR, unexpected_count BIGINT, element_count BIGINT, "
-            "unexpected_percent DOUBLE, examples VARCHAR, message VARCHAR, run_at TIMESTAMP, "
-            "seconds DOUBLE)"
-        )
+        con.execute(DQ_RESULTS_DDL)
         now = dt.datetime(2025, 1, 1, 12, 0)
         quoted = json.dumps([pid, birth])  # observed values quote rows: never published
         con.executemany(
@@ -162,10 +110,8 @@ def build_warehouse(
     standins: bool = True,
     drop: tuple[str, ...] = (),
 ) -> Path:
-    """Synthetic extracts -> ingest -> every SQL model (-> stand-ins) in `folder/w.duckdb`.
-
-    Marts built in Python by their own asset (marts.ae_rates) are not built here: their
-    stand-in is used unless `standins` is false."""
+    """Synthetic extracts -> ingest -> every SQL model -> marts.ae_rates (-> data-quality
+    results unless `standins` is false) in `folder/w.duckdb`, without the tables in `drop`."""
     folder.mkdir(parents=True, exist_ok=True)
     extracts = folder / "input"
     generate(patients, seed, extracts)
@@ -177,6 +123,7 @@ def build_warehouse(
         ingest_extract(con, extract, sources.get(extract), load_mapping(None), config)
     record_run_parameters(con, config, as_of=None, input_dir=str(extracts), mapping_path=None)
     build_transform(con, config)
+    build_ae_rates(con, config)
     for table in drop:  # tables a test wants missing, whatever exists by now
         con.execute(f"DROP TABLE IF EXISTS {table}")
     if standins:

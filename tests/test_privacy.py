@@ -191,7 +191,7 @@ def test_no_count_from_1_to_10_in_any_published_count_chart(site):
 
 
 def test_withheld_rates_carry_no_number(site):
-    """The stand-in ae_rates has strata with 3 and 12 events: 3 is withheld, 12 shown."""
+    """Strata of the synthetic cohort's ae_rates with 1..10 events are withheld, others shown."""
     charts = _published_charts(site[1])
     figure = charts["chart-ae_rates_by_stratum"]["variants"]["|"]["figure"]
     withheld = shown = 0

@@ -74,8 +74,10 @@ class Warehouse:
         self, query: str, params: list | None = None, *, to: Literal["polars", "pandas"] = "polars"
     ) -> Frame:
         """Run SQL and return a Polars (default) or pandas frame."""
-        relation = self.con.sql(query, params=params or None)
-        return relation.df() if to == "pandas" else relation.pl()
+        # A cursor of its own: a result left half-read by other calls cannot get in the way.
+        with self.con.cursor() as cursor:
+            relation = cursor.sql(query, params=params or None)
+            return relation.df() if to == "pandas" else relation.pl()
 
     def table(self, name: str, *, to: Literal["polars", "pandas"] = "polars") -> Frame:
         schema, table = self._split(name)

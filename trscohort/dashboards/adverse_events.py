@@ -24,8 +24,6 @@ from trscohort.dashboards.common import (
     Period,
     Unavailable,
     base_layout,
-    first_column,
-    has_table,
     no_data,
     require,
     resolve_config,
@@ -33,7 +31,6 @@ from trscohort.dashboards.common import (
 
 RATES = "marts.ae_rates"
 CUMULATIVE = "marts.ae_cumulative_incidence"
-EVENTS = "marts.adverse_events"
 
 EVENT_LABELS = {
     "AE-NEU": "severe neutropenia",
@@ -68,32 +65,14 @@ def published_ranges(config: Mapping[str, Any]) -> dict[str, tuple[float, float]
     return {k: (float(v[0]), float(v[1])) for k, v in ranges.items()}
 
 
-def _rate_columns(have: set[str]) -> dict[str, str | None]:
-    return {
-        "stratifier": first_column(have, "stratifier", "stratum_type", "stratum_kind", "dimension"),
-        "stratum": first_column(have, "stratum", "stratum_value", "stratum_label", "level"),
-        "events": first_column(have, "events", "n_events"),
-        "rate": first_column(have, "rate_per_1000py", "rate_per_1000_py"),
-        "low": first_column(have, "ci_low", "rate_ci_low"),
-        "high": first_column(have, "ci_high", "rate_ci_high"),
-    }
-
-
 def rate_rows(con, *, config=None) -> list[dict]:
     """marts.ae_rates as dicts, with rate and interval set to None when withheld."""
     config = resolve_config(con, config)
-    have = require(con, RATES, ("event_id",))
-    cols = _rate_columns(have)
-    missing = [k for k in ("events", "rate", "low", "high") if cols[k] is None]
-    if missing:
-        raise Unavailable(f"{RATES} lacks the columns for {', '.join(missing)}.")
-    strat = cols["stratifier"] or "'overall'"
-    stratum = cols["stratum"] or "'all'"
+    require(con, RATES)
     # Strata in their display order first, so every chart lists them in that order.
-    order = ", ".join(c for c in ("stratifier_order", "stratum_order", "event_id") if c in have)
     rows = con.execute(
-        f"SELECT event_id, CAST({strat} AS VARCHAR), CAST({stratum} AS VARCHAR), {cols['events']}, "
-        f"{cols['rate']}, {cols['low']}, {cols['high']} FROM {RATES} ORDER BY {order}"
+        f"SELECT event_id, stratifier, stratum, events, rate_per_1000py, ci_low, ci_high "
+        f"FROM {RATES} ORDER BY stratifier_order, stratum_order, event_id"
     ).fetchall()
     out = []
     for event, stratifier, level, events, rate, low, high in rows:
@@ -101,8 +80,8 @@ def rate_rows(con, *, config=None) -> list[dict]:
         out.append(
             {
                 "event_id": event,
-                "stratifier": stratifier or "overall",
-                "stratum": level or "all",
+                "stratifier": stratifier,
+                "stratum": level,
                 "events": privacy.count(events, config),
                 "rate": rate if shown else None,
                 "low": low if shown else None,
@@ -113,10 +92,7 @@ def rate_rows(con, *, config=None) -> list[dict]:
 
 
 def _is_overall(row: dict) -> bool:
-    return row["stratifier"].lower() in ("overall", "all", "total") or row["stratum"].lower() in (
-        "overall",
-        "all",
-    )
+    return row["stratifier"] == "overall"
 
 
 def _rate_trace(
@@ -222,82 +198,24 @@ def fig_ae_rates_by_stratum(
     return fig
 
 
-def _ci_columns(have: set[str]) -> dict[str, str | None]:
-    return {
-        "week": first_column(have, "week", "weeks_since_start", "week_since_start", "week_number"),
-        "value": first_column(
-            have,
-            "cumulative_incidence_pct",
-            "cumulative_incidence",
-            "cum_incidence",
-            "cuminc",
-            "risk",
-        ),
-        "low": first_column(have, "ci_low_pct", "ci_low", "lower"),
-        "high": first_column(have, "ci_high_pct", "ci_high", "upper"),
-        "cum_events": first_column(
-            have, "cumulative_events", "cum_events", "events_cumulative", "n_events_cumulative"
-        ),
-        "events": first_column(have, "events", "n_events"),
-    }
-
-
-def _cumulative_events(con, events: list[str]) -> dict[tuple[str, int], int] | None:
-    """{(event, week): first events up to that week} from marts.adverse_events, if present."""
-    if not has_table(con, EVENTS):
-        return None
-    have = require(con, EVENTS, ("event_id", "patient_id"))
-    if "days_since_clozapine_start" not in have:
-        return None
-    on_clz = " AND on_clozapine" if "on_clozapine" in have else ""
-    rows = con.execute(
-        f"WITH firsts AS (SELECT event_id, patient_id, min(days_since_clozapine_start) // 7 AS week "
-        f"  FROM {EVENTS} WHERE days_since_clozapine_start >= 0{on_clz} GROUP BY ALL), "
-        f"per_week AS (SELECT event_id, week, count(*) AS n FROM firsts GROUP BY ALL) "
-        f"SELECT event_id, week, sum(n) OVER (PARTITION BY event_id ORDER BY week) FROM per_week"
-    ).fetchall()
-    return {(e, int(w)): int(n) for e, w, n in rows}
-
-
 def curve_rows(con, *, config=None) -> dict[str, list[dict]]:
     """{event: [{week, pct, low, high}]} with points on 1..small_count_max events withheld."""
     config = resolve_config(con, config)
-    have = require(con, CUMULATIVE, ("event_id",))
-    cols = _ci_columns(have)
-    if cols["week"] is None or cols["value"] is None:
-        raise Unavailable(f"{CUMULATIVE} lacks a week or cumulative-incidence column.")
-    select = ", ".join(
-        f"{cols[k]}" if cols[k] else "NULL"
-        for k in ("week", "value", "low", "high", "cum_events", "events")
-    )
+    require(con, CUMULATIVE)
     rows = con.execute(
-        f"SELECT event_id, {select} FROM {CUMULATIVE} ORDER BY event_id, {cols['week']}"
+        f"SELECT event_id, week, cumulative_incidence, ci_low, ci_high, cumulative_events "
+        f"FROM {CUMULATIVE} ORDER BY event_id, week"
     ).fetchall()
-    scale = 1.0 if cols["value"].endswith("_pct") else 100.0  # the mart holds fractions
-    derived = None
-    if cols["cum_events"] is None and cols["events"] is None:
-        derived = _cumulative_events(con, sorted({r[0] for r in rows}))
     out: dict[str, list[dict]] = {}
-    running: dict[str, int] = {}
-    for event, week, value, low, high, cum_events, events in rows:
-        week = int(week)
-        if cols["cum_events"] is not None:
-            n = cum_events
-        elif cols["events"] is not None:
-            running[event] = running.get(event, 0) + int(events or 0)
-            n = running[event]
-        elif derived is not None:
-            n = max((v for (e, w), v in derived.items() if e == event and w <= week), default=0)
-        else:
-            n = None  # cannot verify: withhold every point above zero
-        shown = n is not None and privacy.rate_allowed(n, config)
+    for event, week, value, low, high, cum_events in rows:
+        shown = cum_events is not None and privacy.rate_allowed(cum_events, config)
         zero = value is not None and value == 0
-        out.setdefault(event, []).append(
+        out.setdefault(event, []).append(  # the mart holds fractions: shown as per cent
             {
-                "week": week,
-                "pct": value * scale if value is not None and (shown or zero) else None,
-                "low": low * scale if low is not None and shown else None,
-                "high": high * scale if high is not None and shown else None,
+                "week": int(week),
+                "pct": value * 100.0 if value is not None and (shown or zero) else None,
+                "low": low * 100.0 if low is not None and shown else None,
+                "high": high * 100.0 if high is not None and shown else None,
             }
         )
     return out
@@ -435,7 +353,7 @@ PAGE = Page(
             "its 95 % band; the grey band is the guideline's published range "
             "(publication.published_ranges_pct).",
             filters=(),
-            reads=(CUMULATIVE, EVENTS),
+            reads=(CUMULATIVE,),
         ),
     ),
 )

@@ -14,11 +14,8 @@ from trscohort.dashboards.common import (
     Chart,
     Page,
     Period,
-    Unavailable,
     base_layout,
     filter_note,
-    first_column,
-    has_table,
     no_data,
     require,
     resolve_config,
@@ -45,18 +42,11 @@ END
 """
 
 
-def _date_col(have: set[str]) -> str | None:
-    return first_column(have, "collected_date", "result_date", "collected_at")
-
-
 def _results(con, *, site, period) -> str:
-    have = require(con, ANC_RESULTS, ("patient_id", "anc_category", "treatment_week"))
-    date_col = _date_col(have)
-    if period and date_col is None:
-        raise Unavailable(f"{ANC_RESULTS} has no result date: no period filter.")
+    require(con, ANC_RESULTS)
     return (
         f"SELECT * FROM {ANC_RESULTS} WHERE TRUE"
-        f"{where(patient_col='patient_id', date_col=date_col, site=site, period=period)}"
+        f"{where(patient_col='patient_id', date_col='collected_date', site=site, period=period)}"
     )
 
 
@@ -156,38 +146,27 @@ def time_to_action_counts(
     con, *, site=None, period=None, config=None
 ) -> dict[str, tuple[int, int]]:
     """{bin: (moderate, severe)}: first moderate/severe ANC per clozapine episode that required
-    an interruption, by days until clozapine stopped (days_to_action when the mart has it)."""
+    an interruption, by days until clozapine stopped (the end of its exposure episode)."""
     config = resolve_config(con, config)
-    have = require(con, ANC_RESULTS, ("patient_id", "anc_category"))
-    date_col = _date_col(have)
     action_days = int(config.get("safety", {}).get("anc_action_days", 2))
     needs_action = (
-        "(lower(coalesce(required_action, '')) SIMILAR TO '.*(interrupt|discontinu|stop|withhold).*')"
-        if "required_action" in have
-        else "TRUE"
+        "lower(coalesce(required_action, '')) SIMILAR TO '.*(interrupt|discontinu|stop|withhold).*'"
     )
     base = (
         f"SELECT * FROM ({_results(con, site=site, period=period)}) "
-        f"WHERE anc_category IN ('moderate', 'severe') AND {needs_action}"
+        f"WHERE anc_category IN ('moderate', 'severe') AND ({needs_action})"
     )
-    if "days_to_action" in have:
-        sql = f"SELECT anc_category, days_to_action FROM ({base})"
-    else:
-        if date_col is None or not has_table(con, EXPOSURE):
-            raise Unavailable(
-                f"{ANC_RESULTS} has no days_to_action and {EXPOSURE} is not available."
-            )
-        require(con, EXPOSURE, ("patient_id", "episode_start", "episode_end", "end_reason"))
-        sql = f"""
-            SELECT arg_min(r.anc_category, CAST(r.{date_col} AS DATE)) AS anc_category,
-                   arg_min(CASE WHEN e.end_reason = 'ongoing' THEN NULL
-                           ELSE date_diff('day', CAST(r.{date_col} AS DATE), e.episode_end) END,
-                           CAST(r.{date_col} AS DATE)) AS days_to_action
-            FROM ({base}) AS r
-            JOIN {EXPOSURE} AS e ON e.patient_id = r.patient_id
-             AND CAST(r.{date_col} AS DATE) BETWEEN e.episode_start AND e.episode_end
-            GROUP BY r.patient_id, e.episode_start
-        """
+    require(con, EXPOSURE)
+    sql = f"""
+        SELECT arg_min(r.anc_category, r.collected_date) AS anc_category,
+               arg_min(CASE WHEN e.end_reason = 'ongoing' THEN NULL
+                       ELSE date_diff('day', r.collected_date, e.episode_end) END,
+                       r.collected_date) AS days_to_action
+        FROM ({base}) AS r
+        JOIN {EXPOSURE} AS e ON e.patient_id = r.patient_id
+         AND r.collected_date BETWEEN e.episode_start AND e.episode_end
+        GROUP BY r.patient_id, e.episode_start
+    """
     labels = [b.format(d=action_days, d1=action_days + 1) for b in ACTION_BINS]
     out = {label: [0, 0] for label in labels}
     for category, days in con.execute(sql).fetchall():

@@ -83,10 +83,6 @@ def require(con: duckdb.DuckDBPyConnection, table: str, columns: tuple[str, ...]
     return have
 
 
-def first_column(have: set[str], *candidates: str) -> str | None:
-    return next((c for c in candidates if c in have), None)
-
-
 # --------------------------------------------------------------------------- config and run
 
 

@@ -72,10 +72,7 @@ def funnel_steps(con, *, site: str | None = None, config=None) -> list[dict]:
     steps = [{"step": s, "kind": k, "patients": int(n or 0)} for _, s, k, n in rows]
     funnel = [s for s in steps if s["kind"] == "funnel"]
     aside = [s for s in steps if s["kind"] != "funnel"]
-    # marts.trs_funnel may grow the clozapine steps itself one day: then they are not added twice
-    names = " ".join(s["step"].lower().replace("_", "-").replace(" ", "-") for s in steps)
-    if has_table(con, CLOZAPINE_STATUS) and "clozapine-resistant" not in names:
-        require(con, CLOZAPINE_STATUS, ("patient_id", "clozapine_status", "adequate_trial_date"))
+    if has_table(con, CLOZAPINE_STATUS):
         adequate, resistant = con.execute(
             f"SELECT count(*) FILTER (WHERE c.adequate_trial_date IS NOT NULL), "
             f"count(*) FILTER (WHERE c.clozapine_status = 'clozapine_resistant') "

@@ -20,7 +20,6 @@ from trscohort.dashboards.common import (
     Period,
     base_layout,
     filter_note,
-    first_column,
     no_data,
     require,
     resolve_config,
@@ -47,11 +46,10 @@ def fig_safety_flags(
 ) -> go.Figure:
     """Flags raised and patients flagged, per safety flag."""
     config = resolve_config(con, config)
-    have = require(con, FLAGS, ("flag_id", "patient_id"))
-    date_col = first_column(have, "flag_date")
+    require(con, FLAGS)
     rows = con.execute(
         f"SELECT flag_id, count(*), count(DISTINCT patient_id) FROM {FLAGS} WHERE TRUE"
-        f"{where(patient_col='patient_id', date_col=date_col, site=site, period=period)} "
+        f"{where(patient_col='patient_id', date_col='flag_date', site=site, period=period)} "
         f"GROUP BY 1 ORDER BY 1"
     ).fetchall()
     labels = [f"{f}<br>{FLAG_LABELS.get(f, '')}" for f, _, _ in rows]
@@ -76,16 +74,14 @@ def fig_safety_flags(
     return fig
 
 
-def _dq_columns(have: set[str]) -> dict[str, str | None]:
-    return {
-        "suite": first_column(have, "suite", "suite_name"),
-        "table": first_column(have, "table_name", "asset", "asset_name", "data_asset"),
-        "check": first_column(have, "check_name"),
-        "severity": first_column(have, "severity"),
-        "expectation": first_column(have, "expectation", "expectation_type", "expectation_name"),
-        "success": first_column(have, "success", "passed"),
-        "unexpected": first_column(have, "unexpected_count", "n_unexpected"),
-    }
+# The failed-checks table: its header and the audit.dq_results column behind each heading.
+DQ_SHOWN = (
+    ("suite", "suite"),
+    ("table", "table_name"),
+    ("check", "check_name"),
+    ("severity", "severity"),
+    ("expectation", "expectation"),
+)
 
 
 def fig_dq_checks(
@@ -93,16 +89,10 @@ def fig_dq_checks(
 ) -> go.Figure:
     """Data-quality checks passed and failed per suite."""
     config = resolve_config(con, config)
-    have = require(con, DQ)
-    cols = _dq_columns(have)
-    if cols["success"] is None:
-        return no_data(
-            base_layout(go.Figure(), "Data-quality checks"), f"{DQ} has no success column."
-        )
-    group = cols["suite"] or cols["table"] or "'all'"
+    require(con, DQ)
     rows = con.execute(
-        f"SELECT CAST({group} AS VARCHAR), count(*) FILTER (WHERE {cols['success']}), "
-        f"count(*) FILTER (WHERE NOT {cols['success']}) FROM {DQ} GROUP BY 1 ORDER BY 1"
+        f"SELECT suite, count(*) FILTER (WHERE success), count(*) FILTER (WHERE NOT success) "
+        f"FROM {DQ} GROUP BY 1 ORDER BY 1"
     ).fetchall()
     fig = go.Figure()
     for i, (what, colour) in enumerate((("passed", "#2a9d8f"), ("failed", "#e63946")), start=1):
@@ -130,21 +120,13 @@ def fig_dq_failed_checks(
 ) -> go.Figure:
     """Every failed data-quality check: suite, asset, expectation and unexpected rows."""
     config = resolve_config(con, config)
-    have = require(con, DQ)
-    cols = _dq_columns(have)
-    shown = [k for k in ("suite", "table", "check", "severity", "expectation") if cols[k]]
-    select = ", ".join(f"CAST({cols[k]} AS VARCHAR)" for k in shown)
-    unexpected = cols["unexpected"] or "NULL"
-    failed = f"NOT {cols['success']}" if cols["success"] else "FALSE"
-    rows = (
-        con.execute(
-            f"SELECT {select}, {unexpected} FROM {DQ} WHERE {failed} ORDER BY ALL"
-        ).fetchall()
-        if shown
-        else []
-    )
-    header = [*shown, "unexpected rows"]
-    cells = [[r[i] for r in rows] for i in range(len(shown))]
+    require(con, DQ)
+    select = ", ".join(column for _, column in DQ_SHOWN)
+    rows = con.execute(
+        f"SELECT {select}, unexpected_count FROM {DQ} WHERE NOT success ORDER BY ALL"
+    ).fetchall()
+    header = [*(heading for heading, _ in DQ_SHOWN), "unexpected rows"]
+    cells = [[r[i] for r in rows] for i in range(len(DQ_SHOWN))]
     cells.append([privacy.count(r[-1], config).label if r[-1] is not None else "" for r in rows])
     fig = go.Figure(
         go.Table(
