@@ -6,9 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
-from trscohort.errors import ContractError, UsageError
+from trscohort.errors import ContractError, UsageError, read_yaml_mapping
 
 FILE_SUFFIXES = (".csv", ".csv.gz", ".parquet")
 
@@ -184,15 +182,7 @@ def load_mapping(path: str | Path | None) -> SiteMapping:
     """Parse a site mapping YAML (canonical column -> site column, date formats, file names)."""
     if path is None:
         return SiteMapping()
-    path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"{path}: mapping file not found")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise UsageError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
-    if not isinstance(data, Mapping):
-        raise UsageError(f"{path}: expected a mapping at the top level")
+    data = read_yaml_mapping(path, "mapping")
     unknown = set(data) - {"date_format", "extracts"}
     if unknown:
         raise UsageError(

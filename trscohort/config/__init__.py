@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from trscohort.errors import UsageError
+from trscohort.errors import UsageError, read_yaml_mapping
 
 DEFAULTS_PATH = Path(__file__).with_name("defaults.yaml")
 
@@ -55,14 +55,5 @@ def load_config(path: str | Path | None = None) -> Config:
     """Defaults, deep-merged with the YAML file at `path` (unknown keys are an error)."""
     data = yaml.safe_load(DEFAULTS_PATH.read_text())
     if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise UsageError(f"{path}: config file not found")
-        try:
-            override = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise UsageError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
-        if not isinstance(override, Mapping):
-            raise UsageError(f"{path}: expected a mapping at the top level")
-        _deep_merge(data, override)
+        _deep_merge(data, read_yaml_mapping(path, "config"))
     return Config(data)
