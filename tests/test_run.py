@@ -173,3 +173,14 @@ def test_parquet_and_gzip_extracts_are_read(tmp_path):
             "SELECT extract, file LIKE '%.parquet' OR file LIKE '%.csv.gz', accepted "
             "FROM audit.ingest_log WHERE extract IN ('labs', 'diagnoses') ORDER BY 1"
         ).fetchall() == [("diagnoses", True, 1), ("labs", True, 1)]
+
+
+def test_config_errors_name_the_problem(tmp_path, capsys):
+    folder = write_extracts(tmp_path / "in", BASE_EXTRACTS)
+    config = tmp_path / "config.yaml"
+    config.write_text("trs: {min_trial_days_typo: 40}\n")
+    assert run(tmp_path, folder, "--config", str(config)) == 2
+    assert "config: unknown key 'trs.min_trial_days_typo'" in capsys.readouterr().err
+    config.write_text("- not\n- a mapping\n")
+    assert run(tmp_path, folder, "--config", str(config)) == 2
+    assert "expected a mapping at the top level" in capsys.readouterr().err
