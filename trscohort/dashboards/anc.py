@@ -15,6 +15,7 @@ from trscohort.dashboards.common import (
     Page,
     Period,
     base_layout,
+    count_bars,
     filter_note,
     no_data,
     require,
@@ -112,17 +113,8 @@ def fig_anc_category_totals(
     fig = go.Figure()
     for i, (what, colour) in enumerate((("results", "#457b9d"), ("patients", "#1d3557"))):
         counts = [privacy.count(rows[c][i], config) for c in cats]
-        fig.add_trace(
-            go.Bar(
-                x=cats,
-                y=[c.plot_value for c in counts],
-                text=[c.label for c in counts],
-                textposition="outside",
-                name=what,
-                marker={"color": colour},
-                hovertemplate="%{x}: %{text} " + what + "<extra></extra>",
-            )
-        )
+        hover = "%{x}: %{text} " + what + "<extra></extra>"
+        fig.add_trace(count_bars(cats, counts, name=what, colour=colour, hover=hover))
     base_layout(
         fig, f"ANC results and patients per category{filter_note(site, period)}", barmode="group"
     )
@@ -198,16 +190,9 @@ def fig_time_to_action(
         (("moderate", COLOURS["moderate"]), ("severe", COLOURS["severe"]))
     ):
         cells = [privacy.count(counts[b][i], config) for b in labels]
+        hover = "%{x}: %{text} episodes<extra>" + category + "</extra>"
         fig.add_trace(
-            go.Bar(
-                x=labels,
-                y=[c.plot_value for c in cells],
-                text=[c.label for c in cells],
-                textposition="outside",
-                name=f"first {category} ANC",
-                marker={"color": colour},
-                hovertemplate="%{x}: %{text} episodes<extra>" + category + "</extra>",
-            )
+            count_bars(labels, cells, name=f"first {category} ANC", colour=colour, hover=hover)
         )
     base_layout(
         fig,

@@ -218,6 +218,21 @@ def base_layout(fig: go.Figure, title: str, **layout: Any) -> go.Figure:
     return fig
 
 
+def count_bars(
+    x: list, counts: list, *, colour: str, hover: str, name: str | None = None
+) -> go.Bar:
+    """Bars of publishable counts (privacy.Count): a suppressed one is drawn as 0, labelled "<11"."""
+    return go.Bar(
+        x=x,
+        y=[c.plot_value for c in counts],
+        text=[c.label for c in counts],
+        textposition="outside",
+        name=name,
+        marker={"color": colour},
+        hovertemplate=hover,
+    )
+
+
 def no_data(fig: go.Figure, message: str = "No data for this selection.") -> go.Figure:
     fig.add_annotation(
         text=message,

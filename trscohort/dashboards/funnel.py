@@ -15,6 +15,7 @@ from trscohort.dashboards.common import (
     Page,
     Period,
     base_layout,
+    count_bars,
     filter_note,
     has_table,
     no_data,
@@ -160,13 +161,11 @@ def fig_clozapine_status(
     )
     counts = [privacy.count(rows[s], config) for s in order]
     fig = go.Figure(
-        go.Bar(
-            x=[s.replace("_", " ") for s in order],
-            y=[c.plot_value for c in counts],
-            text=[c.label for c in counts],
-            textposition="outside",
-            hovertemplate="%{x}: %{text}<extra></extra>",
-            marker={"color": "#2a9d8f"},
+        count_bars(
+            [s.replace("_", " ") for s in order],
+            counts,
+            colour="#2a9d8f",
+            hover="%{x}: %{text}<extra></extra>",
         )
     )
     base_layout(fig, f"Clozapine status of patients who started clozapine{filter_note(site, None)}")

@@ -19,6 +19,7 @@ from trscohort.dashboards.common import (
     Page,
     Period,
     base_layout,
+    count_bars,
     filter_note,
     no_data,
     require,
@@ -56,17 +57,8 @@ def fig_safety_flags(
     fig = go.Figure()
     for i, (what, colour) in enumerate((("flags", "#e76f51"), ("patients", "#1d3557")), start=1):
         counts = [privacy.count(r[i], config) for r in rows]
-        fig.add_trace(
-            go.Bar(
-                x=labels,
-                y=[c.plot_value for c in counts],
-                text=[c.label for c in counts],
-                textposition="outside",
-                name=what,
-                marker={"color": colour},
-                hovertemplate="%{x}: %{text} " + what + "<extra></extra>",
-            )
-        )
+        hover = "%{x}: %{text} " + what + "<extra></extra>"
+        fig.add_trace(count_bars(labels, counts, name=what, colour=colour, hover=hover))
     base_layout(fig, f"Safety flags{filter_note(site, period)}", barmode="group", height=460)
     fig.update_yaxes(title="count")
     if not rows:
@@ -97,16 +89,9 @@ def fig_dq_checks(
     fig = go.Figure()
     for i, (what, colour) in enumerate((("passed", "#2a9d8f"), ("failed", "#e63946")), start=1):
         counts = [privacy.count(r[i], config) for r in rows]
+        hover = "%{x}: %{text} checks " + what + "<extra></extra>"
         fig.add_trace(
-            go.Bar(
-                x=[r[0] for r in rows],
-                y=[c.plot_value for c in counts],
-                text=[c.label for c in counts],
-                textposition="outside",
-                name=what,
-                marker={"color": colour},
-                hovertemplate="%{x}: %{text} checks " + what + "<extra></extra>",
-            )
+            count_bars([r[0] for r in rows], counts, name=what, colour=colour, hover=hover)
         )
     base_layout(fig, "Data-quality checks per suite", barmode="group")
     fig.update_yaxes(title="checks")
@@ -165,16 +150,9 @@ def fig_quarantine_by_extract(
         (("accepted", "#2a9d8f"), ("quarantined", "#e63946"), ("duplicates", "#e9c46a")), start=2
     ):
         counts = [privacy.count(r[i], config) for r in rows]
+        hover = "%{x}: %{text} rows " + what + "<extra></extra>"
         fig.add_trace(
-            go.Bar(
-                x=[r[0] for r in rows],
-                y=[c.plot_value for c in counts],
-                text=[c.label for c in counts],
-                textposition="outside",
-                name=what,
-                marker={"color": colour},
-                hovertemplate="%{x}: %{text} rows " + what + "<extra></extra>",
-            )
+            count_bars([r[0] for r in rows], counts, name=what, colour=colour, hover=hover)
         )
     base_layout(fig, "Rows per extract: accepted, quarantined, duplicates", barmode="group")
     fig.update_yaxes(type="log", title="rows (log scale)")
