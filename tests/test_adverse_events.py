@@ -17,9 +17,9 @@ import pytest
 import yaml
 
 from tests.conftest import ingest_folder, write_extracts
+from trscohort.competing import build_competing_risks
 from trscohort.config import load_config
 from trscohort.models import build_model, build_order, model_refs, transform_context
-from trscohort.competing import build_competing_risks
 from trscohort.rates import build_ae_rates, build_grace_sensitivity
 from trscohort.run_parameters import record_run_parameters
 
