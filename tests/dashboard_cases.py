@@ -10,6 +10,7 @@ from pathlib import Path
 
 import duckdb
 
+from trscohort.competing import build_competing_risks
 from trscohort.config import load_config
 from trscohort.contract import EXTRACT_ORDER, discover_sources, load_mapping
 from trscohort.dashboards import Published, write_dashboards
@@ -124,6 +125,7 @@ def build_warehouse(
     record_run_parameters(con, config, as_of=None, input_dir=str(extracts), mapping_path=None)
     build_transform(con, config)
     build_ae_rates(con, config)
+    build_competing_risks(con, config)
     for table in drop:  # tables a test wants missing, whatever exists by now
         con.execute(f"DROP TABLE IF EXISTS {table}")
     if standins:

@@ -17,17 +17,25 @@ import pytest
 import yaml
 
 from tests.conftest import ingest_folder, write_extracts
+from trscohort.competing import build_competing_risks
 from trscohort.config import load_config
 from trscohort.models import build_model, build_order, model_refs, transform_context
-from trscohort.rates import build_ae_rates
+from trscohort.rates import build_ae_rates, build_grace_sensitivity
 from trscohort.run_parameters import record_run_parameters
 
 AS_OF = dt.date(2021, 12, 31)
+HISTORY_FROM = "2018-01-01"
+# The issue-5 conventions (day 0 counted as follow-up, no grace period), still available through
+# the config: the hand-worked cases below that predate issue 14 run with them.
+ISSUE5 = {"follow_up_start_day": 0, "grace_period_days": 0}
 Z95 = 1.959963984540054
 OUR_MODELS = {
     "marts.adverse_events",
     "marts.clozapine_person_time",
     "marts.ae_cumulative_incidence",
+    "marts.ae_cohort_attrition",
+    "intermediate.ae_person_time",
+    "intermediate.ae_follow_up",
 }
 
 
@@ -45,12 +53,18 @@ def build(
     diagnoses: list[tuple] = (),
     as_of: dt.date = AS_OF,
     overrides: dict | None = None,
+    history_from: str | None = HISTORY_FROM,
 ) -> duckdb.DuckDBPyConnection:
-    """Ingest the case, build the models the AE marts need (and only those), then ae_rates.
+    """Ingest the case, build the models the AE marts need (and only those), then the marts
+    built in Python (ae_rates, ae_rates_grace_sensitivity, ae_competing_risks).
 
     patients: (id, birth_date, sex, death_date); clozapine: (id, start, end, mg/day);
     labs: (id, date, test_name, value, unit, reference_high); diagnoses: (id, code, date).
+    history_from: every patient gets a schizophrenia diagnosis (F20.0) on that day, so that
+    clozapine from 2019-01-01 on is a new user's (None: no such record).
     """
+    if history_from:
+        diagnoses = [(p[0], "F20.0", history_from) for p in patients] + list(diagnoses)
     config_path = None
     if overrides:
         config_path = folder / "config.yaml"
@@ -81,6 +95,8 @@ def build(
         if model.table in needed:
             build_model(con, model, context)
     build_ae_rates(con, config)
+    build_grace_sensitivity(con, config)
+    build_competing_risks(con, config)
     return con
 
 
@@ -105,13 +121,16 @@ def rate_row(con, event_id: str, stratifier: str = "overall", stratum: str = "al
 # A: clozapine 400 mg/day from 2020-01-01, still on at the as-of date 2021-12-31:
 #    366 (2020, leap year) + 365 = 731 days.
 # B: clozapine 400 mg/day 2020-01-01 .. 2021-12-30 (stopped): 730 days.
-# Together 1,461 days = 1,461 / 365.25 = 4.0 person-years.
+# Together 1,461 days on clozapine.
 # Seizures (AE-SEIZ): A G40.9 on 2020-06-01 and again G40.9 on 2020-06-10 (9 days later, within
-# episode_gap_days 30: one episode); B R56.8 on 2021-03-01. So 2 events in 4.0 PY:
-#    rate = 2 / 4.0 x 1,000 = 500 per 1,000 PY.
+# episode_gap_days 30: one episode); B R56.8 on 2021-03-01.
+# Days inside an open episode are not at risk of a new one (issue 14, item 5): A's episode ends
+# 30 days after its last evidence, 2020-06-10 + 30 = 2020-07-10, so 2020-06-02 .. 2020-07-10 = 39
+# days are out; B's 2021-03-02 .. 2021-03-31 = 30 days. At risk: 1,461 - 69 = 1,392 days =
+# 3.811088 PY, 2 events: rate = 2 / 3.811088 x 1,000 = 524.78 per 1,000 PY.
 # Exact 95 % interval for k = 2 (Garwood; the tabulated limits for 2 events are 0.2422 and
 # 7.2247): chi2(0.025; 4) / 2 = 0.484419 / 2 = 0.242209, chi2(0.975; 6) / 2 = 14.449375 / 2 =
-# 7.224688; per 4.0 PY x 1,000: 60.552 and 1,806.172.
+# 7.224688; per 3.811088 PY x 1,000: 63.554 and 1,895.702.
 
 COHORT_PATIENTS = [("A", "1980-07-01", "F", None), ("B", "1990-07-01", "M", None)]
 COHORT_CLOZAPINE = [("A", "2020-01-01", None, 400), ("B", "2020-01-01", "2021-12-30", 400)]
@@ -129,17 +148,19 @@ def cohort(tmp_path_factory):
         patients=COHORT_PATIENTS,
         clozapine=COHORT_CLOZAPINE,
         diagnoses=COHORT_DIAGNOSES,
+        overrides=ISSUE5,
     )
 
 
 def test_hand_computed_rate_and_exact_interval(cohort):
     row = rate_row(cohort, "AE-SEIZ")
+    person_years = 1392 / 365.25
     assert row["events"] == 2
-    assert row["person_years"] == pytest.approx(4.0)
-    assert row["rate_per_1000py"] == pytest.approx(500.0)
-    assert row["ci_low"] == pytest.approx(0.242209 / 4.0 * 1000, abs=0.01)
-    assert row["ci_high"] == pytest.approx(7.224688 / 4.0 * 1000, abs=0.01)
-    assert (row["ci_low"], row["ci_high"]) == pytest.approx((60.552, 1806.172), abs=0.01)
+    assert row["person_years"] == pytest.approx(person_years, rel=1e-12)
+    assert row["rate_per_1000py"] == pytest.approx(2 / person_years * 1000)
+    assert row["ci_low"] == pytest.approx(0.242209 / person_years * 1000, abs=0.01)
+    assert row["ci_high"] == pytest.approx(7.224688 / person_years * 1000, abs=0.01)
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((63.554, 1895.702), abs=0.01)
     # both patients had a seizure: crude cumulative proportion 2 / 2
     assert (row["patients"], row["patients_with_event"], row["proportion_with_event"]) == (
         2,
@@ -168,19 +189,20 @@ def test_hand_computed_first_event_person_time(cohort):
 def test_person_time_by_time_since_start(cohort):
     # Weeks 0-4 = days 0-27 (28 days each), weeks 4-18 = days 28-125 (98), weeks 18-52 = days
     # 126-363 (238), weeks >52 = day 364 on (A 731 - 364 = 367, B 730 - 364 = 366).
-    # A's seizure is day 152 (weeks 18-52), B's day 425 (weeks >52).
+    # A's seizure is day 152 (weeks 18-52) and its open episode takes days 153-191 (39) out;
+    # B's is day 425 (weeks >52), open days 426-455 (30).
     expected = {
         "weeks 0-4": (0, 56),
         "weeks 4-18": (0, 196),
-        "weeks 18-52": (1, 476),
-        "weeks >52": (1, 733),
+        "weeks 18-52": (1, 476 - 39),
+        "weeks >52": (1, 733 - 30),
     }
     for stratum, (events, days) in expected.items():
         row = rate_row(cohort, "AE-SEIZ", "time_since_start", stratum)
         assert row["events"] == events, stratum
         assert row["person_years"] == pytest.approx(days / 365.25), stratum
     sexes = {s: rate_row(cohort, "AE-SEIZ", "sex", s)["person_years"] for s in ("F", "M")}
-    assert sexes == pytest.approx({"F": 731 / 365.25, "M": 730 / 365.25})
+    assert sexes == pytest.approx({"F": (731 - 39) / 365.25, "M": (730 - 30) / 365.25})
     # an event nobody had still has rates: 0 events, upper bound -ln(0.025) = 3.688879 per 4 PY
     neu = rate_row(cohort, "AE-NEU")
     assert (neu["events"], neu["ci_low"]) == (0, 0.0)
@@ -230,6 +252,7 @@ def test_event_on_the_day_a_stratum_starts_belongs_to_the_new_stratum(tmp_path):
             ("P4", "G40.9", "2020-03-15"),
         ],
         as_of=dt.date(2020, 6, 30),
+        overrides=ISSUE5,
     )
     placed = dict(
         con.execute(
@@ -255,7 +278,8 @@ def test_event_on_the_day_a_stratum_starts_belongs_to_the_new_stratum(tmp_path):
     segments = dicts(
         con,
         "SELECT time_since_start, dose_band, age_band, segment_start, segment_end, days "
-        "FROM intermediate.ae_person_time_segments WHERE patient_id = 'P1' ORDER BY segment_start",
+        "FROM intermediate.ae_person_time_segments WHERE patient_id = 'P1' AND grace_days = 0 "
+        "ORDER BY segment_start",
     )
     assert [(s["segment_start"], s["segment_end"], s["days"]) for s in segments] == [
         (dt.date(2020, 1, 1), dt.date(2020, 1, 28), 28),  # weeks 0-4, <300
@@ -268,7 +292,12 @@ def test_event_on_the_day_a_stratum_starts_belongs_to_the_new_stratum(tmp_path):
     weeks_0_4 = rate_row(con, "AE-SEIZ", "time_since_start", "weeks 0-4")
     assert (weeks_0_4["events"], weeks_0_4["person_years"]) == (1, pytest.approx(4 * 28 / 365.25))
     low_dose = rate_row(con, "AE-SEIZ", "dose_band", "<300")
-    assert (low_dose["events"], low_dose["person_years"]) == (2, pytest.approx(4 * 40 / 365.25))
+    # less the open-episode days inside <300: P1's seizure (day 27) takes days 28-39 (12) out,
+    # P2's (day 28) days 29-39 (11)
+    assert (low_dose["events"], low_dose["person_years"]) == (
+        2,
+        pytest.approx((4 * 40 - 12 - 11) / 365.25),
+    )
 
 
 # --- censoring: stop vs death, risk window -----------------------------------------------------
@@ -287,10 +316,14 @@ def test_censored_at_stop_vs_death(tmp_path):
         clozapine=STOP_DEATH_CLOZAPINE,
         diagnoses=STOP_DEATH_DX,
         as_of=dt.date(2020, 12, 31),
+        overrides=ISSUE5,
     )
     periods = {
         r["patient_id"]: r
-        for r in dicts(con, "SELECT * FROM intermediate.ae_risk_periods ORDER BY patient_id")
+        for r in dicts(
+            con,
+            "SELECT * FROM intermediate.ae_risk_periods WHERE grace_days = 0 ORDER BY patient_id",
+        )
     }
     assert (periods["S"]["at_risk_end"], periods["S"]["end_reason"]) == (
         dt.date(2020, 3, 31),
@@ -330,11 +363,12 @@ def test_risk_window_after_stop_extends_time_but_not_past_death(tmp_path):
         clozapine=STOP_DEATH_CLOZAPINE,
         diagnoses=STOP_DEATH_DX,
         as_of=dt.date(2020, 12, 31),
-        overrides={"risk_window_days_after_stop": 30},
+        overrides={**ISSUE5, "grace_period_days": 30},
     )
     ends = dict(
         con.execute(
-            "SELECT patient_id, (at_risk_end, end_reason, days) FROM intermediate.ae_risk_periods"
+            "SELECT patient_id, (at_risk_end, end_reason, days) FROM intermediate.ae_risk_periods "
+            "WHERE grace_days = 30"
         ).fetchall()
     )
     # S: 2020-03-31 + 30 = 2020-04-30, 121 days; D: death ends the time at risk, 91 days.
@@ -351,15 +385,17 @@ def test_risk_window_after_stop_extends_time_but_not_past_death(tmp_path):
             "WHERE analysis = 'all_episodes' AND event_id = 'AE-SEIZ' GROUP BY 1"
         ).fetchall()
     )
-    assert bands == {"300-600": 182, "after stop": 30}
+    # the seizure on day 15 after the stop opens an episode: 2020-04-16 .. 2020-05-15 not at risk,
+    # so the grace period holds 2020-04-01 .. 2020-04-15 = 15 days
+    assert bands == {"300-600": 182, "after stop": 15}
     seiz = rate_row(con, "AE-SEIZ")
-    assert (seiz["events"], seiz["person_years"]) == (1, pytest.approx(212 / 365.25))
+    assert (seiz["events"], seiz["person_years"]) == (1, pytest.approx(197 / 365.25))
 
 
 # --- episodes: ANC runs, lab + diagnosis, events before clozapine ------------------------------
 
 
-def test_low_ancs_and_codes_form_episodes(tmp_path):
+def test_ae5_low_ancs_and_codes_form_episodes_ended_by_recovery(tmp_path):
     # ANC 300 on 2020-02-20, 450 on 2020-02-23 (a run of low ANCs), D70 on 2020-02-24 and D70.9 on
     # 2020-03-05: one episode from 2020-02-20, source both. ANC 1,800 in between is normal.
     # A D70 on 2020-05-15 is 44 days after the last evidence (> 30): a second episode.
@@ -380,25 +416,43 @@ def test_low_ancs_and_codes_form_episodes(tmp_path):
             ("N", "D70", "2020-05-15"),
         ],
         as_of=dt.date(2020, 12, 31),
+        overrides=ISSUE5,
     )
     rows = dicts(
         con,
         "SELECT episode_number, onset_date, last_evidence_date, source, n_evidence, "
         "days_since_clozapine_start, evidence FROM marts.adverse_events ORDER BY episode_number",
     )
-    # "<0.5" x10^9/L is below 500/uL and chains 2020-03-05 -> 2020-04-01 (27 days) into the first
-    # episode; "<0.6" proves nothing (could be 550) and is not evidence.
+    # AE-5 (issue 14, item 5): the ANC of 1,800 on 2020-03-01 is a recovery (>= 1,000) and ends
+    # the first episode (300, 450, D70). D70.9 on 2020-03-05 opens a second; "<0.5" x10^9/L is
+    # below 500/uL and joins it 27 days later; "<0.6" proves nothing (could be 550: neither
+    # evidence nor a recovery). No normal result follows, so it ends 30 days after 2020-04-01.
+    # D70 on 2020-05-15 (44 days later) is a third.
     assert [
         (r["onset_date"], r["last_evidence_date"], r["source"], r["n_evidence"]) for r in rows
     ] == [
-        (dt.date(2020, 2, 20), dt.date(2020, 4, 1), "both", 5),
+        (dt.date(2020, 2, 20), dt.date(2020, 2, 24), "both", 3),
+        (dt.date(2020, 3, 5), dt.date(2020, 4, 1), "both", 2),
         (dt.date(2020, 5, 15), dt.date(2020, 5, 15), "diagnosis", 1),
     ]
     assert rows[0]["days_since_clozapine_start"] == 50
-    assert rows[0]["evidence"].startswith("ANC 300/uL on 2020-02-20; ANC 450/uL on 2020-02-23; ")
-    assert rows[0]["evidence"].endswith("ANC <500/uL on 2020-04-01")
+    assert rows[0]["evidence"] == (
+        "ANC 300/uL on 2020-02-20; ANC 450/uL on 2020-02-23; diagnosis D70 on 2020-02-24"
+    )
+    assert rows[1]["evidence"].endswith("ANC <500/uL on 2020-04-01")
+    ends = con.execute(
+        "SELECT episode_end, end_reason FROM marts.adverse_events ORDER BY episode_number"
+    ).fetchall()
+    assert ends == [
+        (dt.date(2020, 3, 1), "recovered"),
+        (dt.date(2020, 5, 1), "no_further_evidence"),
+        (dt.date(2020, 6, 14), "no_further_evidence"),
+    ]
+    # Not at risk inside the open episodes: 02-21..03-01 (10), 03-06..05-01 (57), 05-16..06-14
+    # (30) = 97 of 2020's 366 days.
     neu = rate_row(con, "AE-NEU")
-    assert (neu["events"], neu["first_events"]) == (2, 1)
+    assert (neu["events"], neu["first_events"]) == (3, 1)
+    assert neu["person_years"] == pytest.approx((366 - 97) / 365.25)
 
 
 def test_event_before_clozapine_start_is_not_on_clozapine(tmp_path):
@@ -409,6 +463,7 @@ def test_event_before_clozapine_start_is_not_on_clozapine(tmp_path):
         clozapine=[("E", "2020-01-01", None, 400), ("F", "2020-01-01", None, 400)],
         diagnoses=[("E", "G40.9", "2019-06-01"), ("E", "E11.9", "2019-09-01")],
         as_of=dt.date(2020, 12, 31),
+        overrides=ISSUE5,
     )
     events = {
         r["event_id"]: r
@@ -448,6 +503,7 @@ def test_lab_evidence_thresholds(tmp_path):
             ("L", "2020-08-01", "QTc", "500", "ms", None),
         ],
         as_of=dt.date(2020, 12, 31),
+        overrides=ISSUE5,
     )
     evidence = con.execute(
         "SELECT event_id, evidence_date, detail FROM intermediate.ae_evidence ORDER BY 1, 2"
@@ -480,6 +536,7 @@ def test_kaplan_meier_by_hand(tmp_path):
         ],
         diagnoses=[("K1", "G40.9", "2020-01-11"), ("K3", "G40.9", "2020-01-21")],
         as_of=dt.date(2020, 12, 31),
+        overrides=ISSUE5,
     )
     km = {
         r["week"]: r

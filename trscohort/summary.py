@@ -59,19 +59,34 @@ def clozapine_summary(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 def ae_summary(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Adverse events on clozapine (AE-*): episodes, person-years, rate per 1,000 PY with its
-    exact Poisson interval (marts.ae_rates, overall rows)."""
+    """Adverse events on clozapine (AE-*): the cohort (marts.ae_cohort_attrition), then per
+    event the episodes, person-years and rate per 1,000 PY with its exact Poisson interval and
+    the robust one (marts.ae_rates, overall rows)."""
+    steps = dict(
+        con.execute(
+            "SELECT step, patients FROM marts.ae_cohort_attrition WHERE event_id = 'all'"
+        ).fetchall()
+    )
     rows = con.execute(
-        "SELECT event_id, events, person_years, rate_per_1000py, ci_low, ci_high "
-        "FROM marts.ae_rates WHERE stratifier = 'overall' ORDER BY event_id"
+        "SELECT event_id, events, person_years, rate_per_1000py, ci_low, ci_high, "
+        "robust_ci_low, robust_ci_high FROM marts.ae_rates WHERE stratifier = 'overall' "
+        "ORDER BY event_id"
     ).fetchall()
     # all time at risk (chronic events stop at their episode, so take the largest)
     person_years = max((r[2] for r in rows), default=0.0)
-    lines = [f"Adverse events on clozapine ({person_years:,.1f} person-years at risk)"]
-    lines.append(f"  {'event':<10}{'events':>10}{'person-years':>16}{'per 1,000 PY (95 % CI)':>32}")
-    for event_id, events, py, rate, low, high in rows:
+    lines = [
+        f"Adverse events on clozapine: {steps.get('new user', 0):,} new users of "
+        f"{steps.get('any clozapine record', 0):,} patients with a clozapine record, "
+        f"{steps.get('follow-up > 0', 0):,} followed; {person_years:,.1f} person-years at risk"
+    ]
+    lines.append(
+        f"  {'event':<10}{'events':>8}{'person-years':>14}"
+        f"{'per 1,000 PY (95 % CI)':>28}{'robust 95 % CI':>20}"
+    )
+    for event_id, events, py, rate, low, high, r_low, r_high in rows:
         shown = f"{rate:.2f} ({low:.2f}-{high:.2f})"
-        lines.append(f"  {event_id:<10}{events:>10,}{py:>16,.1f}{shown:>32}")
+        robust = "-" if r_low is None or r_low != r_low else f"{r_low:.2f}-{r_high:.2f}"
+        lines.append(f"  {event_id:<10}{events:>8,}{py:>14,.1f}{shown:>28}{robust:>20}")
     return lines
 
 

@@ -31,6 +31,7 @@ from trscohort.dashboards.common import (
 
 RATES = "marts.ae_rates"
 CUMULATIVE = "marts.ae_cumulative_incidence"
+COMPETING = "marts.ae_competing_risks"
 
 EVENT_LABELS = {
     "AE-NEU": "severe neutropenia",
@@ -198,13 +199,14 @@ def fig_ae_rates_by_stratum(
     return fig
 
 
-def curve_rows(con, *, config=None) -> dict[str, list[dict]]:
-    """{event: [{week, pct, low, high}]} with points on 1..small_count_max events withheld."""
+def curve_rows(con, *, config=None, table: str = CUMULATIVE) -> dict[str, list[dict]]:
+    """{event: [{week, pct, low, high}]} of the first course, with points on
+    1..small_count_max events withheld (table: the Kaplan-Meier or Aalen-Johansen mart)."""
     config = resolve_config(con, config)
-    require(con, CUMULATIVE)
+    require(con, table)
     rows = con.execute(
         f"SELECT event_id, week, cumulative_incidence, ci_low, ci_high, cumulative_events "
-        f"FROM {CUMULATIVE} ORDER BY event_id, week"
+        f"FROM {table} WHERE course = 'first' ORDER BY event_id, week"
     ).fetchall()
     out: dict[str, list[dict]] = {}
     for event, week, value, low, high, cum_events in rows:
@@ -224,10 +226,16 @@ def curve_rows(con, *, config=None) -> dict[str, list[dict]]:
 def fig_ae_cumulative_incidence(
     con, *, site: str | None = None, period: Period = None, config: Mapping[str, Any] | None = None
 ) -> go.Figure:
-    """Kaplan-Meier cumulative incidence (%) by week since clozapine start, one panel per
-    event, with its 95 % band and the guideline's published range as a grey band."""
+    """Cumulative incidence (%) by week since the start of the first clozapine course, one panel
+    per event: 1 - Kaplan-Meier (the risk if everyone stayed on clozapine) with its 95 % band,
+    the Aalen-Johansen curve with stop and death as competing events (dashed, when
+    marts.ae_competing_risks exists), and the guideline's published range as a grey band."""
     config = resolve_config(con, config)
     curves = curve_rows(con, config=config)
+    try:
+        competing = curve_rows(con, config=config, table=COMPETING)
+    except Unavailable:
+        competing = {}
     ranges = published_ranges(config)
     events = sorted(curves, key=lambda e: (e not in ranges, e))
     if not events:
@@ -267,11 +275,30 @@ def fig_ae_cumulative_incidence(
                 line={"shape": "hv", "color": colour},
                 name=event_label(event),
                 showlegend=False,
-                hovertemplate="week %{x}: %{y:.2f} %<extra>" + event + "</extra>",
+                hovertemplate="week %{x}: %{y:.2f} % (1 - Kaplan-Meier)<extra>"
+                + event
+                + "</extra>",
             ),
             row=row,
             col=col,
         )
+        if event in competing:
+            aj_points = competing[event]
+            fig.add_trace(
+                go.Scatter(
+                    x=[p["week"] for p in aj_points],
+                    y=[p["pct"] for p in aj_points],
+                    mode="lines",
+                    line={"shape": "hv", "color": colour, "dash": "dash"},
+                    name="Aalen-Johansen (stop and death compete)",
+                    showlegend=False,
+                    hovertemplate="week %{x}: %{y:.2f} % (Aalen-Johansen)<extra>"
+                    + event
+                    + "</extra>",
+                ),
+                row=row,
+                col=col,
+            )
         withheld = sum(1 for p in points if p["pct"] is None)
         if withheld:
             suffix = str(i + 1) if i else ""
@@ -314,7 +341,8 @@ def fig_ae_cumulative_incidence(
             )
     base_layout(
         fig,
-        "Cumulative incidence on clozapine (%, Kaplan-Meier) - grey band: published range",
+        "Cumulative incidence in the first clozapine course (%): solid 1 - Kaplan-Meier, "
+        "dashed Aalen-Johansen - grey band: published range",
         height=max(360, 260 * nrows),
     )
     fig.update_xaxes(title_text="weeks since clozapine start")
@@ -335,25 +363,30 @@ PAGE = Page(
         Chart(
             fig_ae_rates,
             "Incidence by event",
-            "All clozapine person-time; rates on small event counts are withheld.",
+            "New users' clozapine person-time from day 1 of each course to 30 days after each "
+            "stop; rates on small event counts are withheld.",
             filters=(),
             reads=(RATES,),
         ),
         Chart(
             fig_ae_rates_by_stratum,
             "Incidence by stratum",
-            "Time since start (weeks 0-4, 4-18, 18-52, > 52), dose band, sex and age band.",
+            "Course (first, rechallenge), exposure (on treatment, 30-day grace period after a "
+            "stop), time since the course's start (weeks 0-4, 4-18, 18-52, > 52), dose band, "
+            "sex and age band.",
             filters=(),
             reads=(RATES,),
         ),
         Chart(
             fig_ae_cumulative_incidence,
             "Cumulative incidence by week since start",
-            "One minus Kaplan-Meier survival, censored at stop, death or the as-of date, with "
-            "its 95 % band; the grey band is the guideline's published range "
-            "(publication.published_ranges_pct).",
+            "First course, new users, from day 1 (day 0 is baseline). Solid: one minus "
+            "Kaplan-Meier with its 95 % band, the risk if everyone stayed on clozapine (stops and "
+            "deaths censored). Dashed: Aalen-Johansen, the risk with stopping and death as "
+            "competing events (never above the solid line). Grey band: the guideline's "
+            "published range (publication.published_ranges_pct).",
             filters=(),
-            reads=(CUMULATIVE,),
+            reads=(CUMULATIVE, COMPETING),
         ),
     ),
 )

@@ -2,8 +2,11 @@
 {%- set weeks = ae.time_since_start_weeks -%}
 {%- set doses = ae.dose_bands_mg -%}
 {%- set ages = ae.age_bands_years -%}
--- Time at risk on clozapine (intermediate.ae_risk_periods) cut into segments of constant stratum:
---   time_since_start  weeks since the first clozapine start, cut at adverse_events.time_since_start_weeks
+-- Time at risk on clozapine of new users (intermediate.ae_risk_periods, every grace period) cut
+-- into segments of constant stratum:
+--   course            first or rechallenge (the course the exposure episode belongs to)
+--   exposure          on treatment, or grace period (after the last clozapine day of the episode)
+--   time_since_start  weeks since the current course's start, cut at adverse_events.time_since_start_weeks
 --                     ("weeks 0-4" = days 0-27, "weeks 4-18" = days 28-125, ...; week w is days 7w..7w+6)
 --   dose_band         daily dose of the clozapine dose period covering the day, cut at
 --                     adverse_events.dose_bands_mg (< first cut, the top inner band closed:
@@ -14,7 +17,11 @@
 --   sex
 -- A segment starts on the day its stratum starts: an event on that day belongs to the new stratum.
 WITH periods AS (
-    SELECT * FROM {{ ref('intermediate.ae_risk_periods') }}
+    SELECT * FROM {{ ref('intermediate.ae_risk_periods') }} WHERE new_user
+),
+
+courses AS (
+    SELECT DISTINCT patient_id, course_start FROM periods
 ),
 
 dose_periods AS (
@@ -24,7 +31,7 @@ dose_periods AS (
 ),
 
 patients AS (
-    SELECT DISTINCT patient_id, clozapine_start, birth_date, sex FROM periods
+    SELECT DISTINCT patient_id, birth_date FROM periods
 ),
 
 -- Days on which a stratum can change.
@@ -36,7 +43,7 @@ breakpoints AS (
     SELECT patient_id, exposure_end + 1 AS day FROM periods
     {%- for w in weeks %}
     UNION
-    SELECT patient_id, clozapine_start + {{ 7 * w }} AS day FROM patients
+    SELECT patient_id, course_start + {{ 7 * w }} AS day FROM courses
     {%- endfor %}
     {%- for a in ages %}
     UNION
@@ -59,9 +66,12 @@ pieces AS (
 -- Pieces inside a period at risk (period ends are breakpoints, so a piece is wholly inside).
 at_risk AS (
     SELECT
+        r.grace_days,
         p.patient_id,
         r.exposure_episode,
-        r.clozapine_start,
+        r.course_number,
+        r.course,
+        r.course_start,
         r.exposure_end,
         r.at_risk_end,
         r.end_reason,
@@ -69,7 +79,7 @@ at_risk AS (
         r.sex,
         p.piece_start,
         p.piece_end,
-        date_diff('day', r.clozapine_start, p.piece_start) AS piece_day
+        date_diff('day', r.course_start, p.piece_start) AS piece_day
     FROM pieces AS p
     INNER JOIN periods AS r
         ON r.patient_id = p.patient_id
@@ -85,6 +95,7 @@ classified AS (
             {%- endfor %}
             ELSE 'weeks >{{ weeks[-1] }}'
         END AS time_since_start,
+        CASE WHEN a.piece_start > a.exposure_end THEN 'grace period' ELSE 'on treatment' END AS exposure,
         CASE
             WHEN a.piece_start > a.exposure_end THEN 'after stop'
             WHEN dp.daily_dose_mg IS NULL THEN 'unknown'
@@ -115,37 +126,43 @@ marked AS (
         CASE
             WHEN lag(piece_end) OVER w = piece_start - 1
                 AND lag(time_since_start) OVER w = time_since_start
+                AND lag(exposure) OVER w = exposure
                 AND lag(dose_band) OVER w = dose_band
                 AND lag(age_band) OVER w = age_band THEN 0
             ELSE 1
         END AS starts_segment
     FROM classified
-    WINDOW w AS (PARTITION BY patient_id, exposure_episode ORDER BY piece_start)
+    WINDOW w AS (PARTITION BY grace_days, patient_id, exposure_episode ORDER BY piece_start)
 ),
 
 numbered AS (
     SELECT
         *,
         sum(starts_segment) OVER (
-            PARTITION BY patient_id, exposure_episode ORDER BY piece_start ROWS UNBOUNDED PRECEDING
+            PARTITION BY grace_days, patient_id, exposure_episode ORDER BY piece_start
+            ROWS UNBOUNDED PRECEDING
         ) AS segment_number
     FROM marked
 )
 
 SELECT
+    grace_days,
     patient_id,
     exposure_episode,
+    min(course_number) AS course_number,
+    min(course) AS course,
     CAST(segment_number AS INTEGER) AS segment_number,
     min(piece_start) AS segment_start,
     max(piece_end) AS segment_end,
-    date_diff('day', min(clozapine_start), min(piece_start)) AS start_day,
-    date_diff('day', min(clozapine_start), max(piece_end)) AS end_day,
+    date_diff('day', min(course_start), min(piece_start)) AS start_day,
+    date_diff('day', min(course_start), max(piece_end)) AS end_day,
     date_diff('day', min(piece_start), max(piece_end)) + 1 AS days,
     min(time_since_start) AS time_since_start,
+    min(exposure) AS exposure,
     min(dose_band) AS dose_band,
     min(sex) AS sex,
     min(age_band) AS age_band,
     CASE WHEN max(piece_end) = min(at_risk_end) THEN min(end_reason) ELSE 'next_stratum' END
         AS segment_end_reason
 FROM numbered
-GROUP BY patient_id, exposure_episode, segment_number
+GROUP BY grace_days, patient_id, exposure_episode, segment_number

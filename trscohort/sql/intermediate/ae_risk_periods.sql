@@ -1,58 +1,99 @@
 {%- set ae = cfg.adverse_events -%}
--- Periods at risk on clozapine, one per clozapine exposure episode: from the episode start to the
--- episode end plus adverse_events.risk_window_days_after_stop, but not past the day before the
--- next episode starts, death or the as-of date. Day 0 is the patient's first clozapine start;
--- every day is counted whole (a period from day a to day b is b - a + 1 days).
+{%- set graces = ([ae.grace_period_days] + (ae.grace_period_sensitivity_days or [])) | map('int') | unique | sort -%}
+-- Periods at risk on clozapine (issue 14, items 1-4), one per grace period and clozapine
+-- exposure episode (intermediate.clozapine_exposure):
+--   courses      a gap of more than adverse_events.new_course_gap_days days without clozapine
+--                starts a new course (course 1 = first, later = rechallenge); day 0 is the
+--                course's first clozapine day, and time since start counts from it
+--   baseline     follow-up of a course starts on day adverse_events.follow_up_start_day (1)
+--   grace        each episode is at risk to its last clozapine day plus the grace period
+--                (adverse_events.grace_period_days, and each of grace_period_sensitivity_days:
+--                one row per grace_days), cut at the day before the next episode, at death and
+--                at the as-of date
+-- Every day counts whole (a period from day a to day b is b - a + 1 days).
 WITH params AS (
     SELECT as_of_date FROM {{ ref('audit.run_parameters') }}
 ),
 
+graces AS (
+    SELECT * FROM (VALUES {% for g in graces %}({{ g }}){{ ", " if not loop.last }}{% endfor %}) AS v(grace_days)
+),
+
+coursed AS (
+    SELECT
+        e.*,
+        sum(CASE WHEN e.gap_before_days IS NULL OR e.gap_before_days > {{ ae.new_course_gap_days }} THEN 1 ELSE 0 END)
+            OVER (PARTITION BY e.patient_id ORDER BY e.episode_start ROWS UNBOUNDED PRECEDING)
+            AS course_number,
+        lead(e.episode_start) OVER (PARTITION BY e.patient_id ORDER BY e.episode_start) AS next_start,
+        lead(e.gap_before_days) OVER (PARTITION BY e.patient_id ORDER BY e.episode_start) AS next_gap
+    FROM {{ ref('intermediate.clozapine_exposure') }} AS e
+),
+
 episodes AS (
     SELECT
-        e.patient_id,
-        e.episode_number,
-        e.episode_start,
-        e.episode_end,
-        min(e.episode_start) OVER (PARTITION BY e.patient_id) AS clozapine_start,
-        lead(e.episode_start) OVER (PARTITION BY e.patient_id ORDER BY e.episode_start) AS next_start,
+        c.patient_id,
+        c.episode_number,
+        c.course_number,
+        c.episode_start,
+        c.episode_end,
+        c.next_start,
+        coalesce(c.next_gap <= {{ ae.new_course_gap_days }}, FALSE) AS next_in_course,
+        min(c.episode_start) OVER (PARTITION BY c.patient_id) AS clozapine_start,
+        min(c.episode_start) OVER (PARTITION BY c.patient_id, c.course_number) AS course_start,
         pt.death_date,
         pt.birth_date,
-        pt.sex
-    FROM {{ ref('intermediate.clozapine_exposure') }} AS e
-    INNER JOIN {{ ref('staging.patients') }} AS pt ON pt.patient_id = e.patient_id
+        pt.sex,
+        coalesce(nu.new_user, FALSE) AS new_user
+    FROM coursed AS c
+    INNER JOIN {{ ref('staging.patients') }} AS pt ON pt.patient_id = c.patient_id
+    LEFT JOIN {{ ref('intermediate.ae_new_users') }} AS nu ON nu.patient_id = c.patient_id
 ),
 
 bounded AS (
     SELECT
         e.*,
+        g.grace_days,
         params.as_of_date,
+        CASE
+            WHEN e.episode_start = e.course_start THEN e.course_start + {{ ae.follow_up_start_day }}
+            ELSE e.episode_start
+        END AS at_risk_start,
         least(
-            e.episode_end + {{ ae.risk_window_days_after_stop }},
+            e.episode_end + g.grace_days,
             coalesce(e.next_start - 1, params.as_of_date),
             coalesce(e.death_date, params.as_of_date),
             params.as_of_date
         ) AS at_risk_end
     FROM episodes AS e
+    CROSS JOIN graces AS g
     CROSS JOIN params
 )
 
 SELECT
+    grace_days,
     patient_id,
     CAST(episode_number AS INTEGER) AS exposure_episode,
+    CAST(course_number AS INTEGER) AS course_number,
+    CASE WHEN course_number = 1 THEN 'first' ELSE 'rechallenge' END AS course,
     clozapine_start,
-    episode_start AS at_risk_start,
+    course_start,
+    new_user,
+    episode_start AS exposure_start,
+    at_risk_start,
     episode_end AS exposure_end,
     at_risk_end,
-    date_diff('day', clozapine_start, episode_start) AS start_day,
-    date_diff('day', clozapine_start, at_risk_end) AS end_day,
-    date_diff('day', episode_start, at_risk_end) + 1 AS days,
+    date_diff('day', course_start, at_risk_start) AS start_day,
+    date_diff('day', course_start, at_risk_end) AS end_day,
+    date_diff('day', at_risk_start, at_risk_end) + 1 AS days,
     CASE
         WHEN at_risk_end = death_date THEN 'died'
         WHEN at_risk_end = as_of_date THEN 'as_of'
+        WHEN next_in_course AND at_risk_end = next_start - 1 THEN 'continued'
         ELSE 'stopped'
     END AS end_reason,
     sex,
     birth_date,
     death_date
 FROM bounded
-WHERE episode_start <= at_risk_end
+WHERE at_risk_start <= at_risk_end

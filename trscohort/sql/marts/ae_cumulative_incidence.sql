@@ -1,46 +1,48 @@
 {%- set ae = cfg.adverse_events -%}
 {%- set z = {0.9: 1.6448536269514722, 0.95: 1.959963984540054, 0.99: 2.5758293035489004}[ae.ci_level] -%}
--- Kaplan-Meier cumulative incidence (1 - S) of each event by week since the first clozapine
--- start, with a Greenwood log-log confidence band (adverse_events.ci_level). Time is in whole
--- days from the first dose (day 0); each patient is followed through the first period at risk
--- (the first exposure episode plus the risk window) to the first on-clozapine event, or censored
--- at the stop, death or the as-of date (marts.clozapine_person_time, analysis first_event).
--- An event and a censoring on the same day: the event comes first (the censored patient is still
--- at risk that day). Week w is days 7w..7w+6; its row gives 1 - S at the end of the week.
-WITH first_periods AS (
-    SELECT patient_id, exposure_episode
-    FROM {{ ref('intermediate.ae_risk_periods') }}
-    WHERE start_day = 0
+-- Kaplan-Meier cumulative incidence (1 - S) of each event by course (first, rechallenge) and week
+-- since the course start, with a Greenwood log-log confidence band (adverse_events.ci_level):
+-- the risk if everyone stayed on clozapine (stops and deaths are censored; the Aalen-Johansen
+-- curve with them as competing events is marts.ae_competing_risks). Subjects are the courses of
+-- intermediate.ae_follow_up: followed in whole days from their entry day (day 1 of the course,
+-- the day after baseline) to the first event of the course or the end of follow-up. A subject
+-- entering late joins the risk set on its entry day. An event and a censoring on the same day:
+-- the event comes first (the censored subject is still at risk that day). Week w is days
+-- 7w..7w+6; its row gives 1 - S at the end of the week.
+WITH subjects AS (
+    SELECT event_id, course, entry_day, exit_day, exit_reason
+    FROM {{ ref('intermediate.ae_follow_up') }}
 ),
 
-subjects AS (
+marks AS (
     SELECT
-        pt.event_id,
-        pt.patient_id,
-        max(pt.end_day) AS exit_day,
-        CASE WHEN sum(pt.events) > 0 THEN 1 ELSE 0 END AS had_event
-    FROM {{ ref('marts.clozapine_person_time') }} AS pt
-    INNER JOIN first_periods AS fp
-        ON fp.patient_id = pt.patient_id AND fp.exposure_episode = pt.exposure_episode
-    WHERE pt.analysis = 'first_event'
-    GROUP BY pt.event_id, pt.patient_id
+        event_id,
+        course,
+        exit_day AS day,
+        0 AS entries,
+        CASE WHEN exit_reason = 'event' THEN 1 ELSE 0 END AS d,
+        CASE WHEN exit_reason = 'event' THEN 0 ELSE 1 END AS c
+    FROM subjects
+    UNION ALL
+    SELECT event_id, course, entry_day AS day, 1 AS entries, 0 AS d, 0 AS c
+    FROM subjects
 ),
 
 by_day AS (
-    SELECT
-        event_id,
-        exit_day AS day,
-        sum(had_event) AS d,
-        count(*) - sum(had_event) AS c
-    FROM subjects
-    GROUP BY event_id, exit_day
+    SELECT event_id, course, day, sum(entries) AS e, sum(d) AS d, sum(c) AS c
+    FROM marks
+    GROUP BY event_id, course, day
 ),
 
--- n = patients still followed on the day (exit on or after it).
+-- n = subjects followed on the day: entered on or before it, not exited before it.
 risk_sets AS (
     SELECT
         *,
-        sum(d + c) OVER (PARTITION BY event_id ORDER BY day DESC ROWS UNBOUNDED PRECEDING) AS n
+        sum(e) OVER (PARTITION BY event_id, course ORDER BY day ROWS UNBOUNDED PRECEDING)
+            - coalesce(sum(d + c) OVER (
+                PARTITION BY event_id, course ORDER BY day
+                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+            ), 0) AS n
     FROM by_day
 ),
 
@@ -48,7 +50,9 @@ risk_sets AS (
 terms AS (
     SELECT
         event_id,
+        course,
         CAST(floor(day / 7) AS INTEGER) AS week,
+        e,
         d,
         c,
         n,
@@ -62,38 +66,43 @@ terms AS (
 weekly AS (
     SELECT
         event_id,
+        course,
         week,
+        sum(e) AS entered,
         sum(d) AS events,
         sum(c) AS censored,
         sum(log_term) AS log_term,
         sum(greenwood_term) AS greenwood_term,
         max(reaches_zero) AS reaches_zero
     FROM terms
-    GROUP BY event_id, week
+    GROUP BY event_id, course, week
 ),
 
 weeks AS (
-    SELECT w.event_id, series.week
-    FROM (SELECT event_id, max(week) AS last_week FROM weekly GROUP BY event_id) AS w,
+    SELECT w.event_id, w.course, series.week
+    FROM (SELECT event_id, course, max(week) AS last_week FROM weekly GROUP BY event_id, course) AS w,
         UNNEST(generate_series(0, w.last_week)) AS series(week)
 ),
 
 filled AS (
     SELECT
         g.event_id,
+        g.course,
         g.week,
         coalesce(wk.events, 0) AS events,
         coalesce(wk.censored, 0) AS censored,
-        sum(coalesce(wk.events, 0) + coalesce(wk.censored, 0)) OVER (
-            PARTITION BY g.event_id ORDER BY g.week DESC ROWS UNBOUNDED PRECEDING
-        ) AS at_risk,
+        sum(coalesce(wk.entered, 0)) OVER c
+            - coalesce(sum(coalesce(wk.events, 0) + coalesce(wk.censored, 0)) OVER (
+                PARTITION BY g.event_id, g.course ORDER BY g.week
+                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+            ), 0) AS at_risk,
         sum(coalesce(wk.events, 0)) OVER c AS cumulative_events,
         sum(coalesce(wk.log_term, 0)) OVER c AS log_survival,
         sum(coalesce(wk.greenwood_term, 0)) OVER c AS greenwood_sum,
         max(coalesce(wk.reaches_zero, 0)) OVER c AS reached_zero
     FROM weeks AS g
-    LEFT JOIN weekly AS wk ON wk.event_id = g.event_id AND wk.week = g.week
-    WINDOW c AS (PARTITION BY g.event_id ORDER BY g.week ROWS UNBOUNDED PRECEDING)
+    LEFT JOIN weekly AS wk ON wk.event_id = g.event_id AND wk.course = g.course AND wk.week = g.week
+    WINDOW c AS (PARTITION BY g.event_id, g.course ORDER BY g.week ROWS UNBOUNDED PRECEDING)
 ),
 
 estimated AS (
@@ -105,6 +114,7 @@ estimated AS (
 
 SELECT
     event_id,
+    course,
     CAST(week AS INTEGER) AS week,
     CAST(7 * week AS INTEGER) AS first_day,
     CAST(7 * week + 6 AS INTEGER) AS last_day,
