@@ -1,8 +1,11 @@
 {%- import 'macros.sql' as m with context -%}
--- Lab results and vital signs, typed. Each test is mapped to a canonical analyte (by code, then
--- by name) and its value converted to the analyte's canonical unit (value x factor + offset).
--- A mapped analyte needs a known unit, a number and a physically possible value; tests the
--- reference does not know are kept with analyte NULL.
+-- Lab results and vital signs, typed. Each distinct (test code, test name, unit) is mapped once
+-- to a canonical analyte: the site vocabulary (reference.site_concepts, by code or name) first,
+-- then the reference by LOINC/local code, then by name (case and punctuation ignored; a name
+-- marked unit_required maps only with one of the analyte's units). Values are converted to the
+-- analyte's canonical unit (value x factor + offset). A mapped analyte needs a known unit, a
+-- number and a physically possible value; a test that matches nothing is kept with analyte
+-- NULL (mapped_by NULL) and listed in audit.unmapped_values, never quarantined for that.
 WITH typed AS (
     SELECT
         src.*,
@@ -18,14 +21,50 @@ WITH typed AS (
     FROM raw.labs AS src
 ),
 
+lab_tests AS (
+    SELECT DISTINCT
+        coalesce(p_test_code, '') AS code_key,
+        coalesce(p_test_name, '') AS name_key,
+        coalesce({{ m.norm_unit('p_unit') }}, '') AS unit_written
+    FROM typed
+),
+
+resolved_tests AS (
+    SELECT
+        t.code_key,
+        t.name_key,
+        t.unit_written,
+        coalesce(site_code.source_key, site_name.source_key) IS NOT NULL AS site_matched,
+        CASE WHEN site_code.source_key IS NOT NULL THEN site_code.concept
+             WHEN site_name.source_key IS NOT NULL THEN site_name.concept
+             WHEN by_code.analyte IS NOT NULL THEN by_code.analyte
+             WHEN by_name.analyte IS NOT NULL AND (NOT by_name.unit_required OR name_unit.unit IS NOT NULL)
+                 THEN by_name.analyte
+        END AS analyte
+    FROM lab_tests AS t
+    LEFT JOIN reference.site_concepts AS site_code
+        ON site_code.domain = 'labs' AND site_code.source_key = {{ m.norm_text('t.code_key') }}
+    LEFT JOIN reference.site_concepts AS site_name
+        ON site_name.domain = 'labs' AND site_name.source_key = {{ m.norm_text('t.name_key') }}
+    LEFT JOIN reference.lab_codes AS by_code ON by_code.code = t.code_key
+    LEFT JOIN reference.lab_names AS by_name ON by_name.name = {{ m.lab_key('t.name_key') }}
+    LEFT JOIN reference.lab_units AS name_unit
+        ON name_unit.analyte = by_name.analyte AND name_unit.unit = t.unit_written
+),
+
 mapped AS (
     SELECT
         t.*,
-        coalesce(by_code.analyte, by_name.analyte) AS analyte,
+        r.analyte,
+        CASE WHEN r.site_matched AND r.analyte IS NULL THEN 'ignored'
+             WHEN r.site_matched THEN 'site_vocabulary'
+             WHEN r.analyte IS NOT NULL THEN 'reference' END AS mapped_by,
         {{ m.parse_number('t.value_number_text') }} AS value_as_given
     FROM typed AS t
-    LEFT JOIN reference.lab_codes AS by_code ON by_code.code = t.p_test_code
-    LEFT JOIN reference.lab_names AS by_name ON by_name.name = {{ m.norm_text('t.p_test_name') }}
+    LEFT JOIN resolved_tests AS r
+        ON r.code_key = coalesce(t.p_test_code, '')
+        AND r.name_key = coalesce(t.p_test_name, '')
+        AND r.unit_written = coalesce({{ m.norm_unit('t.p_unit') }}, '')
 ),
 
 converted AS (
@@ -54,6 +93,7 @@ SELECT
     p_test_code AS test_code,
     p_test_name AS test_name,
     analyte,
+    mapped_by,
     p_value AS value_as_written,
     value_comparator,
     value_as_given,
@@ -61,7 +101,7 @@ SELECT
     value_as_given * unit_factor + unit_offset AS value,
     CASE WHEN analyte IS NOT NULL THEN canonical_unit END AS unit,
     p_reference_high * unit_factor + unit_offset AS reference_high,
-    {{ m.extras(['pt_known', 'pt_birth_date', 'value_comparator', 'value_number_text', 'analyte',
+    {{ m.extras(['pt_known', 'pt_birth_date', 'value_comparator', 'value_number_text', 'analyte', 'mapped_by',
                  'value_as_given', 'canonical_unit', 'min_value', 'max_value', 'unit_key', 'unit_factor', 'unit_offset']) }},
     {{ m.collect([
         m.patient_reasons('collected_at', 'CAST(p_collected_at AS DATE)'),
