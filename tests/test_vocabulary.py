@@ -325,3 +325,223 @@ def test_brand_and_pack_descriptions_map_to_their_concept(staged, written, conce
     assert rows(con, "SELECT drug_concept_id, mapped_by FROM staging.prescriptions") == [
         (concept, "reference")
     ]
+
+
+# --- long-acting injectables -------------------------------------------------------------------
+
+PALI_HEADER = RX_HEADER + ",dose_mg,interval_days"
+
+
+def _lai(tmp_path, *lines: str):
+    con = ingest(tmp_path, {"prescriptions": "\n".join([PALI_HEADER, *lines])})
+    config = load_config()
+    record_run_parameters(con, config, as_of=d(120), input_dir="x", mapping_path=None)
+    build_transform(con, config)
+    return con
+
+
+def test_lai_per_injection_dose_with_interval_becomes_a_daily_dose(tmp_path):
+    # paliperidone palmitate 100 mg every 28 days = 3.5714 mg/day; no G10 factor, so L16
+    # (0.83 mg/day = 100 mg CPZ): 3.5714 x 100 / 0.83 = 430.29 mg CPZ-eq (TRS-4).
+    con = _lai(tmp_path, f"P1,paliperidone palmitate,{d(0)},{d(90)},,lai,RX1,100,28")
+    assert rows(
+        con,
+        "SELECT round(daily_dose_mg, 4), dose_mg, interval_days, dose_basis, is_lai "
+        "FROM staging.prescriptions",
+    ) == [(3.5714, 100.0, 28.0, "dose_mg / interval_days", True)]
+    assert rows(
+        con,
+        "SELECT round(cpz_equivalent_mg, 2), cpz_method FROM intermediate.antipsychotic_prescriptions",
+    ) == [(430.29, "leucht2016")]
+
+
+def test_lai_per_injection_dose_written_as_daily_is_quarantined_not_12000_cpz(tmp_path):
+    con = _lai(tmp_path, f"P1,paliperidone palmitate,{d(0)},{d(90)},100,lai,RX1,,")
+    assert rows(con, "SELECT count(*) FROM staging.prescriptions") == [(0,)]
+    assert rows(con, "SELECT count(*) FROM intermediate.antipsychotic_prescriptions") == [(0,)]
+    (reason,) = rows(con, "SELECT reason FROM quarantine.prescriptions")[0]
+    assert reason == (
+        "daily dose 100 mg/day is implausible for the long-acting injectable "
+        "paliperidone_palmitate (at most 66.9 mg/day by its label): it looks like a "
+        "per-injection dose in daily_dose_mg; give dose_mg and interval_days instead (or "
+        "daily_dose_mg = dose / interval)"
+    )
+    _count, checks = audit_vocabulary(con, load_config())
+    assert [c.check_id for c in checks if c.check_id == "TRS-4-LAI"] == ["TRS-4-LAI"]
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        # the daily equivalent written directly is fine
+        ("P1,Invega Sustenna,{s},,3.57,lai,RX1,,", None),
+        # both given and agreeing (3.6 vs 3.5714: 0.8 % < 5 %)
+        ("P1,paliperidone palmitate,{s},,3.6,lai,RX1,100,28", None),
+        ("P1,paliperidone palmitate,{s},,10,lai,RX1,100,28",
+         "daily_dose_mg 10 disagrees with dose_mg / interval_days = 3.57; give one of them, or make them agree"),
+        ("P1,paliperidone palmitate,{s},,,lai,RX1,100,",
+         "dose_mg without interval_days: the daily dose cannot be derived; add interval_days (days between doses) or daily_dose_mg"),
+        ("P1,paliperidone palmitate,{s},,,lai,RX1,100,0", "interval_days not in 1...366: 0"),
+        ("P1,paliperidone palmitate,{s},,,lai,RX1,5000,182",
+         "dose_mg 5000 is above the largest labelled injection of paliperidone_palmitate (1560 mg)"),
+    ],
+)  # fmt: skip
+def test_lai_dose_checks(staged, line, expected):
+    con = staged(prescriptions="\n".join([PALI_HEADER, line.format(s="2020-01-01")]))
+    got = rows(con, "SELECT reason FROM quarantine.prescriptions")
+    assert got == ([] if expected is None else [(expected,)])
+
+
+def test_a_prescriptions_file_without_any_dose_column_is_a_contract_error(tmp_path):
+    from trscohort.errors import ContractError
+
+    with pytest.raises(ContractError, match="missing dose column"):
+        ingest(
+            tmp_path,
+            {"prescriptions": "patient_id,drug,start_date,end_date\nP1,olanzapine,2020-01-01,"},
+        )
+
+
+# --- the unmapped-values report, the loud checks, `vocab suggest` ------------------------------
+
+
+MESSY_LABS = [
+    f"P1,{d(-2)},NEUT-ABS-LAB7,,3.1,x10^9/L,",
+    f"P1,{d(9)},NEUT-ABS-LAB7,,2.9,x10^9/L,",
+    f"P1,{d(10)},,Neutrophils,61,%,",
+    f"P1,{d(16)},,CLOZ LVL,420,ng/mL,",
+    f"P1,{d(16)},,Clozapine [Mass/volume] in Serum or Plasma,430,ng/mL,",
+]
+
+
+def test_unmapped_values_table_and_report_section(tmp_path):
+    extracts = {
+        "patients": PATIENTS,
+        "prescriptions": "\n".join(
+            [RX_HEADER, *titrated("P1"), f"P1,Clozapin 25mg,{d(0)},{d(3)},25,,RXT",
+             f"P2,Omeprazole 20mg,{d(0)},,20,,RXO", f"P3,Omeprazole 20mg,{d(0)},,20,,RXP"]
+        ),
+        "labs": "\n".join([LAB_HEADER, *MESSY_LABS]),
+        "diagnoses": DX,
+    }  # fmt: skip
+    con = ingest(tmp_path, extracts, 'concepts:\n  labs: {"NEUT-ABS-LAB7": anc}\n')
+    count, checks = audit_vocabulary(con, load_config())
+    got = rows(
+        con,
+        "SELECT rank, extract, field, source_value, unit, n_rows, n_patients, first_date, "
+        "last_date, suggested_concept, looks_like FROM audit.unmapped_values ORDER BY rank",
+    )
+    assert count == 4
+    assert got == [
+        (1, "prescriptions", "drug", "Omeprazole 20mg", None, 2, 2, d(0), d(0), None, None),
+        (2, "labs", "test_name", "CLOZ LVL", "ng/mL", 1, 1, d(16), d(16), None, None),
+        (3, "labs", "test_name", "Neutrophils", "%", 1, 1, d(10), d(10), "anc", None),
+        (4, "prescriptions", "drug", "Clozapin 25mg", None, 1, 1, d(0), d(0), "clozapine",
+         "clozapine"),
+    ]  # fmt: skip
+    messages = [c.message for c in checks]
+    assert (
+        "unmapped prescriptions drug 'Clozapin 25mg' (1 rows) looks like clozapine (suggested "
+        "clozapine, score 94); map it under concepts.drugs"
+    ) in messages
+    assert not [c for c in checks if c.severity == "error"]  # ANC and levels were recognised
+    html = render_report(con)
+    assert "<h2 id='unmapped'>Unmapped source values</h2>" in html
+    assert "<code>Clozapin 25mg</code>" in html and "<td class='looks'>clozapine</td>" in html
+    assert "<td>&lt;11</td>" in html  # small counts suppressed
+
+
+def test_vocabulary_warnings_when_levels_antipsychotics_and_schizophrenia_are_absent(tmp_path):
+    extracts = {
+        "patients": PATIENTS,
+        "prescriptions": "\n".join([RX_HEADER, f"P1,Leponex-X 100,{d(0)},,100,,RX1",
+                                    f"P2,Calm-Tab,{d(0)},,5,,RX2"]),
+        "labs": "\n".join([LAB_HEADER, f"P1,{d(1)},,CLOZ LVL,420,ng/mL,"]),
+        "diagnoses": "patient_id,code,code_system,diagnosed_at,description\nP1,SCZ,LOCAL,2019-01-01,",
+    }  # fmt: skip
+    con = ingest(tmp_path, extracts, "concepts:\n  drugs: {Leponex-X 100: clozapine}\n")
+    config = load_config(
+        mapping_file(tmp_path, "vocabulary: {fail_on_clozapine_without_anc: false}\n")
+    )
+    _count, checks = audit_vocabulary(con, config)
+    by_id = {c.check_id: c for c in checks}
+    assert by_id["MON-ANC"].severity == "warning"  # failure turned into a warning by config
+    assert by_id["MON-LVL"].message == (
+        "no clozapine levels recognised for 1 clozapine patients; unmapped lab names: "
+        "'CLOZ LVL' (1 rows); map them under concepts.labs"
+    )
+    assert by_id["TRS-1"].message.startswith(
+        "no schizophrenia diagnosis (F20/F25) recognised among 1 diagnoses; unmapped codes: 'SCZ'"
+    )
+    assert "TRS-2" not in by_id  # clozapine is an antipsychotic
+    raise_on_errors(checks)  # no error
+
+
+def test_vocab_suggest_writes_a_commented_draft_that_round_trips(tmp_path, capsys):
+    from trscohort.cli import main
+
+    extracts = {
+        "patients": PATIENTS,
+        "prescriptions": "\n".join([RX_HEADER, *titrated("P1"),
+                                    f"P1,Clozapin 25mg,{d(0)},{d(3)},25,,RXT",
+                                    f"P2,Omeprazole 20mg,{d(0)},,20,,RXO"]),
+        "labs": "\n".join([LAB_HEADER, *MESSY_LABS]),
+        "diagnoses": DX + "\nP2,SCZ-PARANOID,LOCAL,2019-01-01,paranoid schizophrenia",
+    }  # fmt: skip
+    folder = write_extracts(tmp_path / "in", {**BASE_EXTRACTS, **extracts})
+    assert main(["vocab", "suggest", "--input", str(folder)]) == 0
+    draft = capsys.readouterr().out
+    assert "# DRAFT for review by a pharmacist" in draft
+    entries = [line for line in draft.splitlines() if line.startswith('    # "')]
+    assert entries == [
+        '    # "NEUT-ABS-LAB7": anc',
+        '    # "CLOZ LVL": ignore',
+        '    # "Neutrophils": anc',
+        '    # "Clozapin 25mg": clozapine',  # equal row counts: alphabetical
+        '    # "Omeprazole 20mg": ignore',
+        '    # "SCZ-PARANOID": F20',
+    ]
+    assert "LOOKS LIKE CLOZAPINE" in draft and "LOOKS LIKE MONITORED ANALYTE (ANC)" in draft
+    assert yaml.safe_load(draft) == {"concepts": {"labs": None, "drugs": None, "diagnoses": None}}
+    # A reviewer confirms the entries by removing the '# ': the result is a valid mapping.
+    confirmed = draft.replace('    # "', '    "')
+    path = tmp_path / "confirmed.yaml"
+    path.write_text(confirmed)
+    concepts = {(c.domain, c.source_value): c.concept for c in load_mapping(path).concepts}
+    assert concepts[("labs", "NEUT-ABS-LAB7")] == "anc"
+    assert concepts[("drugs", "Clozapin 25mg")] == "clozapine"
+    assert concepts[("diagnoses", "SCZ-PARANOID")] == "F20"
+
+
+def test_run_without_recognised_anc_exits_2_and_keeps_the_previous_warehouse(tmp_path, capsys):
+    from trscohort.cli import main
+
+    warehouse = tmp_path / "wh" / "w.duckdb"
+    base = {
+        "patients": PATIENTS,
+        "prescriptions": "\n".join([RX_HEADER, *titrated("P1")]),
+        "diagnoses": DX,
+    }
+    good = write_extracts(
+        tmp_path / "good",
+        {**base, "labs": "\n".join([LAB_HEADER, f"P1,{d(1)},751-8,ANC,3.1,10^9/L,"])},
+    )
+    assert main(["run", "--input", str(good), "--warehouse", str(warehouse),
+                 "--out", str(tmp_path / "out")]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "Source values without a concept: 0 (0 rows; audit.unmapped_values" in out
+    before = warehouse.read_bytes()
+    labs = [f"P1,{d(day)},NEUT-ABS-LAB7,,3.1,x10^9/L," for day in (1, 8, 15)]
+    labs.append(f"P1,{d(8)},,Clozapine,400,ng/mL,")
+    bad = write_extracts(tmp_path / "bad", {**base, "labs": "\n".join([LAB_HEADER, *labs])})
+    code = main(["run", "--input", str(bad), "--warehouse", str(warehouse),
+                 "--out", str(tmp_path / "out")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err == (
+        "error: no ANC results recognised for 1 clozapine patients; unmapped lab names: "
+        "'NEUT-ABS-LAB7' (3 rows); map them under concepts.labs\n"
+    )
+    assert warehouse.read_bytes() == before
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM marts.anc_results").fetchone() == (1,)

@@ -30,7 +30,7 @@ SMALL_COUNT_MAX = 10  # publication.small_count_max: counts 1..10 shown as "<11"
 def _count(n: int | None) -> str:
     if n is None:
         return ""
-    return f"<{SMALL_COUNT_MAX + 1}" if 1 <= n <= SMALL_COUNT_MAX else f"{n:,}"
+    return f"&lt;{SMALL_COUNT_MAX + 1}" if 1 <= n <= SMALL_COUNT_MAX else f"{n:,}"
 
 
 def _has_unmapped(con: duckdb.DuckDBPyConnection) -> bool:

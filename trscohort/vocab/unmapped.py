@@ -8,6 +8,7 @@ number of strings against a few hundred reference names, never a loop over patie
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -74,7 +75,7 @@ def _diagnosis_choices(con: duckdb.DuckDBPyConnection) -> list[Choice]:
     ).fetchall()
     return [
         Choice(
-            description,
+            re.sub(r"\s*\([^)]*\)", "", description),  # "Schizophrenia (TRS-1)" -> "Schizophrenia"
             prefix,
             "schizophrenia diagnosis" if group in ("schizophrenia", "schizoaffective") else None,
         )

@@ -29,8 +29,9 @@ WITH typed AS (
 dosed AS (
     SELECT
         w.*,
-        w.p_dose_mg / w.p_interval_days AS derived_daily_mg,
-        coalesce(w.p_daily_dose_mg, w.p_dose_mg / w.p_interval_days) AS final_daily_mg,
+        CASE WHEN w.p_interval_days > 0 THEN w.p_dose_mg / w.p_interval_days END AS derived_daily_mg,
+        coalesce(w.p_daily_dose_mg,
+                 CASE WHEN w.p_interval_days > 0 THEN w.p_dose_mg / w.p_interval_days END) AS final_daily_mg,
         l.max_daily_mg AS lai_max_daily_mg,
         l.max_dose_per_injection_mg AS lai_max_dose_mg
     FROM with_drug AS w
