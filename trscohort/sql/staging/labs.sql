@@ -17,6 +17,7 @@ WITH typed AS (
         NULLIF(regexp_extract(TRIM(value), '^([<>]=?)', 1), '') AS value_comparator,
         regexp_replace(TRIM(value), '^[<>]=?\s*', '') AS value_number_text,
         {{ m.blank('unit') }} AS p_unit,
+        {{ m.norm_unit('unit') }} AS unit_written,
         {{ m.parse_number('reference_high') }} AS p_reference_high
     FROM raw.labs AS src
 ),
@@ -25,7 +26,7 @@ lab_tests AS (
     SELECT DISTINCT
         coalesce(p_test_code, '') AS code_key,
         coalesce(p_test_name, '') AS name_key,
-        coalesce({{ m.norm_unit('p_unit') }}, '') AS unit_written
+        coalesce(unit_written, '') AS unit_written
     FROM typed
 ),
 
@@ -64,7 +65,7 @@ mapped AS (
     LEFT JOIN resolved_tests AS r
         ON r.code_key = coalesce(t.p_test_code, '')
         AND r.name_key = coalesce(t.p_test_name, '')
-        AND r.unit_written = coalesce({{ m.norm_unit('t.p_unit') }}, '')
+        AND r.unit_written = coalesce(t.unit_written, '')
 ),
 
 converted AS (
@@ -73,14 +74,14 @@ converted AS (
         a.canonical_unit,
         a.min_value,
         a.max_value,
-        coalesce({{ m.norm_unit('mp.p_unit') }}, {{ m.norm_unit('a.unit_if_missing') }}) AS unit_key,
+        coalesce(NULLIF(mp.unit_written, ''), {{ m.norm_unit('a.unit_if_missing') }}) AS unit_key,
         u.factor AS unit_factor,
         u."offset" AS unit_offset
     FROM mapped AS mp
     LEFT JOIN reference.lab_analytes AS a ON a.analyte = mp.analyte
     LEFT JOIN reference.lab_units AS u
         ON u.analyte = mp.analyte
-        AND u.unit = coalesce({{ m.norm_unit('mp.p_unit') }}, {{ m.norm_unit('a.unit_if_missing') }})
+        AND u.unit = coalesce(NULLIF(mp.unit_written, ''), {{ m.norm_unit('a.unit_if_missing') }})
 ),
 
 {{ m.join_patient('converted') }}
@@ -101,7 +102,7 @@ SELECT
     value_as_given * unit_factor + unit_offset AS value,
     CASE WHEN analyte IS NOT NULL THEN canonical_unit END AS unit,
     p_reference_high * unit_factor + unit_offset AS reference_high,
-    {{ m.extras(['pt_known', 'pt_birth_date', 'value_comparator', 'value_number_text', 'analyte', 'mapped_by',
+    {{ m.extras(['pt_known', 'pt_birth_date', 'value_comparator', 'value_number_text', 'analyte', 'mapped_by', 'unit_written',
                  'value_as_given', 'canonical_unit', 'min_value', 'max_value', 'unit_key', 'unit_factor', 'unit_offset']) }},
     {{ m.collect([
         m.patient_reasons('collected_at', 'CAST(p_collected_at AS DATE)'),
