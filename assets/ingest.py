@@ -18,7 +18,10 @@ from pipelines.resources import TrsSettings
 from trscohort.contract import EXTRACTS
 from trscohort.ingest import ingest_extract
 from trscohort.ingest.staging import load_reference
+from trscohort.quality import write_report
 from trscohort.run_parameters import record_run_parameters
+from trscohort.vocab.checks import raise_on_errors
+from trscohort.vocab.unmapped import audit_vocabulary
 
 from .progress import report
 
@@ -29,7 +32,7 @@ def reference_data(
 ) -> MaterializeResult:
     """The packaged reference CSVs (drugs and CPZ factors, lab analytes and units, ICD-10 groups)."""
     with duckdb.get_connection() as con:
-        counts = load_reference(con, settings.config())
+        counts = load_reference(con, settings.config(), settings.mapping())
     report(context, f"reference data: {len(counts)} tables")
     return MaterializeResult(metadata={f"rows_{k}": v for k, v in counts.items()})
 
@@ -89,8 +92,36 @@ extract_assets = [_extract_asset(name) for name in EXTRACTS]
 
 
 @asset(
+    key=["audit", "unmapped_values"],
+    deps=[AssetKey([layer, name]) for name in EXTRACTS for layer in ("staging", "quarantine")],
+    group_name="audit",
+)
+def unmapped_values(
+    context: AssetExecutionContext, duckdb: DuckDBResource, settings: TrsSettings
+) -> MaterializeResult:
+    """Source values no concept was found for, with suggestions; the vocabulary checks (no ANC
+    recognised for clozapine patients stops the run, the others are warnings)."""
+    with duckdb.get_connection() as con:
+        count, checks = audit_vocabulary(con, settings.config())
+        write_report(con, settings.out_dir)
+    warnings = [c for c in checks if c.severity == "warning"]
+    report(context, f"unmapped source values: {count:,}; vocabulary warnings: {len(warnings)}")
+    raise_on_errors(checks)
+    return MaterializeResult(
+        metadata={
+            "unmapped_values": count,
+            "warnings": MetadataValue.md("\n".join(f"- {c.message}" for c in warnings) or "none"),
+        }
+    )
+
+
+@asset(
     key=["audit", "run_parameters"],
-    deps=[AssetKey(["staging", name]) for name in EXTRACTS],
+    deps=[
+        *(AssetKey(["staging", name]) for name in EXTRACTS),
+        # a failed vocabulary check stops every model downstream of the run parameters
+        AssetKey(["audit", "unmapped_values"]),
+    ],
     group_name="audit",
 )
 def run_parameters(
@@ -109,4 +140,4 @@ def run_parameters(
     return MaterializeResult(metadata={"as_of_date": as_of.isoformat()})
 
 
-ingest_assets = [reference_data, *extract_assets, run_parameters]
+ingest_assets = [reference_data, *extract_assets, unmapped_values, run_parameters]

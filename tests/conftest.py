@@ -49,7 +49,7 @@ def ingest_folder(folder: Path, mapping_path: Path | None = None) -> duckdb.Duck
     con = duckdb.connect()
     config = load_config()
     mapping = load_mapping(mapping_path)
-    load_reference(con, config)
+    load_reference(con, config, mapping)
     sources = discover_sources(folder, mapping)
     for extract in EXTRACT_ORDER:
         ingest_extract(con, extract, sources.get(extract), mapping, config)

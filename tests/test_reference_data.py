@@ -336,3 +336,58 @@ def test_assessment_instruments():
     assert rows["GAF"]["higher_is_worse"] == rows["SOFAS"]["higher_is_worse"] == "false"
     names = [n for r in rows.values() for n in split(r["names"])]
     assert len(names) == len(set(names))
+
+
+def lab_key(raw: str) -> str:
+    """The SQL macro lab_key: lower case, '#'/'%' as words, other punctuation as spaces."""
+    text = raw.lower().replace("#", " # ").replace("%", " % ")
+    return " ".join(re.sub(r"[^a-z0-9#%]+", " ", text).split())
+
+
+def test_lab_synonyms_have_known_analytes_sources_and_no_invented_codes():
+    analytes = {r["analyte"]: r for r in read("lab_analytes")}
+    codes = {c for r in analytes.values() for c in split(r["codes"])}
+    with open(REF / "lab_synonyms.csv", encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["analyte", "name", "kind", "unit_required", "source"]
+    for r in rows:
+        assert r["analyte"] in analytes, r
+        assert r["kind"] in {"loinc_long_common_name", "loinc_short_name", "local"}, r
+        assert r["unit_required"] in {"true", "false"}, r
+        assert r["source"].strip(), r
+        if r["kind"] != "local":
+            cited = re.findall(r"LOINC (\d{1,6}-\d)", r["source"])
+            # every LOINC name cites its code, and the code is one reference-facts.md lists
+            assert cited and set(cited) <= codes | {"89579-7"}, r
+    owner: dict[str, set[str]] = defaultdict(set)
+    for r in read("lab_analytes"):
+        for n in split(r["names"]):
+            owner[lab_key(n)].add(r["analyte"])
+    for r in rows:
+        owner[lab_key(r["name"])].add(r["analyte"])
+    assert not {n: a for n, a in owner.items() if len(a) > 1}
+    keys = {lab_key(r["name"]): r for r in rows}
+    assert keys["neutrophils"]["unit_required"] == "true"  # also the % differential
+    assert keys["clozapine mass volume in serum or plasma"]["analyte"] == "clozapine_level"
+
+
+def test_lai_dosing_covers_every_lai_with_label_derived_maxima():
+    lai = {r["concept_id"] for r in read("antipsychotics") if r["formulation"] == "lai"}
+    with open(REF / "lai_dosing.csv", encoding="utf-8", newline="") as f:
+        rows = {r["concept_id"]: r for r in csv.DictReader(f)}
+    assert set(rows) == lai
+    for concept, r in rows.items():
+        max_dose = float(r["max_dose_per_injection_mg"])
+        shortest = float(r["shortest_interval_days"])
+        max_daily = float(r["max_daily_mg"])
+        assert max_dose > 0 and shortest > 0 and max_daily > 0, concept
+        # at most two injections on one day (Abilify Maintena's 1-day initiation: 2 x 400 mg)
+        assert max_daily <= 2 * max_dose / shortest + 0.01, concept
+        assert "derived" in r["source"] and len(r["source"]) > 40, concept
+    # Worked by hand from the labels quoted in the source column:
+    assert float(rows["paliperidone_palmitate"]["max_daily_mg"]) == pytest.approx(234 / 7, abs=0.01)
+    assert float(rows["risperidone_lai"]["max_daily_mg"]) == pytest.approx(120 / 28, abs=0.01)
+    assert float(rows["zuclopenthixol_decanoate"]["max_daily_mg"]) == pytest.approx(
+        600 / 7, abs=0.01
+    )
+    assert float(rows["aripiprazole_lai"]["max_daily_mg"]) == pytest.approx(800 / 26, abs=0.01)

@@ -206,13 +206,18 @@ def test_prescription_quarantine_reasons(staged):
         P1,olanzapine,2020-01-01,,ten,,RX5
         """
     )
+    # Issue 12: an unknown drug is not invalid; paracetamol is staged as an "other drug".
     assert rows(con, "SELECT source_row, reason FROM quarantine.prescriptions ORDER BY 1") == [
-        (1, "drug not in reference lists: 'paracetamol'"),
         (2, "end_date before start_date"),
         (3, "daily_dose_mg not positive: -10.0"),
         (4, "missing start_date"),
         (5, "unparseable daily_dose_mg 'ten'"),
     ]
+    assert rows(
+        con,
+        "SELECT drug, drug_concept_id, is_antipsychotic, mapped_by FROM staging.prescriptions "
+        "WHERE source_row = 1",
+    ) == [("paracetamol", None, False, None)]
 
 
 def test_diagnosis_codes_are_normalised(staged):
@@ -226,13 +231,17 @@ def test_diagnosis_codes_are_normalised(staged):
         P1,,ICD10,2019-06-05,
         """
     )
-    assert rows(con, "SELECT code, code_system FROM staging.diagnoses ORDER BY source_row") == [
-        ("F200", "ICD10"),
-        ("F251", "ICD10CM"),
-        ("D70", "ICD10"),
+    # Issue 12: a code that is not ICD-10 is kept with code NULL (reported as unmapped).
+    assert rows(
+        con,
+        "SELECT code, code_system, source_code, mapped_by FROM staging.diagnoses ORDER BY source_row",
+    ) == [
+        ("F200", "ICD10", "F200", "reference"),
+        ("F251", "ICD10CM", "F251", "reference"),
+        ("D70", "ICD10", "D70", "reference"),
+        (None, "ICD10", "SCHIZOPHRENIA", None),
     ]
     assert rows(con, "SELECT source_row, reason FROM quarantine.diagnoses ORDER BY 1") == [
-        (4, "not an ICD-10 code: 'schizophrenia'"),
         (5, "missing code"),
     ]
 

@@ -16,7 +16,10 @@ from trscohort.synth.reference import REFERENCE_DIR
 AS_OF = date(2025, 12, 31)
 EXTRACTS = {
     "patients": "patient_id,birth_date,sex,benign_ethnic_neutropenia,site,death_date",
-    "prescriptions": "patient_id,drug,start_date,end_date,daily_dose_mg,route,prescription_id",
+    "prescriptions": (
+        "patient_id,drug,start_date,end_date,daily_dose_mg,route,prescription_id,dose_mg,"
+        "interval_days"
+    ),
     "labs": "patient_id,collected_at,test_code,test_name,value,unit,reference_high",
     "diagnoses": "patient_id,code,code_system,diagnosed_at,description",
     "dispensings": "patient_id,drug,dispensed_date,days_supply",
@@ -41,8 +44,18 @@ CLZ_STATUSES = {
 
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory) -> Path:
+    """The clean story (mess_share=0): the SQL below recomputes the ground truth from it with
+    exact reference spellings. The pipeline's ground-truth tests (test_trs_synthetic,
+    test_clozapine_synthetic, ...) run on data/sample, which carries the default mess."""
     out = tmp_path_factory.mktemp("synth500")
-    generate(500, 7, out, as_of=AS_OF, chunk_size=200)
+    generate(500, 7, out, as_of=AS_OF, chunk_size=200, mess_share=0)
+    return out
+
+
+@pytest.fixture(scope="module")
+def messy(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("synth500_messy")
+    generate(500, 7, out, as_of=AS_OF, chunk_size=200, mess_share=0.1)
     return out
 
 
@@ -88,6 +101,39 @@ def test_same_seed_same_bytes_and_other_seed_differs(tmp_path):
         runs[label]["manifest"] = (out / "manifest.json").read_bytes()
     assert runs["a"] == runs["b"]
     assert runs["a"][Path("labs.csv")] != runs["c"][Path("labs.csv")]
+
+
+def test_mess_is_drawn_apart_from_the_clean_story(cohort, messy):
+    """Patients, diagnoses and assessments are identical; labs and prescriptions keep every
+    clean row (rewritten in place) plus the counted extra rows; the manifest counts the mess."""
+    for name in ("patients", "diagnoses", "assessments"):
+        assert (cohort / f"{name}.csv").read_bytes() == (messy / f"{name}.csv").read_bytes()
+    clean = json.loads((cohort / "manifest.json").read_text())
+    mess = json.loads((messy / "manifest.json").read_text())
+    assert clean["mess_share"] == 0 and clean["mess_counts"] == {}
+    counts = mess["mess_counts"]
+    assert mess["mess_share"] == 0.1
+    assert mess["row_counts"]["labs.csv"] == (
+        clean["row_counts"]["labs.csv"] + counts["lab_unknown_tests"]
+    )
+    extra_rx = counts["lai_per_injection_in_daily_dose"] + counts["unlisted_comedications"]
+    assert mess["row_counts"]["prescriptions.csv"] == (
+        clean["row_counts"]["prescriptions.csv"] + extra_rx
+    )
+    assert mess["status_counts"] == clean["status_counts"]
+    for kind in ("lab_names_rewritten", "lab_units_respelled", "drug_pack_descriptions",
+                 "lai_written_per_injection", "lab_timestamps_with_utc_offset"):  # fmt: skip
+        assert counts[kind] > 0, kind
+
+
+def test_messy_lai_rows_carry_dose_per_injection(messy):
+    db = duckdb.connect()
+    rx = db.execute(
+        f"SELECT route, daily_dose_mg, dose_mg, interval_days FROM read_csv('{messy}/prescriptions.csv', "
+        "all_varchar=true) WHERE dose_mg IS NOT NULL"
+    ).fetchall()
+    assert rx and {r[0] for r in rx} == {"lai"}
+    assert all(r[1] is None and r[3] in ("14", "28") for r in rx)
 
 
 def test_contract_columns(cohort):

@@ -266,13 +266,16 @@ def test_trs1_schizoaffective_off_by_default_and_on_by_config(tmp_path, tmp_path
     assert included["trs_status"] == "trs"
 
 
-def test_unknown_drug_is_quarantined_not_made_into_a_trial(tmp_path):
+def test_unknown_drug_is_an_other_drug_not_made_into_a_trial(tmp_path):
+    # Issue 12: unknown is not invalid: staged as an other drug, never a trial (TRS-2).
     prescriptions = [*BASE_PRESCRIPTIONS, ("P1", "mysteryzine", "2020-09-01", None, 10, "oral")]
     con = build(tmp_path, prescriptions=prescriptions)
     assert len(trials(con)) == 2
-    assert con.execute("SELECT reason FROM quarantine.prescriptions").fetchall() == [
-        ("drug not in reference lists: 'mysteryzine'",)
-    ]
+    assert con.execute("SELECT count(*) FROM quarantine.prescriptions").fetchone() == (0,)
+    assert con.execute(
+        "SELECT is_antipsychotic, drug_concept_id FROM staging.prescriptions "
+        "WHERE drug = 'mysteryzine'"
+    ).fetchall() == [(False, None)]
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Command line: `trscohort run`, `trscohort explain`, `trscohort synth`."""
+"""Command line: `trscohort run`, `explain`, `synth` and `vocab suggest`."""
 
 from __future__ import annotations
 
@@ -45,11 +45,26 @@ def _synth(args: argparse.Namespace) -> int:
     if args.patients < 1:
         raise UsageError("--patients must be at least 1")
     started = time.monotonic()
-    manifest = generate(args.patients, args.seed, Path(args.out))
+    if args.mess is not None and not 0 <= args.mess <= 1:
+        raise UsageError("--mess must be between 0 and 1")
+    options = {} if args.mess is None else {"mess_share": args.mess}
+    manifest = generate(args.patients, args.seed, Path(args.out), **options)
     counts = manifest.get("row_counts", {})
     for name, count in counts.items():
         print(f"  {name:<28}{count:>14,}")
     print(f"wrote {args.patients:,} patients to {args.out} in {time.monotonic() - started:.1f} s")
+    return 0
+
+
+def _vocab_suggest(args: argparse.Namespace) -> int:
+    from trscohort.vocab.draft import suggest_draft
+
+    draft = suggest_draft(
+        Path(args.input),
+        Path(args.mapping) if args.mapping else None,
+        Path(args.config) if args.config else None,
+    )
+    sys.stdout.write(draft)
     return 0
 
 
@@ -86,7 +101,24 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--patients", type=int, default=500)
     synth.add_argument("--seed", type=int, default=1)
     synth.add_argument("--out", default="synthetic")
+    synth.add_argument(
+        "--mess",
+        type=float,
+        default=None,
+        help="share of rows written the way real extracts do (local names, brand and pack "
+        "descriptions, LOINC long names, odd units, ...); default 0.1, 0 = clean",
+    )
     synth.set_defaults(handler=_synth)
+
+    vocab = commands.add_parser("vocab", help="the site vocabulary (mapping `concepts:`)")
+    vocab_commands = vocab.add_subparsers(dest="vocab_command", required=True)
+    suggest = vocab_commands.add_parser(
+        "suggest", help="unmapped source values with suggestions, as a commented concepts draft"
+    )
+    suggest.add_argument("--input", default="data/sample", help="folder of extracts")
+    suggest.add_argument("--mapping", help="site mapping YAML (its concepts are applied first)")
+    suggest.add_argument("--config", help="YAML overriding the defaults")
+    suggest.set_defaults(handler=_vocab_suggest)
     return parser
 
 

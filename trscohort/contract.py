@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from trscohort.errors import ContractError, UsageError, read_yaml_mapping
+from trscohort.vocab.site import SiteConcept, parse_concepts
 
 FILE_SUFFIXES = (".csv", ".csv.gz", ".parquet")
 
@@ -25,6 +26,8 @@ class Extract:
     required: bool
     columns: tuple[Column, ...]
     description: str = ""
+    # Optional columns of which at least one group must be present in the file.
+    one_of: tuple[tuple[str, ...], ...] = ()
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -63,11 +66,14 @@ EXTRACTS: dict[str, Extract] = {
                 _c("drug", "text", description="generic or brand name as written"),
                 _c("start_date", "date"),
                 _c("end_date", "date", description="empty = still active at the as-of date"),
-                _c("daily_dose_mg", "number"),
+                _c("daily_dose_mg", "number", False, "mg per day"),
                 _c("route", "text", False, "oral / lai / other"),
                 _c("prescription_id", "text", False),
+                _c("dose_mg", "number", False, "mg per administration (e.g. per injection)"),
+                _c("interval_days", "number", False, "days between administrations"),
             ),
             "one row per prescription",
+            one_of=(("daily_dose_mg",), ("dose_mg", "interval_days")),
         ),
         Extract(
             "labs",
@@ -137,6 +143,7 @@ class ExtractMapping:
 class SiteMapping:
     extracts: Mapping[str, ExtractMapping] = field(default_factory=dict)
     date_formats: tuple[str, ...] = ()
+    concepts: tuple[SiteConcept, ...] = ()  # the site vocabulary (`concepts:` section)
 
     def for_extract(self, name: str) -> ExtractMapping:
         return self.extracts.get(name, ExtractMapping())
@@ -183,10 +190,11 @@ def load_mapping(path: str | Path | None) -> SiteMapping:
     if path is None:
         return SiteMapping()
     data = read_yaml_mapping(path, "mapping")
-    unknown = set(data) - {"date_format", "extracts"}
+    unknown = set(data) - {"date_format", "extracts", "concepts"}
     if unknown:
         raise UsageError(
-            f"{path}: unknown key(s) {sorted(unknown)}; use 'extracts' and 'date_format'"
+            f"{path}: unknown key(s) {sorted(unknown)}; use 'extracts', 'date_format' "
+            "and 'concepts'"
         )
     extracts = data.get("extracts") or {}
     if not isinstance(extracts, Mapping):
@@ -194,6 +202,7 @@ def load_mapping(path: str | Path | None) -> SiteMapping:
     return SiteMapping(
         extracts={n: _extract_mapping(n, s, str(path)) for n, s in extracts.items()},
         date_formats=_formats(data.get("date_format"), str(path)),
+        concepts=parse_concepts(data.get("concepts"), Path(path)),
     )
 
 

@@ -20,6 +20,34 @@ def ingest_summary(con: duckdb.DuckDBPyConnection) -> list[str]:
     return lines
 
 
+def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
+            [schema, table],
+        ).fetchone()[0]
+    )
+
+
+def vocabulary_summary(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Unmapped source values (audit.unmapped_values) and the vocabulary warnings."""
+    if not _has_table(con, "audit", "unmapped_values"):
+        return []
+    values, rows = con.execute(
+        "SELECT count(*), coalesce(sum(n_rows), 0) FROM audit.unmapped_values"
+    ).fetchone()
+    lines = [
+        f"Source values without a concept: {values:,} ({rows:,} rows; audit.unmapped_values, "
+        "the data-quality report, `trscohort vocab suggest`)"
+    ]
+    if _has_table(con, "audit", "vocabulary_checks"):
+        warnings = con.execute(
+            "SELECT check_id, message FROM audit.vocabulary_checks WHERE severity = 'warning'"
+        ).fetchall()
+        lines += [f"  warning [{check_id}]: {message}" for check_id, message in warnings]
+    return lines
+
+
 def trs_summary(con: duckdb.DuckDBPyConnection) -> list[str]:
     steps = con.execute(
         "SELECT step, kind, patients FROM marts.trs_funnel ORDER BY step_order"
@@ -97,6 +125,9 @@ def run_summary(con: duckdb.DuckDBPyConnection) -> str:
     ).fetchone()
     lines = [f"as-of date {as_of.isoformat()} ({source}); {patients:,} patients", ""]
     lines += ingest_summary(con)
+    vocabulary = vocabulary_summary(con)
+    if vocabulary:
+        lines += ["", *vocabulary]
     lines += ["", *trs_summary(con)]
     lines += ["", *clozapine_summary(con)]
     lines += ["", *ae_summary(con)]

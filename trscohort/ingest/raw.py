@@ -152,10 +152,21 @@ def plan_columns(source: SourceFile, columns: list[str], mapping: SiteMapping) -
                 f"{source.path.name}: missing required column '{column.name}'{mapped}"
             )
         selected[column.name] = found
+    _check_one_of(source, extract.one_of, selected)
     used = {c for c in selected.values() if c is not None}
     reserved = set(extract.column_names) | {"_row", "_problem", "source_row", "reason"}
     extras = [c for c in columns if c not in used and _key(c) not in reserved]
     return ColumnPlan(selected, extras)
+
+
+def _check_one_of(
+    source: SourceFile, groups: tuple[tuple[str, ...], ...], selected: dict[str, str | None]
+) -> None:
+    """Optional columns of which one group must be complete (daily_dose_mg, or dose_mg +
+    interval_days): without any, a prescription's dose would silently vanish."""
+    if groups and not any(all(selected.get(c) for c in group) for group in groups):
+        wanted = " or ".join(" + ".join(group) for group in groups)
+        raise ContractError(f"{source.path.name}: missing dose column(s): give {wanted}")
 
 
 def check_source(

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import duckdb
+import polars as pl
 
 from trscohort.config import Config
 from trscohort.contract import EXTRACTS, SiteMapping
@@ -21,7 +22,14 @@ from trscohort.ingest.raw import quote_ident, quote_literal
 from trscohort.models import Model, build_model
 from trscohort.reference import reference_csv_paths
 
-REFERENCE_MODELS = ("drugs", "drug_names", "lab_codes", "lab_names", "instrument_names")
+REFERENCE_MODELS = (
+    "drugs",
+    "drug_names",
+    "lab_codes",
+    "lab_names",
+    "instrument_names",
+    "site_concepts",
+)
 
 
 def template_context(config: Config, mapping: SiteMapping, extract: str | None = None) -> dict:
@@ -33,11 +41,33 @@ def template_context(config: Config, mapping: SiteMapping, extract: str | None =
         "latest_date": dt.date.today().isoformat(),
         "cpz_methods": ingest["cpz_methods"],
         "canonical": list(EXTRACTS[extract].column_names) if extract else [],
+        "cfg": config,
     }
 
 
-def load_reference(con: duckdb.DuckDBPyConnection, config: Config) -> dict[str, int]:
-    """reference.* tables: the packaged CSVs as they are, then the derived lookups."""
+def load_site_concepts(con: duckdb.DuckDBPyConnection, mapping: SiteMapping) -> int:
+    """reference.site_concepts_input: the validated site vocabulary as entered."""
+    con.execute(
+        "CREATE OR REPLACE TABLE reference.site_concepts_input (domain VARCHAR, "
+        "source_value VARCHAR, concept VARCHAR, origin VARCHAR)"
+    )
+    if mapping.concepts:  # configuration entries (a site's vocabulary), never patient rows
+        entries = pl.DataFrame(
+            [(c.domain, c.source_value, c.concept, c.origin) for c in mapping.concepts],
+            schema=["domain", "source_value", "concept", "origin"],
+            orient="row",
+        )
+        con.register("site_concepts_entries", entries)
+        con.execute("INSERT INTO reference.site_concepts_input SELECT * FROM site_concepts_entries")
+        con.unregister("site_concepts_entries")
+    return len(mapping.concepts)
+
+
+def load_reference(
+    con: duckdb.DuckDBPyConnection, config: Config, mapping: SiteMapping | None = None
+) -> dict[str, int]:
+    """reference.* tables: the packaged CSVs as they are, the site vocabulary, then the derived
+    lookups."""
     con.execute("CREATE SCHEMA IF NOT EXISTS reference")
     counts = {}
     for name, path in sorted(reference_csv_paths().items()):
@@ -46,6 +76,7 @@ def load_reference(con: duckdb.DuckDBPyConnection, config: Config) -> dict[str, 
             f"read_csv({quote_literal(str(path))}, header = true, auto_detect = true)"
         )
         counts[name] = con.execute(f"SELECT count(*) FROM reference.{name}").fetchone()[0]
+    counts["site_concepts"] = load_site_concepts(con, mapping or SiteMapping())
     context = template_context(config, SiteMapping())
     for name in REFERENCE_MODELS:
         build_model(con, Model("reference", name), context)

@@ -20,7 +20,72 @@ th { background: #f2f2f2; }
 .pass { color: #1a7f37; } .warning { color: #9a6700; font-weight: bold; }
 .blocking { color: #cf222e; font-weight: bold; }
 code { font-size: 0.8rem; }
+.looks { color: #cf222e; font-weight: bold; }
 """
+
+UNMAPPED_SHOWN = 200  # most frequent unmapped values listed in the report
+SMALL_COUNT_MAX = 10  # publication.small_count_max: counts 1..10 shown as "<11"
+
+
+def _count(n: int | None) -> str:
+    if n is None:
+        return ""
+    return f"&lt;{SMALL_COUNT_MAX + 1}" if 1 <= n <= SMALL_COUNT_MAX else f"{n:,}"
+
+
+def _has_unmapped(con: duckdb.DuckDBPyConnection) -> bool:
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM duckdb_tables() "
+            "WHERE schema_name = 'audit' AND table_name = 'unmapped_values'"
+        ).fetchone()[0]
+    )
+
+
+def unmapped_section(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Source values without a concept, biggest first; look-alikes of clozapine, antipsychotics,
+    monitored analytes and schizophrenia marked (issue 12)."""
+    if not _has_unmapped(con):
+        return []
+    total, flagged = con.execute(
+        "SELECT count(*), count(looks_like) FROM audit.unmapped_values"
+    ).fetchone()
+    rows = con.execute(
+        f"""
+        SELECT extract, field, source_value, source_code, unit, n_rows, n_patients,
+               first_date, last_date, suggested_concept, suggestion_score, looks_like
+        FROM audit.unmapped_values ORDER BY rank LIMIT {UNMAPPED_SHOWN}
+        """
+    ).fetchall()
+    parts = [
+        "<h2 id='unmapped'>Unmapped source values</h2>",
+        f"<p>{total:,} source values matched no concept ({flagged:,} look like clozapine, an "
+        "antipsychotic, a monitored analyte or a schizophrenia diagnosis). Unknown drugs are "
+        "staged as other drugs, unknown tests without an analyte, unknown codes without an "
+        "ICD-10 code; map them under <code>concepts:</code> in the mapping file, or mark them "
+        "<code>ignore</code> (<code>trscohort vocab suggest</code> writes a draft). Counts "
+        f"1-{SMALL_COUNT_MAX} are shown as &lt;{SMALL_COUNT_MAX + 1}.</p>",
+    ]
+    if not rows:
+        return parts
+    parts.append(
+        "<table><tr><th>extract</th><th>field</th><th>value</th><th>code / unit</th>"
+        "<th>rows</th><th>patients</th><th>dates</th><th>suggestion (score)</th>"
+        "<th>looks like</th></tr>"
+    )
+    for extract, field, value, code, unit, n, patients, first, last, concept, score, looks in rows:
+        context = " / ".join(_cell(x) for x in (code, unit) if x)
+        suggestion = f"{_cell(concept)} ({score:.0f})" if concept else ""
+        parts.append(
+            f"<tr><td>{_cell(extract)}</td><td>{_cell(field)}</td><td><code>{_cell(value)}"
+            f"</code></td><td>{context}</td><td>{_count(n)}</td><td>{_count(patients)}</td>"
+            f"<td>{_cell(first)} - {_cell(last)}</td><td>{suggestion}</td>"
+            f"<td class='looks'>{_cell(looks)}</td></tr>"
+        )
+    parts.append("</table>")
+    if total > UNMAPPED_SHOWN:
+        parts.append(f"<p>{total - UNMAPPED_SHOWN:,} more in audit.unmapped_values.</p>")
+    return parts
 
 
 def _cell(value) -> str:
@@ -76,6 +141,7 @@ def render_report(con: duckdb.DuckDBPyConnection) -> str:
         parts.append("</table>")
     if not tables:
         parts.append("<p>No data-quality results yet.</p>")
+    parts += unmapped_section(con)
     parts.append("</body></html>")
     return "\n".join(parts)
 

@@ -4,8 +4,14 @@
 
 {%- macro blank(col) -%} NULLIF(TRIM({{ col }}), '') {%- endmacro %}
 
+{#- A timestamp with a UTC offset (2024-03-01T08:30:00+01:00, ...Z, ... UTC) keeps its clock time
+    as written: the offset is dropped, not applied, so the clinical day stays the one recorded. -#}
+{%- macro _without_offset(col) -%}
+CASE WHEN regexp_matches(TRIM({{ col }}), '[0-9]:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)?\s*(Z|UTC|GMT|[+-][0-9]{2}(:?[0-9]{2})?)$')
+     THEN regexp_replace(TRIM({{ col }}), '\s*(Z|UTC|GMT|[+-][0-9]{2}(:?[0-9]{2})?)$', '') ELSE TRIM({{ col }}) END
+{%- endmacro %}
 {%- macro parse_ts(col) -%}
-TRY_STRPTIME(NULLIF(TRIM({{ col }}), ''), [{% for f in date_formats %}'{{ f | replace("'", "''") }}'{{ ", " if not loop.last }}{% endfor %}])
+TRY_STRPTIME(NULLIF({{ _without_offset(col) }}, ''), [{% for f in date_formats %}'{{ f | replace("'", "''") }}'{{ ", " if not loop.last }}{% endfor %}])
 {%- endmacro %}
 
 {%- macro parse_date(col) -%} CAST({{ parse_ts(col) }} AS DATE) {%- endmacro %}
@@ -24,9 +30,43 @@ CASE WHEN isfinite(TRY_CAST({{ _number_text(col) }} AS DOUBLE))
 {%- macro norm_text(col) -%} lower(regexp_replace(TRIM({{ col }}), '\s+', ' ', 'g')) {%- endmacro %}
 
 {#- Unit spelling normalisation; reference/lab_units.csv holds units in this normalised form. -#}
+{#- Superscripts as labs print them: 10⁹/L -> 10^9/l, /mm³ -> /mm3. -#}
 {%- macro norm_unit(col) -%}
-regexp_replace(regexp_replace(replace(replace(replace(replace(lower(TRIM({{ col }})),
-  'µ', 'u'), 'μ', 'u'), '×', 'x'), '*', '^'), '\s+', '', 'g'), '^x10', '10')
+regexp_replace(regexp_replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(
+  lower(TRIM({{ col }})), 'µ', 'u'), 'μ', 'u'), '×', 'x'), '*', '^'), '10⁹', '10^9'), '10⁶', '10^6'),
+  '10³', '10^3'), '³', '3'), '²', '2'), '\s+', '', 'g'), '^x10', '10')
+{%- endmacro %}
+
+{#- Lab test names compared without punctuation: "Neutrophils, Absolute", "ANC (auto)" and LOINC
+    long names "Clozapine [Mass/volume] in Serum or Plasma" all reduce to lower-case words;
+    '#' and '%' stay as words of their own (count vs percentage). -#}
+{%- macro lab_key(col) -%}
+NULLIF(TRIM(regexp_replace(replace(replace(lower({{ col }}), '#', ' # '), '%', ' % '),
+  '[^a-z0-9#%]+', ' ', 'g')), '')
+{%- endmacro %}
+
+{#- Drug names written with strength, form and pack ("Clozapine Mylan 100mg tab", "ZYPREXA
+    10MG FILM-COATED TABLETS"): punctuation, words starting with a digit, and the dose-form,
+    unit, frequency and salt words below are removed. Words that change the drug (decanoate,
+    palmitate, depot, consta, lai, monohydrate ...) are kept. -#}
+{%- set drug_form_words = ['tab', 'tabs', 'tablet', 'tablets', 'cap', 'caps', 'capsule',
+    'capsules', 'inj', 'injection', 'injections', 'injectable', 'solution', 'soln', 'sol', 'susp',
+    'suspension', 'oral', 'liquid', 'syrup', 'elixir', 'drops', 'film', 'coated', 'fc',
+    'orodispersible', 'odt', 'dispersible', 'chewable', 'effervescent', 'modified', 'release',
+    'mr', 'xl', 'xr', 'sr', 'er', 'cr', 'prolonged', 'extended', 'gastro', 'resistant', 'ec',
+    'prefilled', 'pre', 'filled', 'syringe', 'syringes', 'pen', 'vial', 'vials', 'ampoule',
+    'ampoules', 'amp', 'amps', 'pack', 'packs', 'blister', 'sachet', 'sachets', 'powder',
+    'granules', 'for', 'of', 'x', 'as', 'per', 'each', 'sf', 'sugar', 'free', 'im', 'iv', 'sc',
+    'po', 'od', 'bd', 'bid', 'tds', 'tid', 'qds', 'qid', 'nocte', 'mane', 'daily', 'once',
+    'twice', 'weekly', 'monthly', 'every', 'week', 'weeks', 'day', 'days', 'month', 'months',
+    'mg', 'mcg', 'ug', 'g', 'ml', 'l', 'microgram', 'micrograms', 'milligram', 'milligrams', 'iu',
+    'unit', 'units', 'hydrochloride', 'hcl', 'hydrobromide', 'maleate', 'mesylate', 'mesilate',
+    'fumarate', 'hemifumarate', 'tartrate', 'succinate', 'besylate', 'besilate', 'generic'] -%}
+{%- macro drug_clean(col) -%}
+NULLIF(TRIM(regexp_replace(regexp_replace(regexp_replace(
+  regexp_replace(lower({{ col }}), '[^a-z0-9]+', ' ', 'g'),
+  '\b[0-9][a-z0-9]*\b', ' ', 'g'),
+  '\b({{ drug_form_words | join('|') }})\b', ' ', 'g'), '\s+', ' ', 'g')), '')
 {%- endmacro %}
 
 {#- A raw value as it is shown inside a quarantine reason. -#}
@@ -67,23 +107,68 @@ CASE
 END
 {%- endmacro %}
 
-{#- Drug name -> reference concept: the full name ("haloperidol decanoate"), then the text
-    before any dose ("olanzapine 10 mg"), then the first word ("Clozaril tablets"). A route of
-    'lai' on an oral name means the long-acting form of the same generic. Defines CTE
-    `with_drug` over `source` (which has p_patient_id, p_drug, drug_key and optionally p_route),
-    adding patient columns (pt_known, pt_birth_date) and drug columns (d_*). -#}
-{%- set drug_helper_columns = ['drug_key', 'name_concept_id', 'pt_known', 'pt_birth_date',
-    'd_concept_id', 'd_generic_name', 'd_drug_class', 'd_is_antipsychotic', 'd_is_clozapine', 'd_is_lai'] -%}
+{#- Drug name -> concept, resolved once per distinct name (a few thousand), then joined back:
+    the site vocabulary (reference.site_concepts, as written or cleaned) first, then the
+    reference names: the full name ("haloperidol decanoate"), the cleaned name, the text before
+    any dose ("olanzapine 10 mg"), the first two words ("Risperdal Consta ..."), the first word
+    ("Clozaril tablets"), and a single reference name among the words ("Mylan clozapine").
+    A name matching nothing stays unmapped: an "other drug", not an antipsychotic (reported in
+    audit.unmapped_values). A route of 'lai' on an oral name means the long-acting form of the
+    same generic. Defines CTE `with_drug` over `source` (which has p_patient_id, p_drug,
+    drug_key and optionally p_route), adding patient columns (pt_known, pt_birth_date), drug
+    columns (d_*) and `drug_mapped_by`. -#}
+{%- set drug_helper_columns = ['drug_key', 'name_concept_id', 'drug_mapped_by', 'pt_known',
+    'pt_birth_date', 'd_concept_id', 'd_generic_name', 'd_drug_class', 'd_is_antipsychotic',
+    'd_is_clozapine', 'd_is_lai'] -%}
 {%- macro resolve_drug(source, has_route=True) -%}
+drug_spellings AS (
+    SELECT drug_key, {{ drug_clean('drug_key') }} AS clean_key
+    FROM (SELECT DISTINCT drug_key FROM {{ source }} WHERE drug_key IS NOT NULL) AS k
+),
+
+drug_single_word AS (
+    SELECT w.drug_key, min(dn.concept_id) AS concept_id
+    FROM (
+        SELECT drug_key, unnest(string_split(clean_key, ' ')) AS word FROM drug_spellings
+    ) AS w
+    INNER JOIN reference.drug_names AS dn ON dn.name = w.word
+    GROUP BY w.drug_key
+    HAVING count(DISTINCT dn.concept_id) = 1
+),
+
+drug_vocabulary AS (
+    SELECT
+        k.drug_key,
+        coalesce(site_full.source_key, site_clean.source_key) IS NOT NULL AS site_matched,
+        CASE WHEN site_full.source_key IS NOT NULL THEN site_full.concept
+             WHEN site_clean.source_key IS NOT NULL THEN site_clean.concept
+             ELSE coalesce(full_name.concept_id, clean_name.concept_id, before_dose.concept_id,
+                           two_words.concept_id, first_word.concept_id, single_word.concept_id)
+        END AS name_concept_id
+    FROM drug_spellings AS k
+    LEFT JOIN reference.site_concepts AS site_full
+        ON site_full.domain = 'drugs' AND site_full.source_key = k.drug_key
+    LEFT JOIN reference.site_concepts AS site_clean
+        ON site_clean.domain = 'drugs' AND site_clean.source_key = k.clean_key
+    LEFT JOIN reference.drug_names AS full_name ON full_name.name = k.drug_key
+    LEFT JOIN reference.drug_names AS clean_name ON clean_name.name = k.clean_key
+    LEFT JOIN reference.drug_names AS before_dose
+        ON before_dose.name = TRIM(regexp_extract(k.drug_key, '^([^0-9]*)', 1))
+    LEFT JOIN reference.drug_names AS two_words
+        ON two_words.name = split_part(k.clean_key, ' ', 1) || ' ' || split_part(k.clean_key, ' ', 2)
+    LEFT JOIN reference.drug_names AS first_word ON first_word.name = split_part(k.clean_key, ' ', 1)
+    LEFT JOIN drug_single_word AS single_word ON single_word.drug_key = k.drug_key
+),
+
 named AS (
     SELECT
         s.*,
-        coalesce(full_name.concept_id, before_dose.concept_id, first_word.concept_id) AS name_concept_id
+        v.name_concept_id,
+        CASE WHEN v.site_matched AND v.name_concept_id IS NULL THEN 'ignored'
+             WHEN v.site_matched THEN 'site_vocabulary'
+             WHEN v.name_concept_id IS NOT NULL THEN 'reference' END AS drug_mapped_by
     FROM {{ source }} AS s
-    LEFT JOIN reference.drug_names AS full_name ON full_name.name = s.drug_key
-    LEFT JOIN reference.drug_names AS before_dose
-        ON before_dose.name = TRIM(regexp_extract(s.drug_key, '^([^0-9]*)', 1))
-    LEFT JOIN reference.drug_names AS first_word ON first_word.name = split_part(s.drug_key, ' ', 1)
+    LEFT JOIN drug_vocabulary AS v ON v.drug_key = s.drug_key
 ),
 
 with_drug AS (
@@ -107,9 +192,9 @@ with_drug AS (
 )
 {%- endmacro %}
 
+{#- A drug name that matches no concept is not a reason: it is staged as an "other drug". -#}
 {%- macro drug_reasons() -%}
-{{ require('drug') }},
-{{ reason("p_drug IS NOT NULL AND d_concept_id IS NULL", "'drug not in reference lists: ' || " ~ shown('drug')) }}
+{{ require('drug') }}
 {%- endmacro %}
 
 {#- Patient checks for event extracts: id present, known, and the event not before birth. -#}

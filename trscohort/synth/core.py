@@ -14,6 +14,7 @@ from trscohort.synth import clinical, events, labs, prescriptions
 from trscohort.synth import params as P
 from trscohort.synth.clozapine import draw_safety_scenarios
 from trscohort.synth.labs_spec import A, write_labs
+from trscohort.synth.mess import mess_dispensings, mess_labs, mess_prescriptions
 from trscohort.synth.monitoring import expected_counts, observed_counts
 from trscohort.synth.names import spellings_book
 from trscohort.synth.noise import lab_noise, prescription_noise
@@ -44,6 +45,7 @@ class Totals:
 
     rows: dict[str, int] = field(default_factory=dict)
     noise: dict[str, int] = field(default_factory=dict)
+    mess: dict[str, int] = field(default_factory=dict)
     stats: dict[str, int] = field(default_factory=dict)
     trs_status: dict[str, int] = field(default_factory=dict)
     clozapine_status: dict[str, int] = field(default_factory=dict)
@@ -64,6 +66,12 @@ def _value_counts(series: pl.Series) -> dict[str, int]:
     return dict(zip(counts[series.name].to_list(), counts["count"].to_list(), strict=True))
 
 
+def _append_rows(frame: pl.DataFrame, extra: pl.DataFrame) -> pl.DataFrame:
+    """Extra rows after a frame's own rows, sorted by patient and day like the rest."""
+    extra = extra.select([c for c in frame.columns if c in extra.columns])
+    return pl.concat([frame, extra], how="diagonal").sort(["pid", "day"], maintain_order=True)
+
+
 def build_chunk(
     rng: np.random.Generator,
     drugs: DrugTable,
@@ -72,6 +80,8 @@ def build_chunk(
     n: int,
     as_of: date,
     totals: Totals,
+    mess_rng: np.random.Generator | None = None,
+    mess_share: float = 0.0,
 ):
     """All tables of one chunk of patients as text DataFrames keyed by table name."""
     plan = build_plan(rng, drugs, first_pid, n, as_of)
@@ -106,7 +116,17 @@ def build_chunk(
             }
         ).sort(["pid", "day"], maintain_order=True),
     )
+    # The mess rewrites rows in place before the noise (so the noise copies them as they are)
+    # and appends its extra rows after it: the noise draws, and so the clean content of a
+    # seed, do not depend on the mess.
+    messy = mess_rng is not None and mess_share > 0
+    mess_counts: dict[str, int] = {}
+    if messy:
+        lab_frame, lab_extra, found = mess_labs(mess_rng, lab_frame, mess_share)
+        mess_counts.update(found)
     lab_frame, lab_noise_counts = lab_noise(rng, lab_frame)
+    if messy:
+        lab_frame = _append_rows(lab_frame, lab_extra)
 
     rx_rows = prescriptions.concat_rows(
         [
@@ -117,7 +137,12 @@ def build_chunk(
     )
     unknown = prescriptions.unknown_drug_rows(rng, plan)
     rx_frame = prescriptions_frame(rng, plan, prescriptions.concat_rows([rx_rows, unknown]), book)
+    if messy:
+        rx_frame, rx_extra, found = mess_prescriptions(mess_rng, rx_frame, mess_share)
+        mess_counts.update(found)
     rx_frame, rx_noise_counts = prescription_noise(rng, rx_frame)
+    if messy:
+        rx_frame = _append_rows(rx_frame, rx_extra)
 
     disp = clinical.trial_dispensings(rng, plan)
     is_anc = lab_rows["analyte"] == A.ANC
@@ -138,6 +163,9 @@ def build_chunk(
         "dispensings": dispensings_frame(rng, plan, disp, book),
         "assessments": assessments_frame(plan, scores),
     }
+    if messy:
+        tables["dispensings"], found = mess_dispensings(mess_rng, tables["dispensings"], mess_share)
+        mess_counts.update(found)
     tables = {name: with_patient_id(f, EXTRACT_COLUMNS[name]) for name, f in tables.items()}
     truth = truth_patients_frame(plan, expected_counts(plan), observed)
     tables["truth_patients"] = with_patient_id(truth, ["patient_id", *truth.columns[1:]])
@@ -145,6 +173,7 @@ def build_chunk(
     tables["truth_events"] = with_patient_id(ev, ["patient_id", *ev.columns[1:]])
 
     totals.add(totals.noise, lab_noise_counts | rx_noise_counts)
+    totals.add(totals.mess, mess_counts)
     totals.add(totals.noise, {"unknown_drug_prescriptions": unknown["owner"].size})
     totals.add(totals.trs_status, _value_counts(tables["truth_patients"]["trs_status"]))
     totals.add(totals.clozapine_status, _value_counts(tables["truth_patients"]["clozapine_status"]))
@@ -176,6 +205,7 @@ def generate(
     *,
     as_of: date = date(2025, 12, 31),
     chunk_size: int = 20_000,
+    mess_share: float = P.MESS_SHARE,
 ) -> dict:
     """Write a deterministic synthetic cohort to `out_dir`; returns the manifest (also written).
 
@@ -185,6 +215,8 @@ def generate(
     """
     if n_patients < 1 or chunk_size < 1:
         raise ValueError("n_patients and chunk_size must be positive")
+    if not 0 <= mess_share <= 1:
+        raise ValueError("mess_share must be between 0 and 1")
     if as_of < EARLIEST_AS_OF:
         raise ValueError(f"as_of must be on or after {EARLIEST_AS_OF} (history starts in 2012)")
     out_dir = Path(out_dir)
@@ -194,16 +226,25 @@ def generate(
     totals = Totals()
     for chunk_index, offset in enumerate(range(0, n_patients, chunk_size)):
         rng = np.random.default_rng(np.random.SeedSequence([seed, chunk_index]))
+        # the mess has its own stream: the clean content of a seed does not depend on it
+        mess_rng = np.random.default_rng(np.random.SeedSequence([seed, chunk_index, 12]))
         n = min(chunk_size, n_patients - offset)
-        tables = build_chunk(rng, drugs, book, offset + 1, n, as_of, totals)
+        tables = build_chunk(
+            rng, drugs, book, offset + 1, n, as_of, totals, mess_rng=mess_rng, mess_share=mess_share
+        )
         _append(out_dir, tables, chunk_index == 0, totals)
-    manifest = build_manifest(n_patients, seed, as_of, chunk_size, totals)
+    manifest = build_manifest(n_patients, seed, as_of, chunk_size, totals, mess_share)
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return manifest
 
 
 def build_manifest(
-    n_patients: int, seed: int, as_of: date, chunk_size: int, totals: Totals
+    n_patients: int,
+    seed: int,
+    as_of: date,
+    chunk_size: int,
+    totals: Totals,
+    mess_share: float = 0.0,
 ) -> dict:
     person_years = totals.clozapine_days / 365.25
     return {
@@ -218,6 +259,8 @@ def build_manifest(
         },
         "row_counts": dict(sorted(totals.rows.items())),
         "noise_counts": dict(sorted(totals.noise.items())),
+        "mess_share": mess_share,
+        "mess_counts": dict(sorted(totals.mess.items())),
         "status_counts": {
             "trs_status": dict(sorted(totals.trs_status.items())),
             "clozapine_status": dict(sorted(totals.clozapine_status.items())),

@@ -155,6 +155,10 @@ NOISE_SHARES = {
     "unknown_drug_prescriptions": 0.002,  # of non-clozapine patients
 }
 
+# The real world's mess (trscohort.synth.mess): share of rows rewritten the way hospital
+# extracts write them (the pipeline must map them back); `generate(mess_share=0)` is clean.
+MESS_SHARE = 0.10
+
 # Assessment scores: clearly high / clearly low.
 PANSS_HIGH, PANSS_LOW = (80, 110), (35, 58)
 BPRS_HIGH, BPRS_LOW = (52, 72), (20, 33)

@@ -29,6 +29,8 @@ EXTRACT_COLUMNS = {
         "daily_dose_mg",
         "route",
         "prescription_id",
+        "dose_mg",
+        "interval_days",
     ],
     "labs": [
         "patient_id",
@@ -104,6 +106,8 @@ def prescriptions_frame(rng: np.random.Generator, plan: Plan, rows: dict, book) 
             + pl.col("pid").cast(pl.String).str.zfill(7)
             + seq.cast(pl.String).str.zfill(3)
         ).alias("prescription_id"),
+        pl.lit(None, dtype=pl.String).alias("dose_mg"),
+        pl.lit(None, dtype=pl.String).alias("interval_days"),
     )
 
 

@@ -1,5 +1,6 @@
 {%- import 'macros.sql' as m with context -%}
--- Pharmacy dispensings, typed, with the drug mapped as for prescriptions (TRS-5 adherence).
+-- Pharmacy dispensings, typed, with the drug mapped as for prescriptions (TRS-5 adherence); a
+-- name that matches nothing is staged as an "other drug" and listed in audit.unmapped_values.
 WITH typed AS (
     SELECT
         src.*,
@@ -21,6 +22,7 @@ SELECT
     d_generic_name AS generic_name,
     coalesce(d_is_antipsychotic, FALSE) AS is_antipsychotic,
     coalesce(d_is_clozapine, FALSE) AS is_clozapine,
+    drug_mapped_by AS mapped_by,
     p_dispensed_date AS dispensed_date,
     CAST(p_days_supply AS INTEGER) AS days_supply,
     {{ m.extras(m.drug_helper_columns) }},

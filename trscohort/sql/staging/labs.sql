@@ -1,8 +1,11 @@
 {%- import 'macros.sql' as m with context -%}
--- Lab results and vital signs, typed. Each test is mapped to a canonical analyte (by code, then
--- by name) and its value converted to the analyte's canonical unit (value x factor + offset).
--- A mapped analyte needs a known unit, a number and a physically possible value; tests the
--- reference does not know are kept with analyte NULL.
+-- Lab results and vital signs, typed. Each distinct (test code, test name, unit) is mapped once
+-- to a canonical analyte: the site vocabulary (reference.site_concepts, by code or name) first,
+-- then the reference by LOINC/local code, then by name (case and punctuation ignored; a name
+-- marked unit_required maps only with one of the analyte's units). Values are converted to the
+-- analyte's canonical unit (value x factor + offset). A mapped analyte needs a known unit, a
+-- number and a physically possible value; a test that matches nothing is kept with analyte
+-- NULL (mapped_by NULL) and listed in audit.unmapped_values, never quarantined for that.
 WITH typed AS (
     SELECT
         src.*,
@@ -14,18 +17,55 @@ WITH typed AS (
         NULLIF(regexp_extract(TRIM(value), '^([<>]=?)', 1), '') AS value_comparator,
         regexp_replace(TRIM(value), '^[<>]=?\s*', '') AS value_number_text,
         {{ m.blank('unit') }} AS p_unit,
+        {{ m.norm_unit('unit') }} AS unit_written,
         {{ m.parse_number('reference_high') }} AS p_reference_high
     FROM raw.labs AS src
+),
+
+lab_tests AS (
+    SELECT DISTINCT
+        coalesce(p_test_code, '') AS code_key,
+        coalesce(p_test_name, '') AS name_key,
+        coalesce(unit_written, '') AS unit_written
+    FROM typed
+),
+
+resolved_tests AS (
+    SELECT
+        t.code_key,
+        t.name_key,
+        t.unit_written,
+        coalesce(site_code.source_key, site_name.source_key) IS NOT NULL AS site_matched,
+        CASE WHEN site_code.source_key IS NOT NULL THEN site_code.concept
+             WHEN site_name.source_key IS NOT NULL THEN site_name.concept
+             WHEN by_code.analyte IS NOT NULL THEN by_code.analyte
+             WHEN by_name.analyte IS NOT NULL AND (NOT by_name.unit_required OR name_unit.unit IS NOT NULL)
+                 THEN by_name.analyte
+        END AS analyte
+    FROM lab_tests AS t
+    LEFT JOIN reference.site_concepts AS site_code
+        ON site_code.domain = 'labs' AND site_code.source_key = {{ m.norm_text('t.code_key') }}
+    LEFT JOIN reference.site_concepts AS site_name
+        ON site_name.domain = 'labs' AND site_name.source_key = {{ m.norm_text('t.name_key') }}
+    LEFT JOIN reference.lab_codes AS by_code ON by_code.code = t.code_key
+    LEFT JOIN reference.lab_names AS by_name ON by_name.name = {{ m.lab_key('t.name_key') }}
+    LEFT JOIN reference.lab_units AS name_unit
+        ON name_unit.analyte = by_name.analyte AND name_unit.unit = t.unit_written
 ),
 
 mapped AS (
     SELECT
         t.*,
-        coalesce(by_code.analyte, by_name.analyte) AS analyte,
+        r.analyte,
+        CASE WHEN r.site_matched AND r.analyte IS NULL THEN 'ignored'
+             WHEN r.site_matched THEN 'site_vocabulary'
+             WHEN r.analyte IS NOT NULL THEN 'reference' END AS mapped_by,
         {{ m.parse_number('t.value_number_text') }} AS value_as_given
     FROM typed AS t
-    LEFT JOIN reference.lab_codes AS by_code ON by_code.code = t.p_test_code
-    LEFT JOIN reference.lab_names AS by_name ON by_name.name = {{ m.norm_text('t.p_test_name') }}
+    LEFT JOIN resolved_tests AS r
+        ON r.code_key = coalesce(t.p_test_code, '')
+        AND r.name_key = coalesce(t.p_test_name, '')
+        AND r.unit_written = coalesce(t.unit_written, '')
 ),
 
 converted AS (
@@ -34,14 +74,14 @@ converted AS (
         a.canonical_unit,
         a.min_value,
         a.max_value,
-        coalesce({{ m.norm_unit('mp.p_unit') }}, {{ m.norm_unit('a.unit_if_missing') }}) AS unit_key,
+        coalesce(NULLIF(mp.unit_written, ''), {{ m.norm_unit('a.unit_if_missing') }}) AS unit_key,
         u.factor AS unit_factor,
         u."offset" AS unit_offset
     FROM mapped AS mp
     LEFT JOIN reference.lab_analytes AS a ON a.analyte = mp.analyte
     LEFT JOIN reference.lab_units AS u
         ON u.analyte = mp.analyte
-        AND u.unit = coalesce({{ m.norm_unit('mp.p_unit') }}, {{ m.norm_unit('a.unit_if_missing') }})
+        AND u.unit = coalesce(NULLIF(mp.unit_written, ''), {{ m.norm_unit('a.unit_if_missing') }})
 ),
 
 {{ m.join_patient('converted') }}
@@ -54,6 +94,7 @@ SELECT
     p_test_code AS test_code,
     p_test_name AS test_name,
     analyte,
+    mapped_by,
     p_value AS value_as_written,
     value_comparator,
     value_as_given,
@@ -61,7 +102,7 @@ SELECT
     value_as_given * unit_factor + unit_offset AS value,
     CASE WHEN analyte IS NOT NULL THEN canonical_unit END AS unit,
     p_reference_high * unit_factor + unit_offset AS reference_high,
-    {{ m.extras(['pt_known', 'pt_birth_date', 'value_comparator', 'value_number_text', 'analyte',
+    {{ m.extras(['pt_known', 'pt_birth_date', 'value_comparator', 'value_number_text', 'analyte', 'mapped_by', 'unit_written',
                  'value_as_given', 'canonical_unit', 'min_value', 'max_value', 'unit_key', 'unit_factor', 'unit_offset']) }},
     {{ m.collect([
         m.patient_reasons('collected_at', 'CAST(p_collected_at AS DATE)'),
