@@ -1,3 +1,4 @@
+{%- import 'macros.sql' as m -%}
 {#- The schedule of every MON-* rule as phases of windows. A phase has windows centred on day
     first + n * every (n = 0, 1, ...; every = 0 for a single window) up to day `last` (none =
     open-ended), each from `before` days before to `after` days after its centre. -#}
@@ -186,8 +187,8 @@ component_results AS (
         count(l.patient_id) AS n_results,
         count(l.patient_id) FILTER (
             WHERE w.rule_id <> 'MON-ANC-0'
-                OR l.value >= CASE WHEN s.benign_ethnic_neutropenia
-                    THEN {{ mon.baseline_anc_min_per_ul_ben }} ELSE {{ mon.baseline_anc_min_per_ul }} END
+                OR {{ m.proves_at_least('l.value', 'l.value_comparator', 'CASE WHEN s.benign_ethnic_neutropenia THEN '
+                    ~ mon.baseline_anc_min_per_ul_ben ~ ' ELSE ' ~ mon.baseline_anc_min_per_ul ~ ' END') }}
         ) AS n_counting,
         max(l.value) AS max_value
     FROM windows AS w

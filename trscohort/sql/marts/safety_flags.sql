@@ -65,7 +65,7 @@ comedications AS (
 -- SAF-REC -----------------------------------------------------------------------------------
 contraindicating_events AS (
     SELECT patient_id, collected_date AS event_date,
-        'severe neutropenia (ANC ' || {{ num('anc_per_ul') }} || '/uL)' AS event
+        'severe neutropenia (ANC ' || coalesce(value_comparator, '') || {{ num('anc_per_ul') }} || '/uL)' AS event
     FROM anc
     WHERE anc_category = 'severe'
     UNION ALL
@@ -184,7 +184,8 @@ anc_not_acted_on AS (
     INNER JOIN episodes AS e
         ON e.patient_id = a.patient_id
         AND a.collected_date BETWEEN e.episode_start AND e.episode_end
-    WHERE (a.anc_category = 'severe' OR (a.anc_category = 'moderate' AND NOT a.benign_ethnic_neutropenia))
+    WHERE (a.anc_category = 'severe'
+            OR (a.anc_category IN ('moderate', 'moderate_or_severe') AND NOT a.benign_ethnic_neutropenia))
         AND date_diff('day', a.collected_date, e.episode_end) > {{ s.anc_action_days }}
 ),
 
@@ -264,7 +265,8 @@ SELECT patient_id, CASE group_id WHEN 'pregnancy' THEN 'SAF-PREG' ELSE 'SAF-LACT
 FROM pregnancy_lactation
 UNION ALL
 SELECT patient_id, 'SAF-ANC-ACTION' AS flag_id, collected_date AS flag_date,
-    anc_category || ' ANC ' || {{ num('anc_per_ul') }} || '/uL on ' || {{ day('collected_date') }}
+    replace(anc_category, '_', ' ') || ' ANC ' || coalesce(value_comparator, '') || {{ num('anc_per_ul') }}
+        || '/uL on ' || {{ day('collected_date') }}
         || CASE WHEN benign_ethnic_neutropenia THEN ' (BEN)' ELSE '' END
         || ' but clozapine continued to ' || {{ day('episode_end') }}
         || CASE WHEN is_ongoing THEN ' (ongoing)' ELSE '' END
