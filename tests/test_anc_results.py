@@ -85,8 +85,12 @@ def test_anc_table_a_bound_proves_only_its_category(tmp_path):
     actions = {(p, day): (proven, action) for p, day, _, proven, action in got}
     assert actions[("P1", 1)] == (True, "discontinue clozapine; no rechallenge")
     assert actions[("P1", 3)][0] is False
-    assert actions[("P1", 3)][1].startswith("interrupt clozapine; repeat ANC at once (below 1000/uL")
-    assert actions[("P2", 3)][1].startswith("repeat ANC at once (below 1000/uL, severe not excluded)")
+    assert actions[("P1", 3)][1].startswith(
+        "interrupt clozapine; repeat ANC at once (below 1000/uL"
+    )
+    assert actions[("P2", 3)][1].startswith(
+        "repeat ANC at once (below 1000/uL, severe not excluded)"
+    )
     assert actions[("P1", 9)][1].startswith("repeat ANC with a measured value")
 
 

@@ -60,7 +60,7 @@ def build(
         "dispensings": _csv("patient_id,drug,dispensed_date,days_supply", dispensings),
         "assessments": _csv("patient_id,assessed_at,instrument,score", assessments),
     }
-    con = ingest_folder(write_extracts(folder, extracts))
+    con = ingest_folder(write_extracts(folder, extracts), config=config)
     record_run_parameters(con, config, as_of=as_of, input_dir=str(folder), mapping_path=None)
     build_transform(con, config)
     return con
