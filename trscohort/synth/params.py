@@ -165,10 +165,32 @@ GAF_PATIENT_SHARE = 0.25
 # The generics trials are drawn from: the drugs of ../shared/reference-facts.md (the reference
 # also lists rarely used drugs from the chlorpromazineR tables, left out of the story).
 TRIAL_GENERICS = frozenset(
-    "amisulpride aripiprazole asenapine brexpiprazole cariprazine chlorpromazine flupentixol "
-    "fluphenazine haloperidol iloperidone loxapine lurasidone olanzapine paliperidone perphenazine "
-    "pimozide quetiapine risperidone sertindole sulpiride thioridazine trifluoperazine ziprasidone "
-    "zuclopenthixol".split()
+    [
+        "amisulpride",
+        "aripiprazole",
+        "asenapine",
+        "brexpiprazole",
+        "cariprazine",
+        "chlorpromazine",
+        "flupentixol",
+        "fluphenazine",
+        "haloperidol",
+        "iloperidone",
+        "loxapine",
+        "lurasidone",
+        "olanzapine",
+        "paliperidone",
+        "perphenazine",
+        "pimozide",
+        "quetiapine",
+        "risperidone",
+        "sertindole",
+        "sulpiride",
+        "thioridazine",
+        "trifluoperazine",
+        "ziprasidone",
+        "zuclopenthixol",
+    ]
 )
 DRUG_POPULARITY = {
     "olanzapine": 10,
