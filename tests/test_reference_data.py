@@ -51,7 +51,7 @@ EXPECTED_HEADERS = {
         "monitored",
     ],
     "lab_units": ["analyte", "unit", "factor", "offset", "note"],
-    "icd10_groups": ["group_id", "code_prefix", "description", "code_system_note"],
+    "icd10_groups": ["group_id", "code_system", "code_prefix", "match", "description", "source"],
     "assessment_instruments": [
         "instrument",
         "names",
@@ -84,11 +84,18 @@ ANALYTES = [
     "bp_diastolic",
     "pulse",
     "qtc",
+    # TRS-5 antipsychotic levels (issue 13)
+    "olanzapine_level",
+    "risperidone_level",
+    "haloperidol_level",
+    "aripiprazole_level",
+    "quetiapine_level",
+    "amisulpride_level",
 ]
 
 GROUPS = {
-    "schizophrenia": {"F20"},
-    "schizoaffective": {"F25"},
+    "schizophrenia": {"F20", "-F2081", "295", "-2954", "-2955", "-2957", "=58214004"},
+    "schizoaffective": {"F25", "2957", "=68890003"},
     "pregnancy": {"Z33", "Z34", "O"},
     "lactation": {"Z391"},
     "AE-NEU": {"D70"},
@@ -343,23 +350,46 @@ def test_loinc_codes_unique():
 def test_icd10_groups():
     rows = read("icd10_groups")
     got: dict[str, set[str]] = defaultdict(set)
+    mark = {"prefix": "", "exclude": "-", "exact": "="}
     for r in rows:
+        assert r["code_system"] in {"ICD10", "ICD10CM", "ICD9CM", "SNOMED"}
         assert r["code_prefix"] == r["code_prefix"].upper().replace(".", "")
-        got[r["group_id"]].add(r["code_prefix"])
+        assert r["source"], r
+        got[r["group_id"]].add(mark[r["match"]] + r["code_prefix"])
     assert dict(got) == GROUPS
-    assert len(rows) == len({(r["group_id"], r["code_prefix"]) for r in rows})
+    keys = [(r["group_id"], r["code_system"], r["code_prefix"]) for r in rows]
+    assert len(keys) == len(set(keys))
 
-    def groups_of(code: str) -> set[str]:
+    def groups_of(code: str, family: str = "ICD10") -> set[str]:
         c = code.upper().replace(".", "")
-        return {r["group_id"] for r in rows if c.startswith(r["code_prefix"])}
+        fam = [r for r in rows if r["code_system"].startswith(family)]
+        found = {
+            r["group_id"]
+            for r in fam
+            if (r["match"] == "prefix" and c.startswith(r["code_prefix"]))
+            or (r["match"] == "exact" and c == r["code_prefix"])
+        }
+        return {
+            g
+            for g in found
+            if not any(
+                r["match"] == "exclude" and r["group_id"] == g and c.startswith(r["code_prefix"])
+                for r in fam
+            )
+        }
 
     assert groups_of("D70") == {"AE-NEU"}
     assert groups_of("d70.2") == {"AE-NEU"}
     assert groups_of("F20.0") == {"schizophrenia"}
+    assert groups_of("F20.81") == set()  # ICD-10-CM schizophreniform disorder
+    assert groups_of("F20.89") == {"schizophrenia"}
     assert groups_of("I51.4") == {"AE-MYO"}
     assert groups_of("K59.03") == {"AE-GI-CONSTIPATION"}
     assert groups_of("O9A.1") == {"pregnancy"}
     assert groups_of("I45.8") == set()
+    assert groups_of("295.30", "ICD9") == {"schizophrenia"}
+    assert groups_of("295.70", "ICD9") == {"schizoaffective"}
+    assert groups_of("58214004", "SNOMED") == {"schizophrenia"}
 
 
 def test_assessment_instruments():

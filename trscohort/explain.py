@@ -67,10 +67,9 @@ def explain_patient(con: duckdb.DuckDBPyConnection, patient_id: str) -> PatientE
         status=status[0],
         diagnoses=_records(
             con,
-            "SELECT d.diagnosed_at, d.code, g.group_id FROM staging.diagnoses AS d "
-            "JOIN reference.icd10_groups AS g ON starts_with(d.code, g.code_prefix) "
-            "WHERE d.patient_id = ? AND g.group_id IN ('schizophrenia', 'schizoaffective') "
-            "ORDER BY d.diagnosed_at, d.code",
+            "SELECT diagnosed_at, code, code_system, group_id FROM intermediate.diagnosis_groups "
+            "WHERE patient_id = ? AND group_id IN ('schizophrenia', 'schizoaffective') "
+            "ORDER BY diagnosed_at, code",
             [patient_id],
         ),
         trials=_records(

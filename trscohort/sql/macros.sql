@@ -194,3 +194,14 @@ CASE
     ELSE 'indeterminate'
 END
 {%- endmacro %}
+
+{#- TRS-1: the code family of a staged or reference code_system (upper case, no separators):
+    ICD-10 (WHO and ICD-10-CM together: sites often label ICD-10-CM codes "ICD10"), ICD-9 or
+    SNOMED CT. reference.icd10_groups rows of one family apply to every code of that family. -#}
+{%- macro code_family(col) -%}
+CASE
+    WHEN {{ col }} LIKE 'ICD10%' THEN 'ICD10'
+    WHEN {{ col }} LIKE 'ICD9%' THEN 'ICD9'
+    WHEN {{ col }} LIKE 'SNOMED%' OR {{ col }} IN ('SCT', 'SCTID') THEN 'SNOMED'
+END
+{%- endmacro %}

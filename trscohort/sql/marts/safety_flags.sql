@@ -42,11 +42,8 @@ labs AS (
 ),
 
 diagnoses AS (
-    SELECT d.patient_id, d.code, d.diagnosed_at, g.group_id
-    FROM {{ ref('staging.diagnoses') }} AS d
-    CROSS JOIN params
-    INNER JOIN {{ ref('reference.icd10_groups') }} AS g ON d.code LIKE g.code_prefix || '%'
-    WHERE d.diagnosed_at <= params.as_of_date
+    SELECT patient_id, code, diagnosed_at, group_id
+    FROM {{ ref('intermediate.diagnosis_groups') }}
 ),
 
 comedications AS (
