@@ -17,7 +17,10 @@
 --   SAF-ANC-ACTION clozapine continued more than safety.anc_action_days after a severe ANC, or a
 --                  moderate ANC without BEN (the table says discontinue / interrupt);
 --   SAF-DISPENSE   a clozapine dispensing with no ANC in the days the current phase requires
---                  before it (safety.dispense_anc_window_days: weekly 7, biweekly 14, monthly 28).
+--                  before it (safety.dispense_anc_window_days: weekly 7, biweekly 14, monthly 28);
+--   CLZ-2          a dose period above clozapine.max_dose_mg (900 mg/day), one row per period.
+-- ANC results follow the qualifier rule (marts.anc_results): SAF-REC needs a proven severe ANC;
+-- SAF-ANC-ACTION counts a result that proves at least moderate neutropenia (e.g. "<1000").
 WITH params AS (
     SELECT as_of_date FROM {{ ref('audit.run_parameters') }}
 ),
@@ -134,6 +137,13 @@ uncovered_high_dose AS (
         WHERE ac.patient_id = cd.patient_id AND cd.day BETWEEN ac.start_date AND ac.end_date
     )
     GROUP BY patient_id, period_start, daily_dose_mg
+),
+
+-- CLZ-2: above the maximum daily dose ---------------------------------------------------------
+above_maximum AS (
+    SELECT patient_id, period_start, period_end, daily_dose_mg
+    FROM {{ ref('intermediate.clozapine_dose_periods') }}
+    WHERE daily_dose_mg > {{ cfg.clozapine.max_dose_mg }}
 ),
 
 -- SAF-DDI ------------------------------------------------------------------------------------
@@ -275,3 +285,9 @@ SELECT patient_id, 'SAF-DISPENSE' AS flag_id, dispensed_date AS flag_date,
         || CAST(treatment_day AS VARCHAR) || ') with no ANC in the '
         || CAST(anc_window_days AS VARCHAR) || ' days before' AS detail
 FROM dispensed_without_anc
+UNION ALL
+SELECT patient_id, 'CLZ-2' AS flag_id, period_start AS flag_date,
+    'clozapine ' || {{ num('daily_dose_mg') }} || ' mg/day from ' || {{ day('period_start') }}
+        || ' to ' || {{ day('period_end') }} || ', above the {{ cfg.clozapine.max_dose_mg }} mg/day maximum (CLZ-2)'
+        AS detail
+FROM above_maximum
