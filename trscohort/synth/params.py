@@ -104,6 +104,8 @@ ANC_RULES = (
     ("mon_anc_2", 1, 13, 14, 182, 4),
     ("mon_anc_3", 1, None, 28, 364, 7),
 )
+# us_rems_2015 MON-ANC-3: one window per calendar month (issue 13), not the 28-day grid above.
+CALENDAR_MONTH_RULE = "mon_anc_3"
 FULLY_ADHERENT_SHARE = 0.60
 MISS_PROBABILITY = (0.02, 0.30)
 
