@@ -557,3 +557,18 @@ def test_trs1_code_groups_per_code_system(tmp_path, code, system, schizophrenia)
 def test_trs1_diagnosis_after_the_as_of_date_is_not_yet_known(tmp_path):
     con = build(tmp_path, diagnoses=[("P1", "F20.0", "2021-01-01", "ICD10")])
     assert status(con)["trs_status"] == "no_schizophrenia_diagnosis"
+
+
+def test_trs2_clozapine_counts_in_polypharmacy(tmp_path):
+    # Risperidone May 1 - Jul 31; clozapine from Jul 20 (a cross-taper onto clozapine): the
+    # risperidone trial ends on Jul 19 and Jul 20-31 is polypharmacy including clozapine.
+    prescriptions = [*BASE_PRESCRIPTIONS, ("P1", "clozapine", "2020-07-20", None, 300, "oral")]
+    con = build(tmp_path, prescriptions=prescriptions)
+    risperidone = trials(con)[1]
+    assert (risperidone["end_date"], risperidone["days"]) == (dt.date(2020, 7, 19), 80)
+    (period,) = polypharmacy(con)
+    assert (period["drugs"], period["includes_clozapine"], period["days"]) == (
+        "clozapine + risperidone",
+        True,
+        12,
+    )

@@ -13,7 +13,7 @@ WITH params AS (
 rx AS (
     SELECT *
     FROM {{ ref('intermediate.antipsychotic_prescriptions') }}
-    WHERE trs_relevant AND start_date <= end_date
+    WHERE trs_relevant AND NOT is_clozapine AND start_date <= end_date
 ),
 
 -- The next (later) start of the same drug, for the renewal rule.
@@ -26,9 +26,13 @@ next_starts AS (
     FROM (SELECT DISTINCT patient_id, generic_name, start_date FROM rx) AS starts
 ),
 
+-- Clozapine takes part as its exposure episodes (intermediate.clozapine_exposure: gaps of up to
+-- monitoring.interruption_gap_days bridged), without a dose: only its presence matters here, and
+-- its titration steps would split every other drug's segments for nothing.
 lines AS (
     SELECT
-        rx.*,
+        rx.patient_id, rx.generic_name, rx.drug_class, rx.is_clozapine, rx.is_lai, rx.start_date,
+        rx.daily_dose_mg, rx.cpz_equivalent_mg, rx.label_mid_mg,
         CASE
             WHEN ns.next_start <= rx.end_date
                 AND date_diff('day', ns.next_start, rx.end_date) + 1 <= {{ cfg.trs.renewal_overlap_days }}
@@ -40,6 +44,13 @@ lines AS (
         ON ns.patient_id = rx.patient_id
         AND ns.generic_name = rx.generic_name
         AND ns.start_date = rx.start_date
+    UNION ALL
+    SELECT
+        patient_id, 'clozapine' AS generic_name, 'SGA' AS drug_class, TRUE AS is_clozapine,
+        FALSE AS is_lai, episode_start AS start_date, CAST(NULL AS DOUBLE) AS daily_dose_mg,
+        CAST(NULL AS DOUBLE) AS cpz_equivalent_mg, CAST(NULL AS DOUBLE) AS label_mid_mg,
+        episode_end AS line_end
+    FROM {{ ref('intermediate.clozapine_exposure') }}
 ),
 
 events AS (

@@ -227,7 +227,10 @@ windows AS (
             PARTITION BY w.patient_id, w.schedule_number, w.rule_id ORDER BY w.start_day, w.end_day
         ) AS window_number
     FROM all_windows AS w
-    WHERE EXISTS (
+    INNER JOIN schedules AS s
+        ON s.patient_id = w.patient_id AND s.schedule_number = w.schedule_number
+    -- a one-episode schedule covers every window that reaches day 0
+    WHERE s.n_episodes = 1 OR EXISTS (
         SELECT 1
         FROM {{ ref('intermediate.clozapine_exposure') }} AS e
         WHERE e.patient_id = w.patient_id
