@@ -1,20 +1,6 @@
-{%- from 'macros.sql' import fmt_num -%}
+{%- from 'macros.sql' import fmt_num, proves_above, proves_at_least, proves_below -%}
 {%- set ae = cfg.adverse_events -%}
-{#- A lab value beyond a threshold, honouring a written bound ("<5" is not above 5, ">600" is). -#}
-{%- macro above(value, comparator, threshold, inclusive=False) -%}
-CASE
-    WHEN {{ comparator }} IN ('<', '<=') THEN FALSE
-    WHEN {{ comparator }} IN ('>', '>=') THEN {{ value }} >= {{ threshold }}
-    ELSE {{ value }} {{ '>=' if inclusive else '>' }} {{ threshold }}
-END
-{%- endmacro -%}
-{%- macro below(value, comparator, threshold) -%}
-CASE
-    WHEN {{ comparator }} IN ('>', '>=') THEN FALSE
-    WHEN {{ comparator }} IN ('<', '<=') THEN {{ value }} <= {{ threshold }}
-    ELSE {{ value }} < {{ threshold }}
-END
-{%- endmacro -%}
+{#- Written bounds ("<5", ">600") follow the one qualifier rule of macros.sql (issue 13). -#}
 -- Adverse-event evidence (AE-*), one row per lab result or diagnosis that shows an event:
 --   AE-NEU  ANC < neutropenia_anc_below_per_ul, or an AE-NEU diagnosis (D70)
 --   AE-MYO  troponin above its reference_high with CRP > myocarditis_crp_mg_l at most
@@ -72,10 +58,10 @@ myocarditis_labs AS (
     INNER JOIN labs AS c
         ON c.patient_id = t.patient_id
         AND c.analyte = 'crp'
-        AND {{ above('c.value', 'c.value_comparator', ae.myocarditis_crp_mg_l) }}
+        AND {{ proves_above('c.value', 'c.value_comparator', ae.myocarditis_crp_mg_l) }}
         AND abs(date_diff('day', t.collected_date, c.collected_date)) <= {{ ae.myocarditis_lab_pair_days }}
     WHERE t.analyte = 'troponin'
-        AND {{ above('t.value', 't.value_comparator', 't.reference_high') }}
+        AND {{ proves_above('t.value', 't.value_comparator', 't.reference_high') }}
         AND EXISTS (
             SELECT 1
             FROM exposure AS e
@@ -106,11 +92,11 @@ other_labs AS (
             WHEN 'qtc' THEN 'QTc ' || {{ fmt_num('value') }} || ' ms'
         END AS detail
     FROM labs
-    WHERE (analyte = 'anc' AND {{ below('value', 'value_comparator', ae.neutropenia_anc_below_per_ul) }})
-        OR (analyte = 'hba1c' AND {{ above('value', 'value_comparator', ae.hba1c_diabetes_mmol_mol, inclusive=True) }})
-        OR (analyte = 'alt' AND {{ above('value', 'value_comparator',
+    WHERE (analyte = 'anc' AND {{ proves_below('value', 'value_comparator', ae.neutropenia_anc_below_per_ul) }})
+        OR (analyte = 'hba1c' AND {{ proves_at_least('value', 'value_comparator', ae.hba1c_diabetes_mmol_mol) }})
+        OR (analyte = 'alt' AND {{ proves_above('value', 'value_comparator',
             ae.alt_uln_multiple ~ ' * coalesce(reference_high, ' ~ ae.alt_uln_if_missing_u_l ~ ')') }})
-        OR (analyte = 'qtc' AND {{ above('value', 'value_comparator', ae.qtc_ms) }})
+        OR (analyte = 'qtc' AND {{ proves_above('value', 'value_comparator', ae.qtc_ms) }})
 ),
 
 evidence AS (
