@@ -31,18 +31,17 @@ exposure AS (
 diagnosis_evidence AS (
     SELECT
         d.patient_id,
-        CASE WHEN g.group_id LIKE 'AE-GI-%' THEN 'AE-GI' ELSE g.group_id END AS event_id,
+        CASE WHEN d.group_id LIKE 'AE-GI-%' THEN 'AE-GI' ELSE d.group_id END AS event_id,
         d.diagnosed_at AS evidence_date,
         'diagnosis' AS source,
-        CASE g.group_id
+        CASE d.group_id
             WHEN 'AE-GI-SEVERE' THEN 'severe'
             WHEN 'AE-GI-CONSTIPATION' THEN 'constipation'
         END AS subtype,
         'diagnosis ' || d.code AS detail
-    FROM {{ ref('staging.diagnoses') }} AS d
-    CROSS JOIN params
-    INNER JOIN {{ ref('reference.icd10_groups') }} AS g ON d.code LIKE g.code_prefix || '%'
-    WHERE g.group_id LIKE 'AE-%' AND d.diagnosed_at <= params.as_of_date
+    -- code groups matched per code family, exclusions applied, cut at the as-of date
+    FROM {{ ref('intermediate.diagnosis_groups') }} AS d
+    WHERE d.group_id LIKE 'AE-%'
 ),
 
 myocarditis_labs AS (
