@@ -3,7 +3,8 @@
 -- reference.icd10_groups prefixes match it: the site vocabulary's ICD-10 code for a local code
 -- (reference.site_concepts), else the code as written when it is an ICD-10 code in an ICD-10
 -- code system. Any other code (a local code, another code system, text) is kept with code NULL
--- and source_code as written, and listed in audit.unmapped_values: unknown, not invalid.
+-- and source_code as written, and listed in audit.unmapped_values: unknown, not invalid. A site
+-- code mapped to a procedure of reference.procedures (ECT) also has code NULL, mapped by the site.
 WITH typed AS (
     SELECT
         src.*,
@@ -19,12 +20,17 @@ mapped AS (
     SELECT
         t.*,
         site.source_key IS NOT NULL AS site_matched,
-        CASE WHEN site.source_key IS NOT NULL THEN site.concept
+        proc.concept_id IS NOT NULL AS site_procedure,
+        CASE WHEN proc.concept_id IS NOT NULL THEN NULL
+             WHEN site.source_key IS NOT NULL THEN site.concept
              WHEN t.p_code_system LIKE 'ICD10%' AND regexp_matches(t.p_code, '^[A-Z][0-9][0-9A-Z]{1,5}$')
                  THEN t.p_code END AS icd10_code
     FROM typed AS t
     LEFT JOIN reference.site_concepts AS site
         ON site.domain = 'diagnoses' AND site.source_key = t.p_code
+    -- A site code mapped to a procedure (ECT, reference.procedures) is no ICD-10 diagnosis:
+    -- code stays NULL, mapped_by says site_vocabulary (QI-AUG reads it through site_concepts).
+    LEFT JOIN reference.procedures AS proc ON proc.concept_id = site.concept
 ),
 
 {{ m.join_patient('mapped') }}
@@ -35,12 +41,12 @@ SELECT
     icd10_code AS code,
     CASE WHEN site_matched AND icd10_code IS NOT NULL THEN 'ICD10' ELSE p_code_system END AS code_system,
     p_code AS source_code,
-    CASE WHEN site_matched AND icd10_code IS NULL THEN 'ignored'
+    CASE WHEN site_matched AND icd10_code IS NULL AND NOT site_procedure THEN 'ignored'
          WHEN site_matched THEN 'site_vocabulary'
          WHEN icd10_code IS NOT NULL THEN 'reference' END AS mapped_by,
     p_diagnosed_at AS diagnosed_at,
     p_description AS description,
-    {{ m.extras(['pt_known', 'pt_birth_date', 'site_matched', 'icd10_code']) }},
+    {{ m.extras(['pt_known', 'pt_birth_date', 'site_matched', 'site_procedure', 'icd10_code']) }},
     {{ m.collect([
         m.patient_reasons('diagnosed_at', 'p_diagnosed_at'),
         m.require('code'),
