@@ -169,3 +169,39 @@ def unit(
     found = rows_of(con, sql, *params)
     assert len(found) <= 1, found
     return found[0] if found else None
+
+
+PATIENTS_MART_DDL = (
+    "CREATE TABLE marts.qi_indicator_patients (indicator_id VARCHAR, stratum VARCHAR, "
+    "patient_id VARCHAR, site VARCHAR, index_date DATE, month DATE, in_denominator BOOLEAN, "
+    "in_numerator BOOLEAN, exclusion VARCHAR, value DOUBLE, evidence VARCHAR, "
+    "definition_version VARCHAR)"
+)
+
+
+def indicator_mart(
+    cells: list[tuple[str, str, str, dt.date, int, int]], *, ci_level: float = 0.95
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory warehouse whose marts.qi_indicators is built, by the real model, from a
+    hand-made marts.qi_indicator_patients: one (indicator, stratum, site, month, numerator,
+    denominator) cell per tuple, each unit a made-up patient."""
+    from trscohort.models import Model, build_model, transform_context
+
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA marts")
+    con.execute(PATIENTS_MART_DDL)
+    units = []
+    for c, (indicator, stratum, site, month, numerator, denominator) in enumerate(cells):
+        units += [
+            (indicator, stratum, f"C{c}U{j}", site, month, month, j < numerator)
+            for j in range(denominator)
+        ]
+    con.executemany(
+        "INSERT INTO marts.qi_indicator_patients VALUES (?, ?, ?, ?, ?, ?, TRUE, ?, NULL, NULL, "
+        "'', '1.0')",
+        units,
+    )
+    config = load_config()
+    data = {**dict(config), "qi": {**config["qi"], "ci_level": ci_level}}
+    build_model(con, Model("marts", "qi_indicators"), transform_context(data))
+    return con

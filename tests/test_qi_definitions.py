@@ -4,6 +4,7 @@ statsmodels, the reference data the indicators need (BNF maxima, drug classes, E
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import re
 
 import duckdb
@@ -11,10 +12,11 @@ import pytest
 from statsmodels.stats.proportion import proportion_confint
 
 from tests.conftest import rows
+from tests.qi_cases import indicator_mart
 from trscohort import qi
 from trscohort.config import load_config
 from trscohort.errors import UsageError
-from trscohort.models import SQL_DIR, Model, build_model, transform_context
+from trscohort.models import SQL_DIR
 from trscohort.reference import REFERENCE_DIR, reference_csv_paths
 from trscohort.vocab.site import resolve_concept
 
@@ -111,26 +113,11 @@ def test_python_wilson_matches_statsmodels():
 def test_mart_wilson_interval_matches_statsmodels(level):
     """marts.qi_indicators over a hand-made patient table: one site per (numerator,
     denominator) cell, the interval compared with statsmodels for each."""
-    con = duckdb.connect()
-    con.execute("CREATE SCHEMA marts; CREATE SCHEMA staging")
-    units = []
-    for i, (n, d) in enumerate(CELLS):
-        units += [(f"site{i}", f"S{i}U{j}", j < n) for j in range(d)]
-    con.execute(
-        "CREATE TABLE marts.qi_indicator_patients (indicator_id VARCHAR, stratum VARCHAR, "
-        "patient_id VARCHAR, site VARCHAR, index_date DATE, month DATE, in_denominator BOOLEAN, "
-        "in_numerator BOOLEAN, exclusion VARCHAR, value DOUBLE, evidence VARCHAR, "
-        "definition_version VARCHAR)"
+    month = dt.date(2024, 1, 1)
+    con = indicator_mart(
+        [("QI-LAX", "all", f"site{i}", month, n, d) for i, (n, d) in enumerate(CELLS)],
+        ci_level=level,
     )
-    con.executemany(
-        "INSERT INTO marts.qi_indicator_patients VALUES ('QI-LAX', 'all', ?, ?, DATE '2024-01-01', "
-        "DATE '2024-01-01', TRUE, ?, NULL, NULL, '', '1.0')",
-        [(pid, site, num) for site, pid, num in units],
-    )
-    config = load_config()
-    data = dict(config)
-    data["qi"] = {**config["qi"], "ci_level": level}
-    build_model(con, Model("marts", "qi_indicators"), transform_context(data))
     found = {
         site: (num, den, rate, low, high)
         for site, num, den, rate, low, high in rows(

@@ -75,11 +75,11 @@ class Definition:
     def text(self, config: Mapping[str, Any] | None = None) -> str:
         """The definition in words (what the dashboard page shows beside the indicator)."""
         parts = [
-            f"{self.id} (version {self.version}): {self.title}.",
-            f"Unit: {self.unit}.",
+            f"{self.id} (version {self.version}): {self.title}",
+            f"Unit: {self.unit}",
             f"Numerator: {self.numerator}",
             f"Denominator: {self.denominator}",
-            "Exclusions: " + ("; ".join(self.exclusions) if self.exclusions else "none") + ".",
+            "Exclusions: " + ("; ".join(self.exclusions) if self.exclusions else "none"),
             f"Look-back: {self.look_back}",
             f"Month: {self.month}",
         ]
@@ -89,11 +89,11 @@ class Definition:
             parts.append(f"Strata: {self.strata}")
         if config is not None and self.config_keys:
             parts.append(
-                "Thresholds: " + ", ".join(f"{k} = {v}" for k, v in self.thresholds(config)) + "."
+                "Thresholds: " + ", ".join(f"{k} = {v}" for k, v in self.thresholds(config))
             )
         parts.append(f"Source: {self.source}")
-        parts.append("Higher is better." if self.higher_is_better else "Lower is better.")
-        return " ".join(parts)
+        parts.append("Higher is better" if self.higher_is_better else "Lower is better")
+        return " ".join(part if part.endswith(".") else f"{part}." for part in parts)
 
 
 def _definition(path: Path) -> Definition:
