@@ -595,10 +595,10 @@ def census(tmp_path_factory):
     )
 
 
-def test_qi_census_days_are_the_last_days_of_the_latest_24_months(census):
+def test_qi_census_days_are_the_last_days_of_the_latest_12_months(census):
     found = census.execute("SELECT census_day FROM intermediate.qi_census_days ORDER BY 1")
     days = [r[0] for r in found.fetchall()]
-    assert len(days) == 24 and days[-1] == CENSUS and str(days[0]) == "2022-07-31"
+    assert len(days) == 12 and days[-1] == CENSUS and str(days[0]) == "2023-07-31"
 
 
 @pytest.mark.parametrize(

@@ -85,18 +85,15 @@ totals AS (
         census_day,
         round(coalesce(sum(pct_of_max), 0), 6) AS known_pct,
         count(*) FILTER (WHERE pct_of_max IS NULL) AS n_unknown,
-        string_agg(
+        -- list_sort + array_to_string: string_agg(... ORDER BY) costs twice the model's time
+        array_to_string(list_sort(list(
             drug || ' ' || coalesce({{ m.fmt_num('daily_dose_mg') }} || ' mg/day', '(no dose)')
-                || coalesce(' = ' || {{ m.fmt_num('pct_of_max') }} || ' %', ''),
-            ' + ' ORDER BY drug
-        ) AS parts,
-        string_agg(
-            CASE WHEN pct_of_max IS NULL THEN
-                drug || CASE WHEN daily_dose_mg IS NULL THEN ' (no dose recorded)'
-                             ELSE ' (no BNF maximum in the reference)' END
-            END,
-            ', ' ORDER BY drug
-        ) AS unknown
+                || coalesce(' = ' || {{ m.fmt_num('pct_of_max') }} || ' %', '')
+        )), ' + ') AS parts,
+        array_to_string(list_sort(list(
+            drug || CASE WHEN daily_dose_mg IS NULL THEN ' (no dose recorded)'
+                         ELSE ' (no BNF maximum in the reference)' END
+        ) FILTER (WHERE pct_of_max IS NULL)), ', ') AS unknown
     FROM active
     GROUP BY patient_id, census_day
 )

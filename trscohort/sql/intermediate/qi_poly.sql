@@ -16,7 +16,7 @@ on_antipsychotics AS (
     SELECT
         s.patient_id,
         c.census_day,
-        string_agg(DISTINCT s.generic_name, ' + ' ORDER BY s.generic_name) AS drugs
+        array_to_string(list_sort(list_distinct(list(s.generic_name))), ' + ') AS drugs
     FROM {{ ref('intermediate.antipsychotic_segments') }} AS s
     INNER JOIN census AS c ON c.census_day BETWEEN s.segment_start AND s.segment_end
     GROUP BY s.patient_id, c.census_day
