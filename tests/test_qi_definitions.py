@@ -90,6 +90,16 @@ def test_mart_carries_each_definition_version(sample_warehouse):
     assert leaked == (0,)
 
 
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("trs_delay_bands_days", []), ("trs_delay_bands_days", [365, 90]), ("census_months", 0)],
+)
+def test_qi_config_values_the_sql_cannot_use_are_a_usage_error(key, value):
+    config = load_config()
+    with pytest.raises(UsageError, match=f"qi.{key}"):
+        qi.template_context({**dict(config), "qi": {**config["qi"], key: value}})
+
+
 def test_ci_level_must_be_a_probability():
     assert qi.z_value(0.95) == pytest.approx(1.959964, abs=1e-6)
     with pytest.raises(UsageError, match="qi.ci_level"):

@@ -156,8 +156,26 @@ def z_value(level: float) -> float:
     return NormalDist().inv_cdf((1 + level) / 2)
 
 
+def _check_config(section: Mapping[str, Any]) -> None:
+    """What the SQL needs beyond a number: a non-empty increasing list of delay bands and at
+    least one census month (the typed config schema of issue 15 will cover every key)."""
+    bands = section["trs_delay_bands_days"]
+    if (
+        not isinstance(bands, list)
+        or not bands
+        or not all(isinstance(b, int) and b >= 0 for b in bands)
+        or sorted(set(bands)) != bands
+    ):
+        raise UsageError(
+            f"config: qi.trs_delay_bands_days must be increasing whole days, not {bands!r}"
+        )
+    if not isinstance(section["census_months"], int) or not 1 <= section["census_months"] <= 120:
+        raise UsageError("config: qi.census_months must be a whole number from 1 to 120")
+
+
 def template_context(config: Mapping[str, Any]) -> dict[str, Any]:
     """What the SQL templates read as `qi`: the definitions and the interval's z."""
+    _check_config(config["qi"])
     return {"definitions": definitions(), "z": z_value(config["qi"]["ci_level"])}
 
 
