@@ -78,8 +78,9 @@ def test_all_sites_and_period_filters(mart):
     assert list(fig.data[0].text) == ["45", "20", "31", "12"]  # March: 23 + 8 over both sites
     fig = qi_page.fig_qi_by_month(mart, "QI-LAX", period="2024-03", config=config)
     assert list(fig.data[1].x) == ["2024-03"]
-    with pytest.raises(qi_page.Unavailable, match="QI-POLY counts nobody in this selection"):
-        qi_page.fig_qi_by_month(mart, "QI-POLY", config=config)
+    nobody = qi_page.fig_qi_by_month(mart, "QI-POLY", config=config)
+    assert list(nobody.data[0].text) == ["0"]
+    assert nobody.layout.annotations[0].text.startswith("Nobody in this selection (unit: ")
 
 
 def test_overview_and_strata(mart):
@@ -114,7 +115,7 @@ def test_written_page_states_definitions_and_the_suppression_rule(mart, tmp_path
     assert html.escape(suppression_rule(config)) in page
     for d in qi.definitions():
         assert f"{d.id} (version {d.version})" in page
-    assert "Not available in this warehouse yet: QI-POLY counts nobody" in page
+    assert "Nobody in this selection" in page
 
 
 def test_run_summary_lists_each_indicator_overall(mart):

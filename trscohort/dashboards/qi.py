@@ -25,7 +25,6 @@ from trscohort.dashboards.common import (
     Chart,
     Page,
     Period,
-    Unavailable,
     base_layout,
     count_bars,
     filter_note,
@@ -192,6 +191,31 @@ def fig_qi_definitions(
     return fig
 
 
+def _nobody(definition: qi.Definition, site: str | None, period: Period) -> go.Figure:
+    """An indicator nobody qualifies for in the selection: a zero bar and a sentence."""
+    fig = go.Figure(
+        count_bars(
+            ["all months"],
+            [privacy.Count(0, "0")],
+            colour=BAR,
+            name="denominator",
+            hover="%{x}: %{text} in the denominator<extra></extra>",
+        )
+    )
+    base_layout(fig, f"{definition.id}{filter_note(site, period)}", height=300)
+    fig.update_yaxes(title="denominator", range=[0, 1])
+    fig.add_annotation(
+        text=f"Nobody in this selection (unit: {definition.unit}).",
+        x=0.5,
+        y=0.6,
+        xref="paper",
+        yref="paper",
+        showarrow=False,
+        font={"size": 14, "color": "#6c757d"},
+    )
+    return fig
+
+
 def fig_qi_by_month(
     con,
     indicator_id: str,
@@ -207,9 +231,7 @@ def fig_qi_by_month(
     definition = qi.definition(indicator_id)
     cells = monthly_counts(con, indicator_id, site=site, period=period)
     if not cells:
-        raise Unavailable(
-            f"{indicator_id} counts nobody in this selection (unit: {definition.unit})."
-        )
+        return _nobody(definition, site, period)
     level = float(config["qi"]["ci_level"])
     months, rates, lows, highs, texts = [], [], [], [], []
     for month, numerator, denominator in cells:
@@ -285,9 +307,7 @@ def fig_qi_by_stratum(
     found = totals(con, site=site, period=period)
     strata = sorted(s for (i, s) in found if i == indicator_id and s != "all")
     if not strata:
-        raise Unavailable(
-            f"{indicator_id} counts nobody in this selection (unit: {definition.unit})."
-        )
+        return _nobody(definition, site, period)
     level = float(config["qi"]["ci_level"])
     rates, lows, highs, texts = [], [], [], []
     for stratum in strata:
