@@ -260,13 +260,14 @@ def test_timestamps_with_a_utc_offset_keep_their_clock_time(staged):
     ]
 
 
-# The issue's omeprazole plus 20 other common non-psychiatric drugs (none in a reference list).
+# The issue's omeprazole plus 20 other common non-psychiatric drugs (none in a reference list;
+# statins and antidepressants joined the reference in issue 18, so other drugs replace them).
 COMMON_OTHER_DRUGS = [
     "Omeprazole 20mg gastro-resistant capsules", "Hyoscine hydrobromide 300 microgram tablets",
-    "Sertraline 50mg tablets", "Paracetamol 500mg", "Ibuprofen 400mg", "Amlodipine 5mg",
-    "Atorvastatin 20mg", "Simvastatin 40mg", "Ramipril 5mg", "Bisoprolol 2.5mg",
+    "Losartan 50mg tablets", "Paracetamol 500mg", "Ibuprofen 400mg", "Amlodipine 5mg",
+    "Furosemide 40mg", "Cetirizine 10mg", "Ramipril 5mg", "Bisoprolol 2.5mg",
     "Levothyroxine 50 micrograms", "Salbutamol 100micrograms inhaler", "Lansoprazole 30mg",
-    "Citalopram 20mg", "Mirtazapine 15mg", "Propranolol 40mg", "Metoclopramide 10mg",
+    "Prednisolone 5mg", "Doxycycline 100mg", "Propranolol 40mg", "Metoclopramide 10mg",
     "Amoxicillin 500mg capsules", "Folic acid 5mg", "Thiamine 100mg", "Nicotine 21mg/24h patch",
 ]  # fmt: skip
 

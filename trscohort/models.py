@@ -23,6 +23,8 @@ import duckdb
 import jinja2
 import yaml
 
+from trscohort import qi
+
 SQL_DIR = Path(__file__).with_name("sql")
 
 # Layers built from the ingested data by `build_transform`; ingest builds reference/staging.
@@ -131,8 +133,9 @@ def build_model(
 
 
 def transform_context(config: Mapping[str, Any]) -> dict[str, Any]:
-    """What intermediate and mart templates may use: the whole config as `cfg`."""
-    return {"cfg": config}
+    """What intermediate and mart templates may use: the whole config as `cfg`, and the
+    quality-improvement indicator definitions as `qi` (trscohort.qi)."""
+    return {"cfg": config, "qi": qi.template_context(config)}
 
 
 def build_transform(con: duckdb.DuckDBPyConnection, config: Mapping[str, Any]) -> list[str]:

@@ -118,6 +118,22 @@ def ae_summary(con: duckdb.DuckDBPyConnection) -> list[str]:
     return lines
 
 
+def qi_summary(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Quality-improvement indicators (QI-*): each indicator's overall rate with its Wilson
+    interval (marts.qi_indicators, all sites and months)."""
+    if not _has_table(con, "marts", "qi_indicators"):
+        return []
+    rows = con.execute(
+        "SELECT indicator_id, numerator, denominator, rate, ci_low, ci_high FROM "
+        "marts.qi_indicators WHERE all_sites AND all_months AND stratum = 'all' ORDER BY 1"
+    ).fetchall()
+    lines = ["Quality indicators (all sites and months, 95 % Wilson CI; quality_indicators.html)"]
+    for indicator_id, numerator, denominator, rate, low, high in rows:
+        shown = "-" if rate is None else f"{100 * rate:.1f} % ({100 * low:.1f}-{100 * high:.1f})"
+        lines.append(f"  {indicator_id:<14}{f'{numerator:,} of {denominator:,}':>20}{shown:>24}")
+    return lines
+
+
 def run_summary(con: duckdb.DuckDBPyConnection) -> str:
     patients = con.execute("SELECT count(*) FROM staging.patients").fetchone()[0]
     as_of, source = con.execute(
@@ -131,4 +147,7 @@ def run_summary(con: duckdb.DuckDBPyConnection) -> str:
     lines += ["", *trs_summary(con)]
     lines += ["", *clozapine_summary(con)]
     lines += ["", *ae_summary(con)]
+    quality = qi_summary(con)
+    if quality:
+        lines += ["", *quality]
     return "\n".join(lines)

@@ -22,7 +22,7 @@ import duckdb
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
-from trscohort.dashboards import adverse_events, anc, funnel, monitoring, privacy, safety
+from trscohort.dashboards import adverse_events, anc, funnel, monitoring, privacy, qi, safety
 from trscohort.dashboards.common import (
     TEMPLATE,
     Chart,
@@ -37,7 +37,14 @@ from trscohort.dashboards.common import (
 )
 from trscohort.run_parameters import package_version
 
-PAGES: tuple[Page, ...] = (funnel.PAGE, monitoring.PAGE, anc.PAGE, adverse_events.PAGE, safety.PAGE)
+PAGES: tuple[Page, ...] = (
+    funnel.PAGE,
+    monitoring.PAGE,
+    anc.PAGE,
+    adverse_events.PAGE,
+    safety.PAGE,
+    qi.PAGE,
+)
 PLOTLY_JS = "plotly.min.js"
 DASHBOARD_DIR = "dashboards"
 

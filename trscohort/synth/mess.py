@@ -54,7 +54,8 @@ UNKNOWN_TESTS = [  # (name, unit, low, high, decimals): tests the reference does
     ("Ferritin", "ng/mL", 20.0, 300.0, 0),
     ("Sodium", "mmol/L", 135.0, 145.0, 0),
 ]
-OTHER_DRUGS = [  # (as written, daily mg): common co-medications in no reference list
+OTHER_DRUGS = [  # (as written, daily mg): common co-medications (since issue 18 sertraline,
+    # atorvastatin and mirtazapine are in reference/comedications.csv; the others in no list)
     ("Omeprazole 20mg gastro-resistant capsules", 20.0),
     ("Sertraline 50mg tablets", 50.0),
     ("Hyoscine hydrobromide 300 microgram tablets", 0.6),

@@ -4,7 +4,8 @@
 concepts:
   labs: {"NEUT-ABS-LAB7": anc, "CLOZ LVL": clozapine_level}   # test code or name -> analyte
   drugs: {"Clozapine Mylan 100mg tab": clozapine}             # name as written -> drug
-  diagnoses: {"SCZ-PARANOID": F20.0}                          # local code -> ICD-10 code
+  diagnoses: {"SCZ-PARANOID": F20.0, "ECT01": ect}            # local code -> ICD-10 code
+                                                              # (or a procedure, procedures.csv)
   file: site_concepts.csv                                     # source_value,domain,concept
 ```
 
@@ -54,6 +55,13 @@ def lab_concepts() -> dict[str, str]:
 
 
 @cache
+def procedure_concepts() -> dict[str, str]:
+    """procedure concept id (lower case) -> id: codes a site maps in the diagnoses domain that
+    are not ICD-10 diagnoses (ECT for QI-AUG; reference/procedures.csv)."""
+    return {r["concept_id"].lower(): r["concept_id"] for r in _read_reference("procedures")}
+
+
+@cache
 def drug_concepts() -> dict[str, str]:
     """concept id or generic name (lower case) -> concept id; a generic name means its oral
     form (a prescription with route `lai` still maps to the long-acting form)."""
@@ -98,9 +106,14 @@ def resolve_concept(domain: str, concept: object, where: str) -> str | None:
                 "reference/antipsychotics.csv or comedications.csv, or 'ignore')"
             )
         return known[text.lower()]
+    if text.lower() in procedure_concepts():
+        return procedure_concepts()[text.lower()]
     code = re.sub(r"\s", "", text).upper()
     if not ICD10.match(code):
-        raise UsageError(f"{where}: '{text}' is not an ICD-10 code (e.g. F20.0 or F200)")
+        raise UsageError(
+            f"{where}: '{text}' is not an ICD-10 code (e.g. F20.0 or F200) "
+            f"or a procedure ({', '.join(sorted(procedure_concepts()))})"
+        )
     return code.replace(".", "")
 
 

@@ -5,6 +5,8 @@
 -- code system (ICD-10 / ICD-10-CM, ICD-9-CM, SNOMED CT: code groups exist for each). Any other
 -- code (a local code, an unknown code system, text) is kept with code NULL and source_code as
 -- written, and listed in audit.unmapped_values: unknown, not invalid.
+-- A site code mapped to a procedure of reference.procedures (ECT) also has code NULL,
+-- mapped by the site.
 WITH typed AS (
     SELECT
         src.*,
@@ -20,7 +22,9 @@ mapped AS (
     SELECT
         t.*,
         site.source_key IS NOT NULL AS site_matched,
-        CASE WHEN site.source_key IS NOT NULL THEN site.concept
+        proc.concept_id IS NOT NULL AS site_procedure,
+        CASE WHEN proc.concept_id IS NOT NULL THEN NULL
+             WHEN site.source_key IS NOT NULL THEN site.concept
              WHEN {{ m.code_family('t.p_code_system') }} = 'ICD10'
                  AND regexp_matches(t.p_code, '^[A-Z][0-9][0-9A-Z]{1,5}$') THEN t.p_code
              WHEN {{ m.code_family('t.p_code_system') }} = 'ICD9'
@@ -31,6 +35,9 @@ mapped AS (
     FROM typed AS t
     LEFT JOIN reference.site_concepts AS site
         ON site.domain = 'diagnoses' AND site.source_key = t.p_code
+    -- A site code mapped to a procedure (ECT, reference.procedures) is no ICD-10 diagnosis:
+    -- code stays NULL, mapped_by says site_vocabulary (QI-AUG reads it through site_concepts).
+    LEFT JOIN reference.procedures AS proc ON proc.concept_id = site.concept
 ),
 
 {{ m.join_patient('mapped') }}
@@ -41,12 +48,12 @@ SELECT
     recognised_code AS code,
     CASE WHEN site_matched AND recognised_code IS NOT NULL THEN 'ICD10' ELSE p_code_system END AS code_system,
     p_code AS source_code,
-    CASE WHEN site_matched AND recognised_code IS NULL THEN 'ignored'
+    CASE WHEN site_matched AND recognised_code IS NULL AND NOT site_procedure THEN 'ignored'
          WHEN site_matched THEN 'site_vocabulary'
          WHEN recognised_code IS NOT NULL THEN 'reference' END AS mapped_by,
     p_diagnosed_at AS diagnosed_at,
     p_description AS description,
-    {{ m.extras(['pt_known', 'pt_birth_date', 'site_matched', 'recognised_code']) }},
+    {{ m.extras(['pt_known', 'pt_birth_date', 'site_matched', 'site_procedure', 'recognised_code']) }},
     {{ m.collect([
         m.patient_reasons('diagnosed_at', 'p_diagnosed_at'),
         m.require('code'),
