@@ -83,7 +83,9 @@ def build(
         "diagnoses": _csv("patient_id,code,diagnosed_at", diagnoses),
     }
     if observation_periods:
-        extracts["observation_periods"] = _csv("patient_id,start_date,end_date", observation_periods)
+        extracts["observation_periods"] = _csv(
+            "patient_id,start_date,end_date", observation_periods
+        )
     con = ingest_folder(write_extracts(folder / "input", extracts))
     record_run_parameters(con, config, as_of=as_of, input_dir=str(folder), mapping_path=None)
     context = transform_context(config)

@@ -4,6 +4,10 @@
     concepts.csv for ids the CDM has no row for) and omop_ancestor (concept_ancestor, plus a
     self-pair for every bundled concept, so an exact id matches without a vocabulary). -#}
 
+{#- patient_id of a CDM row: 'person_<person_id>'. Not the bare integer: a published dashboard
+    is checked for every patient id as a token, and bare small integers are in every figure. -#}
+{%- macro patient_id(col) -%} 'person_' || CAST({{ col }} AS VARCHAR) {%- endmacro %}
+
 {%- macro blank(col) -%} NULLIF(TRIM({{ col }}), '') {%- endmacro %}
 
 {#- The text of a concept id when no name or code is known: 'OMOP:<id>' (0 and NULL: nothing). -#}

@@ -18,7 +18,7 @@ WITH scores AS (
 
 SELECT
     m.measurement_id AS _row,
-    CAST(m.person_id AS VARCHAR) AS patient_id,
+    {{ o.patient_id('m.person_id') }} AS patient_id,
     m.measurement_date AS assessed_at,
     k.instrument_text AS instrument,
     coalesce({{ o.number_text('m.value_as_number') }}, {{ o.blank('m.value_source_value') }}) AS score
@@ -28,7 +28,7 @@ WHERE k.instrument_text IS NOT NULL
 UNION ALL
 SELECT
     -ob.observation_id,
-    CAST(ob.person_id AS VARCHAR),
+    {{ o.patient_id('ob.person_id') }},
     ob.observation_date,
     k.instrument_text,
     coalesce({{ o.number_text('ob.value_as_number') }}, {{ o.blank('ob.value_source_value') }})

@@ -43,7 +43,7 @@ resolved AS (
 
 SELECT
     co.condition_occurrence_id AS _row,
-    CAST(co.person_id AS VARCHAR) AS patient_id,
+    {{ o.patient_id('co.person_id') }} AS patient_id,
     coalesce(r.icd_code, r.group_code, {{ o.blank('co.condition_source_value') }},
              {{ o.concept_tag('co.condition_concept_id') }}) AS code,
     CASE

@@ -7,7 +7,7 @@ WITH {{ o.drug_rows('dispensings') }}
 
 SELECT
     drug_exposure_id AS _row,
-    CAST(person_id AS VARCHAR) AS patient_id,
+    {{ o.patient_id('person_id') }} AS patient_id,
     drug_text AS drug,
     drug_exposure_start_date AS dispensed_date,
     coalesce({{ o.number_text('days_supply') }}, CAST(CAST(exposure_days AS BIGINT) AS VARCHAR)) AS days_supply

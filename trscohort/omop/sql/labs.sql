@@ -49,7 +49,7 @@ resolved AS (
 
 SELECT
     m.measurement_id AS _row,
-    CAST(m.person_id AS VARCHAR) AS patient_id,
+    {{ o.patient_id('m.person_id') }} AS patient_id,
     coalesce({{ o.blank('m.measurement_datetime') }}, m.measurement_date) AS collected_at,
     r.test_code,
     coalesce({{ o.blank('m.measurement_source_value') }}, r.concept_name) AS test_name,

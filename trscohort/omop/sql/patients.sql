@@ -1,5 +1,5 @@
 {%- import '_omop.sql' as o -%}
--- person (+ death, care_site) -> raw.patients. patient_id is person_id (never
+-- person (+ death, care_site) -> raw.patients. patient_id is 'person_<person_id>' (never
 -- person_source_value, which often holds the hospital number). birth_date is birth_datetime,
 -- else year/month/day of birth with a missing month or day taken as 1: an event in the birth
 -- year is then never "before birth". sex from gender_concept_id (8507 MALE, 8532 FEMALE: the
@@ -14,7 +14,7 @@ WITH deaths AS (
 
 SELECT
     p.person_id AS _row,
-    CAST(p.person_id AS VARCHAR) AS patient_id,
+    {{ o.patient_id('p.person_id') }} AS patient_id,
     coalesce(
         left({{ o.blank('p.birth_datetime') }}, 10),
         {{ o.blank('p.year_of_birth') }} || '-'

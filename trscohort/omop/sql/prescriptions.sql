@@ -44,7 +44,7 @@ dosed AS (
 
 SELECT
     drug_exposure_id AS _row,
-    CAST(person_id AS VARCHAR) AS patient_id,
+    {{ o.patient_id('person_id') }} AS patient_id,
     drug_text AS drug,
     drug_exposure_start_date AS start_date,
     drug_exposure_end_date AS end_date,
