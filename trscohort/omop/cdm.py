@@ -236,9 +236,14 @@ def check_source(source: CdmSource) -> None:
 
 
 def _table_files(folder: Path) -> dict[str, list[Path]]:
+    """CDM table -> its file(s): `<table>.<suffix>`, or a folder `<table>/` of Parquet files
+    (as Spark and `duckcdm export-parquet` write them)."""
     found: dict[str, list[Path]] = {}
     for path in sorted(folder.iterdir()):
         lower = path.name.lower()
+        if path.is_dir() and lower in TABLES and any(path.rglob("*.parquet")):
+            found.setdefault(lower, []).append(path)
+            continue
         for suffix in FILE_SUFFIXES:
             if path.is_file() and lower.endswith(suffix):
                 found.setdefault(lower[: -len(suffix)], []).append(path)
@@ -247,6 +252,10 @@ def _table_files(folder: Path) -> dict[str, list[Path]]:
 
 
 def _file_relation(path: Path) -> str:
+    if path.is_dir():
+        return (
+            f"read_parquet({quote_literal(str(path / '**' / '*.parquet'))}, union_by_name = true)"
+        )
     if path.name.lower().endswith(".parquet"):
         return f"read_parquet({quote_literal(str(path))})"
     dialect = csv_dialect(path)
@@ -351,7 +360,8 @@ def cdm_sha256(source: CdmSource, tables: tuple[str, ...]) -> str:
     digest = hashlib.sha256()
     files = _table_files(source.path)
     for table in tables:
-        for path in files.get(table, []):
-            stat = path.stat()
-            digest.update(_digest(path, stat.st_size, stat.st_mtime).encode())
+        for entry in files.get(table, []):
+            for path in sorted(entry.rglob("*.parquet")) if entry.is_dir() else [entry]:
+                stat = path.stat()
+                digest.update(_digest(path, stat.st_size, stat.st_mtime).encode())
     return digest.hexdigest()
