@@ -481,3 +481,12 @@ def test_parquet_tables_and_a_parquet_folder_per_table_are_read(tmp_path):
     assert labs[201] == ("anc", 4100.0) and labs[210] == (None, None) and len(labs) == 9
     drugs = _by_row(con, "SELECT source_row, drug_concept_id FROM staging.prescriptions")
     assert drugs[107] == ("haloperidol_decanoate",)
+
+
+def test_vocab_suggest_drafts_the_cdm_unmapped_values(tmp_path, capsys):
+    path = write_duckdb_cdm(tmp_path / "omop54.duckdb")
+    assert main(["vocab", "suggest", "--omop", str(path)]) == 0
+    draft = capsys.readouterr().out
+    assert draft.startswith(f"# trscohort vocab suggest: omop:{path}")
+    # concept-0 values the site has not mapped yet, and unknown concepts
+    assert '# "NEUT-ABS-LAB7": ' in draft and '# "OMOP:2000000099": ' in draft

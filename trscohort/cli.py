@@ -64,12 +64,16 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 def _vocab_suggest(args: argparse.Namespace) -> int:
+    from trscohort.omop import CdmSource
     from trscohort.vocab.draft import suggest_draft
 
+    if args.omop_schema and not args.omop:
+        raise UsageError("--omop-schema needs --omop")
     draft = suggest_draft(
         Path(args.input),
         Path(args.mapping) if args.mapping else None,
         Path(args.config) if args.config else None,
+        CdmSource(Path(args.omop), args.omop_schema) if args.omop else None,
     )
     sys.stdout.write(draft)
     return 0
@@ -129,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
         "suggest", help="unmapped source values with suggestions, as a commented concepts draft"
     )
     suggest.add_argument("--input", default="data/sample", help="folder of extracts")
+    suggest.add_argument("--omop", help="an OMOP CDM (folder or .duckdb file) instead")
+    suggest.add_argument("--omop-schema", help="schema of the CDM inside the DuckDB file")
     suggest.add_argument("--mapping", help="site mapping YAML (its concepts are applied first)")
     suggest.add_argument("--config", help="YAML overriding the defaults")
     suggest.set_defaults(handler=_vocab_suggest)
