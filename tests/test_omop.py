@@ -490,3 +490,19 @@ def test_vocab_suggest_drafts_the_cdm_unmapped_values(tmp_path, capsys):
     assert draft.startswith(f"# trscohort vocab suggest: omop:{path}")
     # concept-0 values the site has not mapped yet, and unknown concepts
     assert '# "NEUT-ABS-LAB7": ' in draft and '# "OMOP:2000000099": ' in draft
+
+
+def test_dagster_ui_reads_the_cdm_named_by_the_environment(tmp_path, monkeypatch):
+    from pipelines.definitions import build_resources
+    from trscohort.omop import CdmExtract
+
+    path = write_duckdb_cdm(tmp_path / "omop54.duckdb")
+    monkeypatch.setenv("TRSCOHORT_OMOP", str(path))
+    monkeypatch.setenv("TRSCOHORT_OMOP_SCHEMA", "cdm")
+    settings = build_resources()["settings"]
+    sources = settings.sources()
+    assert set(sources) == set(EXTRACT_ORDER)
+    assert all(
+        isinstance(s, CdmExtract) and s.cdm == CdmSource(path, "cdm") for s in sources.values()
+    )
+    assert settings.input_label() == f"omop:{path} (schema cdm)"
