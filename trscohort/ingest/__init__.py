@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import duckdb
 
@@ -12,8 +13,9 @@ from trscohort.contract import SiteMapping, SourceFile
 from trscohort.ingest.audit import record_ingest
 from trscohort.ingest.raw import create_empty_raw, load_raw, sha256_of
 from trscohort.ingest.staging import StageCounts, stage_extract, template_context
-from trscohort.omop.cdm import CdmExtract
-from trscohort.omop.load import load_omop_raw
+
+if TYPE_CHECKING:  # trscohort.omop builds on trscohort.ingest.raw: imported when used
+    from trscohort.omop.cdm import CdmExtract
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,9 @@ def ingest_extract(
     if source is None:
         create_empty_raw(con, extract)
         sha256 = None
-    elif isinstance(source, CdmExtract):
+    elif source.format == "omop":
+        from trscohort.omop.load import load_omop_raw
+
         _, sha256 = load_omop_raw(con, source, config)
     else:
         sha256 = sha256_of(source.path)
@@ -51,6 +55,6 @@ def _describe(source: SourceFile | CdmExtract | None) -> str | None:
     """What audit.ingest_log names as the extract's file."""
     if source is None:
         return None
-    if isinstance(source, CdmExtract):
+    if source.format == "omop":
         return source.describe()
     return str(source.path)
