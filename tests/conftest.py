@@ -44,10 +44,12 @@ def write_extracts(folder: Path, extracts: dict[str, str]) -> Path:
     return folder
 
 
-def ingest_folder(folder: Path, mapping_path: Path | None = None) -> duckdb.DuckDBPyConnection:
+def ingest_folder(
+    folder: Path, mapping_path: Path | None = None, config=None
+) -> duckdb.DuckDBPyConnection:
     """Run reference + every extract's ingest into an in-memory DuckDB; returns the connection."""
     con = duckdb.connect()
-    config = load_config()
+    config = config or load_config()
     mapping = load_mapping(mapping_path)
     load_reference(con, config, mapping)
     sources = discover_sources(folder, mapping)

@@ -100,7 +100,7 @@ def build(
         config_path = tmp_path / "config.yaml"
         config_path.write_text(yaml.safe_dump(config))
     cfg = load_config(config_path)
-    con = ingest_folder(folder)
+    con = ingest_folder(folder, config=cfg)
     for extract in ("prescriptions", "labs", "diagnoses"):
         quarantined = con.execute(f"SELECT reason FROM quarantine.{extract}").fetchall()
         assert not quarantined, (extract, quarantined)

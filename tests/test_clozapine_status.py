@@ -229,3 +229,93 @@ def test_titration_check(tmp_path):
         in (p3["reasons"])
     )
     assert "CLZ-1: 500 mg/day on day 14 (2024-01-15), more than 450" in p3["reasons"]
+
+
+# --- CLZ-5 per course, levels maintained (issue 13) -------------------------------------------
+
+
+def test_clz5_the_90_days_must_be_in_one_course(tmp_path):
+    # Basis on day 37 (levels 30, 37), stopped on day 66 (29 days at level), seven months off,
+    # restarted on day 280 and still on at day 400: the new course has no basis of its own.
+    prescriptions = [
+        *titrated("P1", until=66),
+        *(rx("P1", 280 + o, e, v) for o, e, v in ((0, 286, 25), (7, 293, 150), (14, None, 350))),
+    ]
+    labs = [level("P1", 30, 400), level("P1", 37, 400)]
+    assessments = [assessment("P1", 390, "PANSS", 95)]
+    con = build(
+        tmp_path, as_of=400, prescriptions=prescriptions, labs=labs, assessments=assessments
+    )
+    row = status(con)
+    assert (row["n_courses"], row["course_number"], row["course_start"]) == (2, 2, d(280))
+    assert row["clozapine_status"] == "inadequate_trial"  # not clozapine_resistant
+    assert row["therapeutic_level_date"] is None and row["adequate_trial_reached"] is False
+    assert "CLZ-5: course 2 of 2 (from 2024-10-07) judged" in row["reasons"]
+    assert "CLZ-3: no clozapine levels" in row["reasons"]
+
+
+@pytest.mark.parametrize(
+    ("restart_day", "courses", "expected"),
+    [(69, 1, "clozapine_resistant"), (70, 2, "inadequate_trial")],
+)
+def test_clz5_a_gap_up_to_the_retitration_threshold_stays_in_the_course(
+    tmp_path, restart_day, courses, expected
+):
+    # Clozapine to day 66, again from restart_day: 2 days off (67, 68) bridge, 3 days start a new
+    # course (clozapine.course_max_gap_days = 2, the 48-hour re-titration threshold).
+    prescriptions = [*titrated("P1", until=66), rx("P1", restart_day, None, 350)]
+    labs = [level("P1", 30, 400), level("P1", 37, 400)]
+    assessments = [assessment("P1", 140, "PANSS", 95)]
+    con = build(
+        tmp_path, as_of=150, prescriptions=prescriptions, labs=labs, assessments=assessments
+    )
+    row = status(con)
+    assert (row["n_courses"], row["clozapine_status"]) == (courses, expected)
+
+
+@pytest.mark.parametrize(
+    ("later_level", "later_dose", "maintained"),
+    [
+        (349, 350, False),  # below 350 at the unchanged basis dose
+        (350, 350, True),
+        (300, 250, True),  # below 350 after a dose reduction: not a loss at the same dose
+    ],
+)
+def test_clz5_levels_maintained_is_reported(tmp_path, later_level, later_dose, maintained):
+    # Basis on day 37 at 350 mg/day; a level on day 80 (within the 90 days) at later_dose.
+    prescriptions = [*titrated("P1", until=69), rx("P1", 70, None, later_dose)]
+    if later_dose == 350:
+        prescriptions = titrated("P1")
+    labs = [level("P1", 30, 400), level("P1", 37, 400), level("P1", 80, later_level)]
+    assessments = [assessment("P1", 140, "PANSS", 95)]
+    con = build(
+        tmp_path, as_of=150, prescriptions=prescriptions, labs=labs, assessments=assessments
+    )
+    row = status(con)
+    assert row["levels_maintained"] is maintained
+    assert row["clozapine_status"] == "clozapine_resistant"  # reported only, by default
+    if not maintained:
+        assert (
+            f"CLZ-5: levels not maintained: 349 ng/mL on {d(80)} at 350 mg/day, below 350 within "
+            "90 days of the basis (reported; clozapine.require_levels_maintained is false)"
+            in row["reasons"]
+        )
+    strict = status(
+        build(
+            tmp_path / "strict",
+            as_of=150,
+            prescriptions=prescriptions,
+            labs=labs,
+            assessments=assessments,
+            config={"clozapine": {"require_levels_maintained": True}},
+        )
+    )
+    assert strict["clozapine_status"] == (
+        "clozapine_resistant" if maintained else "inadequate_trial"
+    )
+
+
+def test_levels_maintained_is_null_without_a_level_basis(tmp_path):
+    prescriptions = [*titrated("P1", until=19), rx("P1", 20, None, 500)]
+    row = status(build(tmp_path, as_of=60, prescriptions=prescriptions))
+    assert (row["level_basis"], row["levels_maintained"]) == ("dose_500", None)

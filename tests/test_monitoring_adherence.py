@@ -26,13 +26,14 @@ def windows(con, rule, pid="P1") -> list[tuple]:
 
 
 def test_schedule_changes_after_week_26_and_week_52(tmp_path):
-    # An ANC on every window centre: weekly 7..182, every 2 weeks 196..364, every 4 weeks 392..
+    # An ANC on every window centre: weekly 7..182, every 2 weeks 196..364, then every 4 weeks
+    # 392.. (one in each calendar month from January 2025, day 366).
     centres = [*range(7, 183, 7), *range(196, 365, 14), *range(392, 500, 28)]
     labs = [anc("P1", -1, 2000), *(anc("P1", c, 2000) for c in centres)]
     labs.append(anc("P1", 189, 2000))  # week 28 (day 189) falls between windows: counts nowhere
     con = build(tmp_path, as_of=500, prescriptions=titrated("P1"), labs=labs)
     got = adherence(con)
-    # monthly windows end on centre + 7: 392..476 end by day 483 <= 500; 504 + 7 > 500
+    # monthly windows are calendar months (issue 13): Jan-Apr 2025 end by day 485 <= 500 (May 15)
     assert got["MON-ANC-0"] == (1, 1)
     assert got["MON-ANC-1"] == (26, 26)
     assert got["MON-ANC-2"] == (13, 13)
@@ -40,7 +41,7 @@ def test_schedule_changes_after_week_26_and_week_52(tmp_path):
     assert windows(con, "MON-ANC-1")[-1] == (179, 185, True)  # week 26, +/- 3
     assert windows(con, "MON-ANC-2")[0] == (192, 200, True)  # week 28, +/- 4
     assert windows(con, "MON-ANC-2")[-1] == (360, 368, True)  # week 52
-    assert windows(con, "MON-ANC-3")[0] == (385, 399, True)  # week 56, +/- 7
+    assert windows(con, "MON-ANC-3")[0] == (366, 396, True)  # January 2025
     assert con.execute(
         "SELECT count(*) FROM marts.monitoring_gaps WHERE rule_id LIKE 'MON-ANC%'"
     ).fetchone() == (0,)
@@ -223,3 +224,70 @@ def test_level_window_after_a_dose_change(tmp_path):
         ("steady state after titration", 19, 47, False),
         (f"dose change to 450.0 mg/day on {d(40)}", 45, 73, True),
     ]
+
+
+# --- issue 13: calendar months, windows off clozapine, restart after 30 days off ---------------
+
+
+def first_of_each_month(first_day: int, last_day: int) -> list[int]:
+    """Day offsets of the 1st of every month between two offsets (DAY0 is 2024-01-01)."""
+    return [o for o in range(first_day, last_day + 1) if d(o).day == 1]
+
+
+@pytest.mark.parametrize(
+    ("calendar_month", "expected"),
+    [(True, (7, 7)), (False, (8, 2))],  # the 28-day grid scored this patient 25 %
+)
+def test_mon_anc_3_monthly_means_one_anc_per_calendar_month(tmp_path, calendar_month, expected):
+    # An ANC on the 1st of every month after week 52 (Jan 1 2025 = day 366 .. Aug 1 = day 578);
+    # as-of day 600 (2025-08-23): January to July are due; August ends after the as-of date.
+    labs = [anc("P1", o, 2000) for o in first_of_each_month(366, 600)]
+    profile = [
+        {"rule_id": "MON-ANC-1", "every_days": 7, "until_week": 26, "tolerance": "weekly"},
+        {"rule_id": "MON-ANC-2", "every_days": 14, "until_week": 52, "tolerance": "biweekly"},
+        {
+            "rule_id": "MON-ANC-3",
+            "every_days": 28,
+            "until_week": None,
+            "tolerance": "monthly",
+            "calendar_month": calendar_month,
+        },
+    ]
+    config = {"monitoring": {"profiles": {"us_rems_2015": profile}}}
+    con = build(tmp_path, as_of=600, prescriptions=titrated("P1"), labs=labs, config=config)
+    assert adherence(con)["MON-ANC-3"] == expected
+
+
+@pytest.mark.parametrize(("as_of", "due"), [(395, 0), (396, 1)])
+def test_mon_anc_3_a_calendar_month_is_due_once_it_ends_in_follow_up(tmp_path, as_of, due):
+    # January 2025 = days 366..396.
+    con = build(tmp_path, as_of=as_of, prescriptions=titrated("P1"))
+    assert adherence(con)["MON-ANC-3"] == (due, 0)
+
+
+def test_windows_while_off_clozapine_are_not_due(tmp_path):
+    # Clozapine to day 40, restarted on day 60 (19 days off, fewer than 30: same schedule).
+    # Weekly windows 46-52 and 53-59 lie entirely in the interruption: not due; 39-45 (on days
+    # 39, 40) and 60-66 are. Centres 7..91 end by day 94 <= 100: 13 windows, 11 due.
+    prescriptions = [*titrated("P1", until=40), rx("P1", 60, None, 350)]
+    con = build(tmp_path, as_of=100, prescriptions=prescriptions)
+    assert adherence(con)["MON-ANC-1"] == (11, 0)
+    starts = [w[0] for w in windows(con, "MON-ANC-1")]
+    assert 39 in starts and 60 in starts and 46 not in starts and 53 not in starts
+
+
+@pytest.mark.parametrize(("restart_day", "schedules"), [(70, 1), (71, 2)])
+def test_a_restart_after_30_days_off_restarts_the_weekly_schedule(tmp_path, restart_day, schedules):
+    # Clozapine to day 40; 29 days off (restart day 70) keep the schedule, 30 days (day 71) start a
+    # new one anchored on the restart: baseline ANC and weekly windows again (US REMS).
+    prescriptions = [*titrated("P1", until=40), rx("P1", restart_day, None, 350)]
+    con = build(tmp_path, as_of=120, prescriptions=prescriptions)
+    got = con.execute(
+        "SELECT schedule_number, anchor_date FROM intermediate.monitoring_schedules ORDER BY 1"
+    ).fetchall()
+    assert [n for n, _ in got] == list(range(1, schedules + 1))
+    assert got[-1][1] == (d(0) if schedules == 1 else d(71))
+    assert adherence(con)["MON-ANC-0"] == (schedules, 0)
+    if schedules == 2:
+        # schedule 1: centres 7..35 (end 38 <= 40); schedule 2 from day 71: 78..113 (end <= 120)
+        assert adherence(con)["MON-ANC-1"] == (5 + 6, 0)

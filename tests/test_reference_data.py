@@ -19,14 +19,24 @@ EXPECTED_HEADERS = {
         "concept_id",
         "generic_name",
         "formulation",
+        "default_lai",
         "atc_code",
         "drug_class",
         "is_clozapine",
+        "trs_relevant",
         "names",
-        "eq100_gardner2010",
-        "eq100_leucht2016",
-        "eq100_leucht2020",
-        "cpz_source_note",
+        "g10_median_mg",
+        "g10_interval_days",
+        "in_leucht2016",
+        "who_ddd_mg",
+        "l20_olz_eq_mg",
+        "label_min_mg",
+        "label_max_mg",
+        "label_source",
+        "level_analyte",
+        "level_min_ng_ml",
+        "level_source",
+        "source_note",
     ],
     "comedications": ["concept_id", "generic_name", "atc_code", "categories", "names", "note"],
     "lab_analytes": [
@@ -41,7 +51,7 @@ EXPECTED_HEADERS = {
         "monitored",
     ],
     "lab_units": ["analyte", "unit", "factor", "offset", "note"],
-    "icd10_groups": ["group_id", "code_prefix", "description", "code_system_note"],
+    "icd10_groups": ["group_id", "code_system", "code_prefix", "match", "description", "source"],
     "assessment_instruments": [
         "instrument",
         "names",
@@ -74,11 +84,18 @@ ANALYTES = [
     "bp_diastolic",
     "pulse",
     "qtc",
+    # TRS-5 antipsychotic levels (issue 13)
+    "olanzapine_level",
+    "risperidone_level",
+    "haloperidol_level",
+    "aripiprazole_level",
+    "quetiapine_level",
+    "amisulpride_level",
 ]
 
 GROUPS = {
-    "schizophrenia": {"F20"},
-    "schizoaffective": {"F25"},
+    "schizophrenia": {"F20", "-F2081", "295", "-2954", "-2955", "-2957", "=58214004"},
+    "schizoaffective": {"F25", "2957", "=68890003"},
     "pregnancy": {"Z33", "Z34", "O"},
     "lactation": {"Z391"},
     "AE-NEU": {"D70"},
@@ -169,35 +186,58 @@ def test_antipsychotic_rows():
     assert "lithium" not in rows
     for cid, r in rows.items():
         assert r["formulation"] in {"oral", "lai"}
-        assert r["drug_class"] in {"FGA", "SGA"}
+        assert r["drug_class"] in {"FGA", "SGA", "other"}
         assert r["is_clozapine"] == ("true" if r["generic_name"] == "clozapine" else "false")
+        assert r["trs_relevant"] in {"true", "false"}
         assert re.fullmatch(r"N05A[A-Z]\d\d", r["atc_code"]), cid
-        assert r["generic_name"] in split(r["names"]) or r["formulation"] == "lai"
-        values = [r[k] for k in ("eq100_gardner2010", "eq100_leucht2016", "eq100_leucht2020")]
-        assert any(values), f"{cid} has no CPZ equivalent"
-        assert all(float(v) > 0 for v in values if v)
+        assert r["generic_name"] in split(r["names"]) or r["formulation"] == "lai" or "_" in cid
+        # TRS-4: a CPZ source value, or a label dose range with its source
+        sources = [r[k] for k in ("g10_median_mg", "who_ddd_mg", "l20_olz_eq_mg")]
+        label = r["label_min_mg"] and r["label_max_mg"]
+        assert any(sources) or label, f"{cid} has no CPZ equivalent and no label range"
+        assert all(float(v) > 0 for v in sources if v)
+        if label:
+            assert 0 < float(r["label_min_mg"]) <= float(r["label_max_mg"]) and r["label_source"]
+        is_lai_with_g10 = r["formulation"] == "lai" and r["g10_median_mg"] != ""
+        assert (r["g10_interval_days"] != "") == is_lai_with_g10, cid
+        if r["in_leucht2016"] == "true":
+            assert r["who_ddd_mg"], cid  # L16 = WHO DDD / 3
+        if r["level_analyte"]:
+            assert float(r["level_min_ng_ml"]) > 0 and "unverified" in r["level_source"]
         if r["formulation"] == "lai":
-            parent = rows[r["generic_name"]]
-            assert parent["formulation"] == "oral"
-            assert parent["atc_code"] == r["atc_code"]
+            assert r["default_lai"] in {"true", "false"}
+        siblings = [o for o in rows.values() if o["generic_name"] == r["generic_name"]]
+        assert all(o["atc_code"] == r["atc_code"] for o in siblings), cid
+    defaults: dict[str, int] = defaultdict(int)
+    for r in rows.values():
+        defaults[r["generic_name"]] += r["default_lai"] == "true"
+    assert set(defaults.values()) <= {0, 1}  # one default long-acting form per generic
     assert sum(r["is_clozapine"] == "true" for r in rows.values()) == 1
 
 
-def test_cpz_equivalents_from_facts():
+def test_cpz_source_values_from_facts():
+    """Source values stored unrounded (reference-facts.md section 1): G10 median doses (== 600 mg
+    CPZ), WHO DDDs (L16 = DDD / 3), L20 doses (== 1 mg olanzapine)."""
     rows = {r["concept_id"]: r for r in read("antipsychotics")}
-    cpz = rows["chlorpromazine"]
-    for k in ("eq100_gardner2010", "eq100_leucht2016", "eq100_leucht2020"):
-        assert float(cpz[k]) == 100
-    assert float(rows["olanzapine"]["eq100_gardner2010"]) == pytest.approx(3.33)
-    assert float(rows["haloperidol"]["eq100_leucht2016"]) == pytest.approx(2.67)
-    assert float(rows["clozapine"]["eq100_gardner2010"]) == pytest.approx(66.67)
-    assert rows["clozapine"]["eq100_leucht2020"] == ""
-    assert float(rows["risperidone"]["eq100_leucht2020"]) == pytest.approx(1.37)
-    assert float(rows["haloperidol_decanoate"]["eq100_gardner2010"]) == pytest.approx(0.89)
-    assert float(rows["paliperidone_palmitate"]["eq100_leucht2016"]) == pytest.approx(0.83)
-    assert rows["paliperidone_palmitate"]["eq100_gardner2010"] == ""
-    # 600 mg CPZ-eq of oral olanzapine (TRS-4) under G10 is about 20 mg/day (Gardner median).
-    assert 6 * float(rows["olanzapine"]["eq100_gardner2010"]) == pytest.approx(20, abs=0.05)
+
+    def g(cid: str, key: str) -> float | None:
+        return float(rows[cid][key]) if rows[cid][key] else None
+
+    assert g("chlorpromazine", "g10_median_mg") == 600
+    assert g("haloperidol", "g10_median_mg") == 10 and g("haloperidol", "who_ddd_mg") == 8
+    assert g("amisulpride", "g10_median_mg") == 700 and g("ziprasidone", "g10_median_mg") == 160
+    assert g("olanzapine", "g10_median_mg") == 20 and g("olanzapine", "l20_olz_eq_mg") == 1
+    assert g("clozapine", "g10_median_mg") == 400 and g("clozapine", "l20_olz_eq_mg") is None
+    assert g("risperidone", "l20_olz_eq_mg") == 0.41
+    assert g("risperidone_lai", "g10_median_mg") == 50
+    assert g("risperidone_lai", "g10_interval_days") == 14
+    assert g("haloperidol_decanoate", "g10_interval_days") == 28
+    assert g("paliperidone_palmitate", "who_ddd_mg") == 2.5
+    assert g("paliperidone_palmitate", "g10_median_mg") is None
+    for cid in ("brexpiprazole", "cariprazine", "iloperidone"):  # L20 published, L16 absent
+        assert rows[cid]["in_leucht2016"] == "false" and g(cid, "l20_olz_eq_mg")
+    for cid in ("levomepromazine", "zotepine", "perazine", "chlorprothixene", "pipotiazine"):
+        assert cid in rows  # from the peer tables
 
 
 def test_brand_names_on_the_right_formulation():
@@ -310,23 +350,46 @@ def test_loinc_codes_unique():
 def test_icd10_groups():
     rows = read("icd10_groups")
     got: dict[str, set[str]] = defaultdict(set)
+    mark = {"prefix": "", "exclude": "-", "exact": "="}
     for r in rows:
+        assert r["code_system"] in {"ICD10", "ICD10CM", "ICD9CM", "SNOMED"}
         assert r["code_prefix"] == r["code_prefix"].upper().replace(".", "")
-        got[r["group_id"]].add(r["code_prefix"])
+        assert r["source"], r
+        got[r["group_id"]].add(mark[r["match"]] + r["code_prefix"])
     assert dict(got) == GROUPS
-    assert len(rows) == len({(r["group_id"], r["code_prefix"]) for r in rows})
+    keys = [(r["group_id"], r["code_system"], r["code_prefix"]) for r in rows]
+    assert len(keys) == len(set(keys))
 
-    def groups_of(code: str) -> set[str]:
+    def groups_of(code: str, family: str = "ICD10") -> set[str]:
         c = code.upper().replace(".", "")
-        return {r["group_id"] for r in rows if c.startswith(r["code_prefix"])}
+        fam = [r for r in rows if r["code_system"].startswith(family)]
+        found = {
+            r["group_id"]
+            for r in fam
+            if (r["match"] == "prefix" and c.startswith(r["code_prefix"]))
+            or (r["match"] == "exact" and c == r["code_prefix"])
+        }
+        return {
+            g
+            for g in found
+            if not any(
+                r["match"] == "exclude" and r["group_id"] == g and c.startswith(r["code_prefix"])
+                for r in fam
+            )
+        }
 
     assert groups_of("D70") == {"AE-NEU"}
     assert groups_of("d70.2") == {"AE-NEU"}
     assert groups_of("F20.0") == {"schizophrenia"}
+    assert groups_of("F20.81") == set()  # ICD-10-CM schizophreniform disorder
+    assert groups_of("F20.89") == {"schizophrenia"}
     assert groups_of("I51.4") == {"AE-MYO"}
     assert groups_of("K59.03") == {"AE-GI-CONSTIPATION"}
     assert groups_of("O9A.1") == {"pregnancy"}
     assert groups_of("I45.8") == set()
+    assert groups_of("295.30", "ICD9") == {"schizophrenia"}
+    assert groups_of("295.70", "ICD9") == {"schizoaffective"}
+    assert groups_of("58214004", "SNOMED") == {"schizophrenia"}
 
 
 def test_assessment_instruments():

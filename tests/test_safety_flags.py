@@ -173,3 +173,22 @@ def test_dispensing_needs_a_recent_anc_for_the_phase(tmp_path):
         got[0][3]
         == f"clozapine dispensed {d(20)} (treatment day 20) with no ANC in the 7 days before"
     )
+
+
+def test_clz2_above_the_900_mg_maximum(tmp_path):
+    # 900 mg/day from day 30 is the maximum (not above it); 925 from day 60 is.
+    prescriptions = [*titrated("P1", until=29), rx("P1", 30, 59, 900), rx("P1", 60, None, 925)]
+    con = build(tmp_path, as_of=90, prescriptions=prescriptions)
+    assert flags(con, "CLZ-2") == [
+        (
+            "P1",
+            "CLZ-2",
+            d(60),
+            f"clozapine 925 mg/day from {d(60)} to {d(90)}, above the 900 mg/day maximum (CLZ-2)",
+        )
+    ]
+    status = con.execute(
+        "SELECT above_max_dose, reasons FROM marts.patient_clozapine_status WHERE patient_id = 'P1'"
+    ).fetchone()
+    assert status[0] is True
+    assert "CLZ-2: 925 mg/day prescribed, above the 900 mg/day maximum" in status[1]

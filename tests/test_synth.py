@@ -82,7 +82,13 @@ def con(cohort) -> duckdb.DuckDBPyConnection:
 DRUG_NAMES_SQL = """
 CREATE TABLE drug_names AS
 SELECT DISTINCT trim(name) AS name, generic_name, formulation, is_clozapine = 'true' AS is_clozapine,
-       CAST(coalesce(nullif(eq100_gardner2010, ''), nullif(eq100_leucht2016, '')) AS DOUBLE) AS eq100
+       -- mg/day == 100 mg CPZ by the default method order (G10, L16 = DDD/3, L20 x 100/30, DDD/3)
+       coalesce(
+           CAST(nullif(g10_median_mg, '') AS DOUBLE)
+               / coalesce(CAST(nullif(g10_interval_days, '') AS DOUBLE), 1) / 6,
+           CASE WHEN in_leucht2016 = 'true' THEN CAST(nullif(who_ddd_mg, '') AS DOUBLE) / 3 END,
+           CAST(nullif(l20_olz_eq_mg, '') AS DOUBLE) * 100 / 30,
+           CAST(nullif(who_ddd_mg, '') AS DOUBLE) / 3) AS eq100
 FROM (SELECT *, unnest(string_split(names, '|')) AS name FROM ref_antipsychotics)
 """
 
@@ -341,7 +347,8 @@ course AS (
            CAST(g.mon_anc_1_expected AS INTEGER) AS expected,
            CAST(g.mon_anc_1_observed AS INTEGER) AS observed
     FROM gt_patients g JOIN patients p USING (patient_id)
-    WHERE g.clozapine_start_date IS NOT NULL
+    -- a rechallenge has a schedule of its own (not recomputed here)
+    WHERE g.clozapine_start_date IS NOT NULL AND g.rechallenge = 'false'
 ),
 windows AS (
     SELECT c.patient_id, k FROM course c, range(1, 27) AS r(k) WHERE 7 * k + 3 <= c.f

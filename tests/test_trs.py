@@ -90,10 +90,13 @@ def test_trs4_dose_boundary(tmp_path, dose, expected):
 
 
 def test_cpz_equivalents_use_the_gardner_table(tmp_path):
-    # Olanzapine 25 mg: 25 x 100 / 3.33 = 750.75 mg CPZ-eq; risperidone 8 mg: 8 x 100 / 1 = 800.
+    # Gardner 2010 median doses == 600 mg CPZ, unrounded (issue 13): olanzapine 25 mg =
+    # 25 x 600 / 20 = 750 mg CPZ-eq (750.75 with the old rounded factor 3.33); risperidone 8 mg =
+    # 8 x 600 / 6 = 800.
     first, second = trials(build(tmp_path))
-    assert first["cpz_equivalent_mg"] == pytest.approx(750.750751)
-    assert second["cpz_equivalent_mg"] == pytest.approx(800)
+    assert first["cpz_equivalent_mg"] == 750
+    assert second["cpz_equivalent_mg"] == 800
+    assert (first["dose_basis"], second["dose_basis"]) == ("cpz_equivalent", "cpz_equivalent")
 
 
 @pytest.mark.parametrize(("supplied", "expected"), [(79, "pseudo_resistant"), (80, "trs")])
@@ -122,11 +125,14 @@ def test_trs5_unknown_adherence_is_not_verified(tmp_path):
     )
     result = status(con)
     assert result["trs_status"] == "pseudo_resistant"
-    assert "TRS-5: adherence not verified (no dispensings, not long-acting)" in result["reasons"]
+    assert (
+        "TRS-5: adherence not verified (no dispensings, not long-acting, no level)"
+        in (result["reasons"])
+    )
 
 
 def test_trs5_long_acting_injectable_counts_as_verified(tmp_path):
-    # Risperidone LAI 3.57 mg/day: 3.57 x 100 / 0.60 = 595 < 600, so use 4 mg/day (666.7).
+    # Risperidone LAI 4 mg/day: 4 x 600 x 14 / 50 = 672 mg CPZ-eq (G10 50 mg / 14 days == 600).
     case = with_second_trial(
         ("P1", "Risperdal Consta", "2020-05-01", "2020-07-31", 4, "lai"),
         None,
@@ -255,7 +261,7 @@ def test_trs8_functional_impairment_when_recorded(tmp_path, cgi_s, expected):
 
 
 def test_trs1_schizoaffective_off_by_default_and_on_by_config(tmp_path, tmp_path_factory):
-    diagnoses = [("P1", "F25.1", "2019-01-01")]
+    diagnoses = [("P1", "F25.1", "2019-01-01", "ICD10")]
     result = status(build(tmp_path / "off", diagnoses=diagnoses))
     assert result["trs_status"] == "no_schizophrenia_diagnosis"
     assert result["schizoaffective_dx"] is True
@@ -322,3 +328,250 @@ def test_trs7_a_response_to_clozapine_does_not_undo_trs(tmp_path):
     assessments = [*BASE_ASSESSMENTS, ("P1", "2020-12-01", "PANSS", 50)]
     result = status(build(tmp_path, prescriptions=prescriptions, assessments=assessments))
     assert (result["trs_status"], result["latest_symptom_score"]) == ("trs", 90)
+
+
+# --- issue 13: monotherapy trials, polypharmacy, split doses (TRS-2, TRS-4) -------------------
+
+
+def polypharmacy(con) -> list[dict]:
+    cursor = con.execute(
+        "SELECT * FROM intermediate.antipsychotic_polypharmacy WHERE patient_id = 'P1' "
+        "ORDER BY start_date"
+    )
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+# Two drugs only ever taken together for 120 days (Jan 1 .. Apr 29), both dispensed, PANSS high.
+TOGETHER = {
+    "prescriptions": [
+        ("P1", "olanzapine", "2020-01-01", "2020-04-29", 25, "oral"),
+        ("P1", "risperidone", "2020-01-01", "2020-04-29", 8, "oral"),
+    ],
+    "dispensings": [
+        ("P1", "olanzapine", "2020-01-01", 120),
+        ("P1", "risperidone", "2020-01-01", 120),
+    ],
+    "assessments": [("P1", "2020-05-03", "PANSS", 90)],
+}
+
+
+def test_trs2_polypharmacy_is_not_two_trials(tmp_path):
+    con = build(tmp_path, **TOGETHER)
+    assert trials(con) == []
+    (period,) = polypharmacy(con)
+    assert (period["start_date"], period["end_date"], period["days"]) == (
+        dt.date(2020, 1, 1),
+        dt.date(2020, 4, 29),
+        120,
+    )
+    assert (period["drugs"], period["max_antipsychotics"], period["includes_clozapine"]) == (
+        "olanzapine + risperidone",
+        2,
+        False,
+    )
+    result = status(con)
+    assert (result["trs_status"], result["n_polypharmacy_episodes"]) == ("not_trs", 1)
+    assert result["longest_polypharmacy_days"] == 120
+    assert (
+        "TRS-2: 1 period(s) on two or more antipsychotics together not counted as trials "
+        "(longest: olanzapine + risperidone 2020-01-01 to 2020-04-29, 120 days)"
+        in result["reasons"]
+    )
+
+
+def test_trs2_counting_polypharmacy_trials_is_a_site_choice(tmp_path, tmp_path_factory):
+    override = tmp_path_factory.mktemp("cfg") / "c.yaml"
+    override.write_text("trs: {count_polypharmacy_trials: true}\n")
+    con = build(tmp_path, config=load_config(override), **TOGETHER)
+    got = sorted((t["generic_name"], t["days"], t["polypharmacy_days"]) for t in trials(con))
+    assert got == [
+        ("olanzapine", 120, 120),
+        ("risperidone", 120, 120),
+    ]
+    assert status(con)["trs_status"] == "trs"
+
+
+@pytest.mark.parametrize(
+    ("overlap_start", "olanzapine_days"), [("2020-02-11", 41), ("2020-02-12", 42)]
+)
+def test_trs2_a_cross_taper_ends_the_monotherapy_trial(tmp_path, overlap_start, olanzapine_days):
+    # Olanzapine from Jan 1; risperidone added on overlap_start, olanzapine stopped Feb 20. The
+    # olanzapine trial is its days alone: Jan 1 .. the day before the overlap (TRS-3 boundary).
+    prescriptions = [
+        ("P1", "olanzapine", "2020-01-01", "2020-02-20", 25, "oral"),
+        ("P1", "risperidone", overlap_start, "2020-07-31", 8, "oral"),
+    ]
+    dispensings = [
+        ("P1", "olanzapine", "2020-01-01", 51),
+        ("P1", "risperidone", overlap_start, 180),
+    ]
+    assessments = [("P1", "2020-02-25", "PANSS", 85), BASE_ASSESSMENTS[1]]
+    con = build(
+        tmp_path, prescriptions=prescriptions, dispensings=dispensings, assessments=assessments
+    )
+    olanzapine, risperidone = trials(con)
+    assert (olanzapine["days"], olanzapine["duration_ok"]) == (
+        olanzapine_days,
+        olanzapine_days >= 42,
+    )
+    assert (risperidone["start_date"], risperidone["end_date"]) == (
+        dt.date(2020, 2, 21),
+        dt.date(2020, 7, 31),
+    )
+    (period,) = polypharmacy(con)
+    assert period["end_date"] == dt.date(2020, 2, 20)
+    assert status(con)["trs_status"] == ("trs" if olanzapine_days >= 42 else "pseudo_resistant")
+
+
+def test_trs2_a_short_gap_on_another_drug_splits_the_trial(tmp_path):
+    # Olanzapine Jan 1-31 and from Feb 8; haloperidol alone Feb 2-5 inside the 7-day gap.
+    prescriptions = [
+        ("P1", "olanzapine", "2020-01-01", "2020-01-31", 25, "oral"),
+        ("P1", "haloperidol", "2020-02-02", "2020-02-05", 10, "oral"),
+        ("P1", "olanzapine", "2020-02-08", "2020-03-31", 25, "oral"),
+    ]
+    con = build(tmp_path, prescriptions=prescriptions)
+    assert [t["episode_id"] for t in trials(con)] == [
+        "P1:olanzapine:1",
+        "P1:haloperidol:1",
+        "P1:olanzapine:2",
+    ]
+    assert polypharmacy(con) == []
+
+
+@pytest.mark.parametrize(("second_dose", "cpz", "met"), [(449, 599.2, False), (450, 600, True)])
+def test_trs4_split_doses_of_one_drug_add_up(tmp_path, second_dose, cpz, met):
+    # Quetiapine 300 mg + 450 mg (two lines, same days) = 750 mg/day = 600 mg CPZ-eq (G10 median
+    # 750 == 600). Averaging the lines (375 mg/day, 300 mg CPZ-eq) was the old defect.
+    case = with_second_trial(
+        ("P1", "quetiapine", "2020-05-01", "2020-07-31", 300, "oral"),
+        ("P1", "quetiapine", "2020-05-01", 92),
+        ("P1", "2020-08-03", "PANSS", 90),
+    )
+    case["prescriptions"].append(
+        ("P1", "quetiapine", "2020-05-01", "2020-07-31", second_dose, "oral")
+    )
+    con = build(tmp_path, **case)
+    second = trials(con)[1]
+    assert (second["mean_daily_dose_mg"], second["n_levels"]) == (300 + second_dose, 0)
+    assert (second["cpz_equivalent_mg"], second["dose_ok"]) == (pytest.approx(cpz), met)
+    assert polypharmacy(con) == []  # one drug, not polypharmacy
+    assert status(con)["trs_status"] == ("trs" if met else "pseudo_resistant")
+
+
+@pytest.mark.parametrize(("overlap_days", "mean_dose"), [(0, 8 + 8 / 92), (1, 8)])
+def test_trs4_a_renewal_written_one_day_early_is_not_a_split_dose(
+    tmp_path, tmp_path_factory, overlap_days, mean_dose
+):
+    # Risperidone 8 mg May 1 - Jun 15, renewed 8 mg Jun 15 - Jul 31 (Jun 15 on both lines).
+    # trs.renewal_overlap_days 1 (default): a renewal; 0: Jun 15 counts 16 mg.
+    override = tmp_path_factory.mktemp("cfg") / "c.yaml"
+    override.write_text(f"trs: {{renewal_overlap_days: {overlap_days}}}\n")
+    prescriptions = [
+        OLANZAPINE,
+        ("P1", "risperidone", "2020-05-01", "2020-06-15", 8, "oral"),
+        ("P1", "risperidone", "2020-06-15", "2020-07-31", 8, "oral"),
+    ]
+    con = build(tmp_path, prescriptions=prescriptions, config=load_config(override))
+    (episode,) = con.execute(
+        "SELECT days, n_prescriptions, mean_daily_dose_mg FROM intermediate.antipsychotic_episodes "
+        "WHERE generic_name = 'risperidone'"
+    ).fetchall()
+    assert episode == (92, 2, pytest.approx(mean_dose))
+
+
+# --- TRS-5 blood levels, TRS-9 ---------------------------------------------------------------
+
+
+def olanzapine_level(day: str, value: str) -> tuple:
+    return ("P1", day, "", "Olanzapine level", value, "ng/mL")
+
+
+@pytest.mark.parametrize(
+    ("value", "day", "verified"),
+    [
+        ("19", "2020-02-15", False),  # below the lower limit 20 ng/mL (AGNP, reference)
+        ("20", "2020-02-15", True),
+        ("<25", "2020-02-15", False),  # a bound below 25 does not prove >= 20
+        (">20", "2020-02-15", True),
+        ("35", "2020-04-15", None),  # after the trial (ended Mar 31): not its level
+    ],
+)
+def test_trs5_an_antipsychotic_level_in_range_verifies_adherence(tmp_path, value, day, verified):
+    # The olanzapine trial has no dispensings and is oral: only the level can verify adherence.
+    case = {
+        "dispensings": [BASE_DISPENSINGS[1]],
+        "labs": [olanzapine_level(day, value)],
+    }
+    con = build(tmp_path, **case)
+    first = trials(con)[0]
+    assert first["adherence_ok"] is verified
+    assert first["adherence_source"] == ("level" if verified else "unknown")
+    assert status(con)["trs_status"] == ("trs" if verified else "pseudo_resistant")
+    if verified is False:
+        assert "TRS-5: level" in first["reasons"]
+
+
+def test_trs9_optimum_criteria_are_reported_not_required(tmp_path):
+    # Trial 1 confirmed by an olanzapine level in range, trial 2 a long-acting injectable.
+    prescriptions = [OLANZAPINE, ("P1", "Risperdal Consta", "2020-05-01", "2020-07-31", 4, "lai")]
+    labs = [olanzapine_level("2020-02-15", "40")]
+    con = build(tmp_path, prescriptions=prescriptions, labs=labs)
+    result = status(con)
+    assert result["trs_status"] == "trs"
+    assert (result["trs9_level_confirmed"], result["trs9_supervised_trial"]) == (True, True)
+    assert result["trs9_optimum_criteria"] is True
+    assert "TRS-9 optimum criteria met" in result["reasons"]
+    base = status(build(tmp_path / "base"))
+    assert (base["trs_status"], base["trs9_optimum_criteria"]) == ("trs", False)
+    assert (
+        "TRS-9 optimum criteria not met (no antipsychotic level in range, no long-acting"
+        in (base["reasons"])
+    )
+
+
+# --- TRS-1 code systems ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "system", "schizophrenia"),
+    [
+        ("F20.0", "ICD10", True),
+        ("F20.89", "ICD-10-CM", True),
+        ("F20.81", "ICD-10-CM", False),  # schizophreniform disorder
+        ("F20.81", "ICD10", False),  # a CM code labelled ICD10
+        ("F20.8", "ICD10", True),  # WHO other schizophrenia
+        ("295.30", "ICD-9-CM", True),
+        ("295.40", "ICD-9-CM", False),  # schizophreniform
+        ("295.70", "ICD-9-CM", False),  # schizoaffective
+        ("58214004", "SNOMED CT", True),
+        ("68890003", "SNOMED", False),  # schizoaffective
+        ("295.30", "ICD10", False),  # an ICD-9 code is not read as ICD-10 (quarantined)
+    ],
+)
+def test_trs1_code_groups_per_code_system(tmp_path, code, system, schizophrenia):
+    con = build(tmp_path, diagnoses=[("P1", code, "2019-01-01", system)])
+    result = status(con)
+    assert result["schizophrenia_dx"] is schizophrenia
+    assert (result["trs_status"] == "no_schizophrenia_diagnosis") is not schizophrenia
+
+
+def test_trs1_diagnosis_after_the_as_of_date_is_not_yet_known(tmp_path):
+    con = build(tmp_path, diagnoses=[("P1", "F20.0", "2021-01-01", "ICD10")])
+    assert status(con)["trs_status"] == "no_schizophrenia_diagnosis"
+
+
+def test_trs2_clozapine_counts_in_polypharmacy(tmp_path):
+    # Risperidone May 1 - Jul 31; clozapine from Jul 20 (a cross-taper onto clozapine): the
+    # risperidone trial ends on Jul 19 and Jul 20-31 is polypharmacy including clozapine.
+    prescriptions = [*BASE_PRESCRIPTIONS, ("P1", "clozapine", "2020-07-20", None, 300, "oral")]
+    con = build(tmp_path, prescriptions=prescriptions)
+    risperidone = trials(con)[1]
+    assert (risperidone["end_date"], risperidone["days"]) == (dt.date(2020, 7, 19), 80)
+    (period,) = polypharmacy(con)
+    assert (period["drugs"], period["includes_clozapine"], period["days"]) == (
+        "clozapine + risperidone",
+        True,
+        12,
+    )

@@ -344,8 +344,9 @@ def _lai(tmp_path, *lines: str):
 
 
 def test_lai_per_injection_dose_with_interval_becomes_a_daily_dose(tmp_path):
-    # paliperidone palmitate 100 mg every 28 days = 3.5714 mg/day; no G10 factor, so L16
-    # (0.83 mg/day = 100 mg CPZ): 3.5714 x 100 / 0.83 = 430.29 mg CPZ-eq (TRS-4).
+    # paliperidone palmitate 100 mg every 28 days = 3.5714 mg/day; no G10 factor, so L16, whose
+    # value is the WHO depot DDD 2.5 mg / 3 = 0.8333 mg/day = 100 mg CPZ (issue 13 keeps it
+    # unrounded): 3.5714 x 100 x 3 / 2.5 = 428.57 mg CPZ-eq (TRS-4).
     con = _lai(tmp_path, f"P1,paliperidone palmitate,{d(0)},{d(90)},,lai,RX1,100,28")
     assert rows(
         con,
@@ -355,7 +356,7 @@ def test_lai_per_injection_dose_with_interval_becomes_a_daily_dose(tmp_path):
     assert rows(
         con,
         "SELECT round(cpz_equivalent_mg, 2), cpz_method FROM intermediate.antipsychotic_prescriptions",
-    ) == [(430.29, "leucht2016")]
+    ) == [(428.57, "leucht2016")]
 
 
 def test_lai_per_injection_dose_written_as_daily_is_quarantined_not_12000_cpz(tmp_path):

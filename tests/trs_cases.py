@@ -15,7 +15,7 @@ from trscohort.run_parameters import record_run_parameters
 AS_OF = dt.date(2020, 12, 31)
 
 PATIENTS = "patient_id,birth_date,sex\nP1,1980-01-01,F\n"
-DIAGNOSES_F20 = [("P1", "F20.0", "2019-01-01")]
+DIAGNOSES_F20 = [("P1", "F20.0", "2019-01-01", "ICD10")]
 
 # Two adequate trials of different drugs, each followed by a high PANSS: TRS on 2020-08-03.
 BASE_PRESCRIPTIONS = [
@@ -45,6 +45,7 @@ def build(
     dispensings: list[tuple] = BASE_DISPENSINGS,
     assessments: list[tuple] = BASE_ASSESSMENTS,
     diagnoses: list[tuple] = DIAGNOSES_F20,
+    labs: list[tuple] = (),
     as_of: dt.date = AS_OF,
     config: Config | None = None,
 ) -> duckdb.DuckDBPyConnection:
@@ -55,12 +56,12 @@ def build(
         "prescriptions": _csv(
             "patient_id,drug,start_date,end_date,daily_dose_mg,route", prescriptions
         ),
-        "labs": "patient_id,collected_at,test_code,test_name,value,unit\n",
-        "diagnoses": _csv("patient_id,code,diagnosed_at", diagnoses),
+        "labs": _csv("patient_id,collected_at,test_code,test_name,value,unit", list(labs)),
+        "diagnoses": _csv("patient_id,code,diagnosed_at,code_system", diagnoses),
         "dispensings": _csv("patient_id,drug,dispensed_date,days_supply", dispensings),
         "assessments": _csv("patient_id,assessed_at,instrument,score", assessments),
     }
-    con = ingest_folder(write_extracts(folder, extracts))
+    con = ingest_folder(write_extracts(folder, extracts), config=config)
     record_run_parameters(con, config, as_of=as_of, input_dir=str(folder), mapping_path=None)
     build_transform(con, config)
     return con

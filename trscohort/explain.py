@@ -42,6 +42,7 @@ class PatientExplanation:
     assessments: list[dict[str, Any]]
     clozapine: dict[str, Any] | None = None
     clozapine_prescriptions: list[dict[str, Any]] = field(default_factory=list)
+    polypharmacy: list[dict[str, Any]] = field(default_factory=list)
 
     def to_text(self) -> str:
         return "\n".join(_render(self))
@@ -67,10 +68,9 @@ def explain_patient(con: duckdb.DuckDBPyConnection, patient_id: str) -> PatientE
         status=status[0],
         diagnoses=_records(
             con,
-            "SELECT d.diagnosed_at, d.code, g.group_id FROM staging.diagnoses AS d "
-            "JOIN reference.icd10_groups AS g ON starts_with(d.code, g.code_prefix) "
-            "WHERE d.patient_id = ? AND g.group_id IN ('schizophrenia', 'schizoaffective') "
-            "ORDER BY d.diagnosed_at, d.code",
+            "SELECT diagnosed_at, code, code_system, group_id FROM intermediate.diagnosis_groups "
+            "WHERE patient_id = ? AND group_id IN ('schizophrenia', 'schizoaffective') "
+            "ORDER BY diagnosed_at, code",
             [patient_id],
         ),
         trials=_records(
@@ -92,6 +92,14 @@ def explain_patient(con: duckdb.DuckDBPyConnection, patient_id: str) -> PatientE
             "WHERE patient_id = ? AND is_clozapine ORDER BY start_date",
             [patient_id],
         ),
+        polypharmacy=_records(
+            con,
+            "SELECT * FROM intermediate.antipsychotic_polypharmacy WHERE patient_id = ? "
+            "ORDER BY start_date",
+            [patient_id],
+        )
+        if _table_exists(con, "intermediate.antipsychotic_polypharmacy")
+        else [],
     )
 
 
@@ -101,16 +109,48 @@ def _num(value: Any) -> str:
     return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
 
 
-def _mark(ok: bool | None) -> str:
-    return {True: "met", False: "NOT met", None: "not verified"}[ok]
+def _count(n: int, singular: str, plural: str | None = None) -> str:
+    """'1 adequate failed trial', '2 adequate failed trials'."""
+    return f"{n} {singular if n == 1 else (plural or singular + 's')}"
+
+
+def _verdict(ok: bool | None) -> str:
+    return {True: "met", False: "not met", None: "not verified"}[ok]
+
+
+def _adherence_evidence(t: dict[str, Any]) -> str:
+    """What TRS-5 rests on, as a clinician would note it."""
+    parts = []
+    if t["adherence_pct"] is not None:
+        source = t["adherence_source"].replace("+level", "").replace("level", "")
+        source = {
+            "dispensings": "dispensings",
+            "lai": "long-acting injections",
+            "dispensings+lai": "dispensings and long-acting injections",
+        }.get(source, source)
+        parts.append(f"{_num(t['adherence_pct'])}% of days covered by {source}")
+    if t.get("n_levels"):
+        parts.append(
+            f"{t['generic_name']} level in range"
+            if t.get("level_in_range")
+            else f"{t['generic_name']} level below range"
+        )
+    if not parts:
+        return "no dispensings, no long-acting injection, no blood level"
+    return "; ".join(parts)
 
 
 def _trial_line(t: dict[str, Any]) -> str:
-    adherence = (
-        f"adherence {_num(t['adherence_pct'])}% ({t['adherence_source']})"
-        if t["adherence_pct"] is not None
-        else "adherence unknown"
-    )
+    if t["adherence_ok"] is None:
+        adherence = "adherence unknown (no dispensings)"
+    else:
+        adherence = f"adherence {_adherence_evidence(t)}"
+    if t["cpz_equivalent_mg"] is not None:
+        dose = f"= {_num(t['cpz_equivalent_mg'])} mg CPZ-eq/day"
+    elif t.get("dose_basis") == "label_mid_range":
+        dose = f"(label mid-range {_num(t['label_mid_mg'])} mg/day, no CPZ equivalent)"
+    else:
+        dose = "(no CPZ equivalent)"
     outcome = (
         f"failed ({t['failure_instrument']} {_num(t['failure_score'])} on {t['failure_assessed_at']})"
         if t["failed"]
@@ -119,44 +159,114 @@ def _trial_line(t: dict[str, Any]) -> str:
     ongoing = ", ongoing" if t["ongoing_at_as_of"] else ""
     return (
         f"  {t['start_date']} to {t['end_date']}  {t['generic_name']} ({t['route']}{ongoing}), "
-        f"{t['days']} days, mean {_num(t['mean_daily_dose_mg'])} mg/day = "
-        f"{_num(t['cpz_equivalent_mg'])} mg CPZ-eq, {adherence}: "
-        f"{'ADEQUATE' if t['adequate'] else 'not adequate'}, {outcome}"
+        f"{_count(t['days'], 'day')}, mean {_num(t['mean_daily_dose_mg'])} mg/day {dose}, "
+        f"{adherence}: {'adequate' if t['adequate'] else 'not adequate'}, {outcome}"
     )
+
+
+def _dose_criterion(t: dict[str, Any], trs: dict) -> str:
+    if t.get("dose_basis") == "label_mid_range":
+        return (
+            f"TRS-4 dose {_verdict(t['dose_ok'])}: {_num(t['mean_daily_dose_mg'])} mg/day "
+            f"(needs \u2265 {_num(t['label_mid_mg'])}, the label mid-range: no CPZ equivalent)"
+        )
+    if t["cpz_equivalent_mg"] is None:
+        return "TRS-4 dose not verifiable (no dose, CPZ equivalent or label range)"
+    return (
+        f"TRS-4 dose {_verdict(t['dose_ok'])}: {_num(t['cpz_equivalent_mg'])} mg CPZ-eq/day "
+        f"(needs \u2265 {trs['min_cpz_equivalent_mg']})"
+    )
+
+
+def _trial_criteria(t: dict[str, Any], trs: dict) -> list[str]:
+    adherence = (
+        f"TRS-5 adherence unknown ({_adherence_evidence(t)})"
+        if t["adherence_ok"] is None
+        else f"TRS-5 adherence {_verdict(t['adherence_ok'])}: {_adherence_evidence(t)} "
+        f"(needs \u2265 {trs['min_adherence_pct']}%, a long-acting injectable or a level in range)"
+    )
+    return [
+        f"  {t['generic_name']} from {t['start_date']}:",
+        f"    TRS-3 duration {_verdict(t['duration_ok'])}: {_count(t['days'], 'day')} "
+        f"(needs \u2265 {trs['min_trial_days']})",
+        f"    {_dose_criterion(t, trs)}",
+        f"    {adherence}",
+    ]
 
 
 def _criteria(e: PatientExplanation) -> list[str]:
     trs, s = e.config["trs"], e.status
-    kinds = "classes" if trs["require_different_classes"] else "drugs"
-    dx = ", ".join(f"{d['code']} ({d['group_id']}, {d['diagnosed_at']})" for d in e.diagnoses)
-    lines = [f"  TRS-1 schizophrenia diagnosis: {_mark(s['schizophrenia_dx'])}  [{dx or 'none'}]"]
+    dx = ", ".join(f"{d['code']} ({d['code_system']}) on {d['diagnosed_at']}" for d in e.diagnoses)
+    lines = [
+        f"  TRS-1 schizophrenia diagnosis {_verdict(s['schizophrenia_dx'])}: {dx or 'none recorded'}"
+    ]
     for t in e.trials:
+        lines += _trial_criteria(t, trs)
+    if e.polypharmacy and not trs.get("count_polypharmacy_trials", False):
         lines.append(
-            f"  {t['generic_name']} from {t['start_date']}: TRS-3 duration {_mark(t['duration_ok'])} "
-            f"({t['days']} >= {trs['min_trial_days']} days), TRS-4 dose {_mark(t['dose_ok'])} "
-            f"({_num(t['cpz_equivalent_mg'])} >= {trs['min_cpz_equivalent_mg']} mg CPZ-eq), "
-            f"TRS-5 adherence {_mark(t['adherence_ok'])} "
-            f"({_num(t['adherence_pct'])} >= {trs['min_adherence_pct']}%)"
+            f"  TRS-2: {_count(len(e.polypharmacy), 'period')} on two or more antipsychotics "
+            "together, not counted as trials"
         )
+    need = trs["min_failed_adequate_trials"]
+    if trs["require_different_classes"]:
+        kinds = "different classes"
+        found = len({t["drug_class"] for t in e.trials if t["adequate"] and t["failed"]})
+        distinct = _count(found, "distinct class", "distinct classes")
+    else:
+        kinds = "different drugs"
+        distinct = _count(s["n_distinct_failed_drugs"], "distinct drug")
+    met = s["trs_status"] == "trs" or s["n_distinct_failed_drugs"] >= need
     lines.append(
-        f"  TRS-6 >= {trs['min_failed_adequate_trials']} adequate failed trials of different "
-        f"{kinds}: {s['n_distinct_failed_drugs']} different drugs among "
-        f"{s['n_failed_adequate_trials']} adequate failed trial(s)"
+        f"  TRS-6 {_verdict(met)}: {distinct} among "
+        f"{_count(s['n_failed_adequate_trials'], 'adequate failed trial')} (needs {need} {kinds})"
     )
+    thresholds = f"needs PANSS \u2265 {trs['panss_total_persistent']} or BPRS \u2265 {trs['bprs_total_persistent']}"
     if s["latest_symptom_score"] is None:
-        lines.append("  TRS-7 persistent symptoms: not verified (no PANSS/BPRS)")
+        lines.append(f"  TRS-7 persistent symptoms not verified: no PANSS/BPRS ({thresholds})")
     else:
         lines.append(
-            f"  TRS-7 persistent symptoms: {_mark(s['symptoms_persistent'])} "
-            f"({s['latest_symptom_instrument']} {_num(s['latest_symptom_score'])} on "
-            f"{s['latest_symptom_date']}; thresholds PANSS >= {trs['panss_total_persistent']}, "
-            f"BPRS >= {trs['bprs_total_persistent']})"
+            f"  TRS-7 persistent symptoms {_verdict(s['symptoms_persistent'])}: "
+            f"{s['latest_symptom_instrument']} {_num(s['latest_symptom_score'])} on "
+            f"{s['latest_symptom_date']} ({thresholds})"
         )
     impairment = s["functional_impairment"]
     lines.append(
-        "  TRS-8 functional impairment: "
-        + ("not recorded (not required)" if impairment is None else _mark(impairment))
+        "  TRS-8 functional impairment "
+        + ("not recorded (not required)" if impairment is None else _verdict(impairment))
     )
+    if s["trs_status"] == "trs":
+        missing = [
+            text
+            for ok, text in (
+                (s.get("trs9_level_confirmed"), "no antipsychotic level in range"),
+                (s.get("trs9_supervised_trial"), "no long-acting (supervised) trial"),
+            )
+            if not ok
+        ]
+        lines.append(
+            "  TRS-9 optimum criteria "
+            + ("met" if not missing else "not met: " + "; ".join(missing))
+            + " (reported, not required)"
+        )
+    return lines
+
+
+def _clozapine_lines(e: PatientExplanation) -> list[str]:
+    s, c = e.status, e.clozapine
+    lines: list[str] = []
+    if s["clozapine_start_date"]:
+        note = " without documented TRS" if s["clozapine_without_documented_trs"] else ""
+        lines += ["", f"Clozapine started {s['clozapine_start_date']}{note}."]
+        for p in e.clozapine_prescriptions:
+            lines.append(
+                f"  {p['start_date']} to {p['end_date']}  {_num(p['daily_dose_mg'])} mg/day"
+            )
+    if c:
+        lines.append(f"Clozapine status: {c.get('clozapine_status')}")
+        if c.get("levels_maintained") is False:
+            lines.append("  levels not maintained at the basis dose within the 90 days (CLZ-5)")
+        if c.get("reasons"):
+            lines.append(f"  {c['reasons']}")
     return lines
 
 
@@ -167,6 +277,14 @@ def _render(e: PatientExplanation) -> list[str]:
         "",
         "Antipsychotic trials:",
         *([_trial_line(t) for t in e.trials] or ["  none"]),
+    ]
+    if e.polypharmacy:
+        lines += ["", "Antipsychotic polypharmacy:"]
+        lines += [
+            f"  {p['start_date']} to {p['end_date']}  {p['drugs']}, {_count(p['days'], 'day')}"
+            for p in e.polypharmacy
+        ]
+    lines += [
         "",
         "Symptom and functioning assessments:",
         *(
@@ -179,16 +297,6 @@ def _render(e: PatientExplanation) -> list[str]:
         "",
         f"Status: {s['trs_status']}" + (f" since {s['trs_date']}" if s["trs_date"] else ""),
         f"Reasons: {s['reasons'] or '-'}",
+        *_clozapine_lines(e),
     ]
-    if s["clozapine_start_date"]:
-        note = " without documented TRS" if s["clozapine_without_documented_trs"] else ""
-        lines += ["", f"Clozapine started {s['clozapine_start_date']}{note}."]
-        for p in e.clozapine_prescriptions:
-            lines.append(
-                f"  {p['start_date']} to {p['end_date']}  {_num(p['daily_dose_mg'])} mg/day"
-            )
-    if e.clozapine:
-        lines.append(f"Clozapine status: {e.clozapine.get('clozapine_status')}")
-        if e.clozapine.get("reasons"):
-            lines.append(f"  {e.clozapine['reasons']}")
     return lines

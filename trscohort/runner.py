@@ -116,8 +116,12 @@ def _remove_database(path: Path) -> None:
         candidate.unlink(missing_ok=True)
 
 
-def run_pipeline(options: RunOptions, stream=sys.stdout) -> Path:
-    """Materialise all assets into a new warehouse file and swap it in; returns its path."""
+def run_pipeline(options: RunOptions, stream=None) -> Path:
+    """Materialise all assets into a new warehouse file and swap it in; returns its path.
+
+    Progress lines go to `stream`, by default the sys.stdout of the moment of the call (not of
+    import: a captured stream of an earlier caller may be closed by now)."""
+    stream = stream if stream is not None else sys.stdout
     from dagster import DagsterInstance, materialize
 
     from assets import all_assets, all_checks

@@ -68,6 +68,8 @@ def anc_phase_labels(config: Mapping[str, Any]) -> dict[str, str]:
         every = {7: "weekly", 14: "every 2 weeks", 28: "every 4 weeks"}.get(
             step.get("every_days"), f"every {step.get('every_days')} days"
         )
+        if step.get("calendar_month"):
+            every = "monthly (calendar month)"
         labels[step["rule_id"]] = f"{step['rule_id']} {weeks}, {every}"
         previous = until or previous
     for rule in ANC_RULES:

@@ -218,3 +218,75 @@ with_patient AS (
 CASE WHEN {{ x }} = round({{ x }}) THEN CAST(CAST({{ x }} AS BIGINT) AS VARCHAR)
      ELSE CAST(round({{ x }}, 1) AS VARCHAR) END
 {%- endmacro %}
+
+{#- Result qualifiers (ANC categories, AE-*, SAF-*, MON-ANC-0, TRS-5): a value written with a
+    bound proves only what the bound implies. The staged number v with comparator c means the true
+    value x satisfies x < v ('<'), x <= v ('<='), x > v ('>'), x >= v ('>=') or x = v (none).
+    Each macro is TRUE only when the result proves the statement, FALSE otherwise:
+    "<500" proves x < 500; "<=500" and "<1000" do not (they prove only x < 1000 and x <= 1000). -#}
+{%- macro proves_below(value, comparator, threshold) -%}
+CASE WHEN {{ comparator }} IS NULL THEN {{ value }} < {{ threshold }}
+     WHEN {{ comparator }} = '<' THEN {{ value }} <= {{ threshold }}
+     WHEN {{ comparator }} = '<=' THEN {{ value }} < {{ threshold }}
+     ELSE FALSE END
+{%- endmacro %}
+
+{%- macro proves_at_most(value, comparator, threshold) -%}
+CASE WHEN {{ comparator }} IS NULL OR {{ comparator }} IN ('<', '<=') THEN {{ value }} <= {{ threshold }}
+     ELSE FALSE END
+{%- endmacro %}
+
+{%- macro proves_at_least(value, comparator, threshold) -%}
+CASE WHEN {{ comparator }} IS NULL OR {{ comparator }} IN ('>', '>=') THEN {{ value }} >= {{ threshold }}
+     ELSE FALSE END
+{%- endmacro %}
+
+{%- macro proves_above(value, comparator, threshold) -%}
+CASE WHEN {{ comparator }} IS NULL THEN {{ value }} > {{ threshold }}
+     WHEN {{ comparator }} = '>' THEN {{ value }} >= {{ threshold }}
+     WHEN {{ comparator }} = '>=' THEN {{ value }} > {{ threshold }}
+     ELSE FALSE END
+{%- endmacro %}
+
+{#- The ANC table (2015 US REMS) with the qualifier rule: the category the result proves, or,
+    when a bound spans several categories, the range it proves (`a` = cfg.anc):
+      general: severe < moderate_min <= moderate < mild_min <= mild < normal_min <= normal
+      BEN:     severe < moderate_min <= moderate < ben_normal_min <= normal
+      ranges:  moderate_or_severe (proves < mild_min, general; < ben_normal_min, BEN),
+               mild_or_worse (proves < normal_min), mild_or_normal (proves >= mild_min),
+               not_severe (proves >= moderate_min), indeterminate (proves nothing). -#}
+{%- macro anc_category(value, comparator, ben, a) -%}
+CASE
+    WHEN {{ proves_below(value, comparator, a.moderate_min) }} THEN 'severe'
+    WHEN {{ ben }} THEN
+        CASE
+            WHEN {{ proves_at_least(value, comparator, a.ben_normal_min) }} THEN 'normal'
+            WHEN {{ proves_at_least(value, comparator, a.moderate_min) }}
+                AND {{ proves_below(value, comparator, a.ben_normal_min) }} THEN 'moderate'
+            WHEN {{ proves_below(value, comparator, a.ben_normal_min) }} THEN 'moderate_or_severe'
+            WHEN {{ proves_at_least(value, comparator, a.moderate_min) }} THEN 'not_severe'
+            ELSE 'indeterminate'
+        END
+    WHEN {{ proves_at_least(value, comparator, a.normal_min) }} THEN 'normal'
+    WHEN {{ proves_at_least(value, comparator, a.mild_min) }}
+        AND {{ proves_below(value, comparator, a.normal_min) }} THEN 'mild'
+    WHEN {{ proves_at_least(value, comparator, a.moderate_min) }}
+        AND {{ proves_below(value, comparator, a.mild_min) }} THEN 'moderate'
+    WHEN {{ proves_below(value, comparator, a.mild_min) }} THEN 'moderate_or_severe'
+    WHEN {{ proves_below(value, comparator, a.normal_min) }} THEN 'mild_or_worse'
+    WHEN {{ proves_at_least(value, comparator, a.mild_min) }} THEN 'mild_or_normal'
+    WHEN {{ proves_at_least(value, comparator, a.moderate_min) }} THEN 'not_severe'
+    ELSE 'indeterminate'
+END
+{%- endmacro %}
+
+{#- TRS-1: the code family of a staged or reference code_system (upper case, no separators):
+    ICD-10 (WHO and ICD-10-CM together: sites often label ICD-10-CM codes "ICD10"), ICD-9 or
+    SNOMED CT. reference.icd10_groups rows of one family apply to every code of that family. -#}
+{%- macro code_family(col) -%}
+CASE
+    WHEN {{ col }} LIKE 'ICD10%' THEN 'ICD10'
+    WHEN {{ col }} LIKE 'ICD9%' THEN 'ICD9'
+    WHEN {{ col }} LIKE 'SNOMED%' OR {{ col }} IN ('SCT', 'SCTID') THEN 'SNOMED'
+END
+{%- endmacro %}

@@ -104,6 +104,8 @@ ANC_RULES = (
     ("mon_anc_2", 1, 13, 14, 182, 4),
     ("mon_anc_3", 1, None, 28, 364, 7),
 )
+# us_rems_2015 MON-ANC-3: one window per calendar month (issue 13), not the 28-day grid above.
+CALENDAR_MONTH_RULE = "mon_anc_3"
 FULLY_ADHERENT_SHARE = 0.60
 MISS_PROBABILITY = (0.02, 0.30)
 
@@ -166,6 +168,36 @@ BPRS_PATIENT_SHARE = 0.20
 CGI_PATIENT_SHARE = 0.50
 GAF_PATIENT_SHARE = 0.25
 
+# The generics trials are drawn from: the drugs of ../shared/reference-facts.md (the reference
+# also lists rarely used drugs from the chlorpromazineR tables, left out of the story).
+TRIAL_GENERICS = frozenset(
+    [
+        "amisulpride",
+        "aripiprazole",
+        "asenapine",
+        "brexpiprazole",
+        "cariprazine",
+        "chlorpromazine",
+        "flupentixol",
+        "fluphenazine",
+        "haloperidol",
+        "iloperidone",
+        "loxapine",
+        "lurasidone",
+        "olanzapine",
+        "paliperidone",
+        "perphenazine",
+        "pimozide",
+        "quetiapine",
+        "risperidone",
+        "sertindole",
+        "sulpiride",
+        "thioridazine",
+        "trifluoperazine",
+        "ziprasidone",
+        "zuclopenthixol",
+    ]
+)
 DRUG_POPULARITY = {
     "olanzapine": 10,
     "risperidone": 10,

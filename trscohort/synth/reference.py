@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trscohort.synth.params import DRUG_POPULARITY
+from trscohort.synth.params import DRUG_POPULARITY, TRIAL_GENERICS
 
 REFERENCE_DIR = Path(__file__).resolve().parent.parent / "reference"
 
@@ -36,13 +36,23 @@ def _read(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+def _number(row: dict[str, str], key: str) -> float | None:
+    text = (row.get(key) or "").strip()
+    return float(text) if text else None
+
+
 def _cpz_factor(row: dict[str, str]) -> float | None:
-    """Project rule: eq100_gardner2010, falling back to eq100_leucht2016."""
-    for key in ("eq100_gardner2010", "eq100_leucht2016"):
-        text = (row.get(key) or "").strip()
-        if text:
-            return float(text)
-    return None
+    """mg/day equivalent to 100 mg/day CPZ by the default `ingest.cpz_methods` order (TRS-4):
+    Gardner 2010 (median / 6 per day), Leucht 2016 (DDD / 3), Leucht 2020 (x 100/30), DDD / 3."""
+    median, interval = _number(row, "g10_median_mg"), _number(row, "g10_interval_days") or 1.0
+    ddd, olz = _number(row, "who_ddd_mg"), _number(row, "l20_olz_eq_mg")
+    if median:
+        return median / interval / 6
+    if ddd and row.get("in_leucht2016", "").strip() == "true":
+        return ddd / 3
+    if olz:
+        return olz * 100 / 30
+    return ddd / 3 if ddd else None
 
 
 def _spellings(row: dict[str, str]) -> list[str]:
@@ -68,11 +78,14 @@ def load_drugs(reference_dir: Path = REFERENCE_DIR) -> DrugTable:
             clozapine_names = names[concept]
             continue
         factor = _cpz_factor(row)
-        if factor is None:
+        generic = row["generic_name"].strip()
+        if factor is None or generic not in TRIAL_GENERICS:
             continue
         eq100[concept] = factor
-        target = lai if row["formulation"].strip() == "lai" else oral
-        target.setdefault(row["generic_name"].strip(), concept)
+        if row["formulation"].strip() != "lai":
+            oral.setdefault(generic, concept)
+        elif row.get("default_lai", "").strip() == "true":
+            lai.setdefault(generic, concept)
     generics = sorted(oral)
     weights = np.array([DRUG_POPULARITY.get(g, 1) for g in generics], dtype=float)
     comed_rows = _read(reference_dir / "comedications.csv")

@@ -9,7 +9,15 @@ from trscohort.synth import params as P
 from trscohort.synth.events import EVENT_IDS
 from trscohort.synth.monitoring import RULES
 from trscohort.synth.names import write_drug_names
-from trscohort.synth.plan import ARCHETYPE_NAMES, BASIS_DOSE, CLZ_STATUSES, TRS_STATUSES, Plan
+from trscohort.synth.plan import (
+    ARCHETYPE_NAMES,
+    BASIS_DOSE,
+    CLZ_STATUSES,
+    RESISTANT,
+    RESPONDER,
+    TRS_STATUSES,
+    Plan,
+)
 from trscohort.synth.util import date_text, format_number, patient_id_text, take
 
 EXTRACT_COLUMNS = {
@@ -177,7 +185,12 @@ def truth_patients_frame(plan: Plan, expected: dict, observed: dict) -> pl.DataF
     on = clz["on"]
     start = np.where(on, clz["start"], -1)
     stop = np.where(clz["stopped"], clz["start"] + clz["course_end_off"], -1)
-    reached = clz["tl_reached"]
+    # A rechallenge is a later course (CLZ-5, issue 13): clozapine ends with it, and unless the
+    # first course reached an adequate trial, the rechallenge course (no basis) is the one judged.
+    rechallenge = clz["rechallenge"]
+    stop = np.where(rechallenge, clz["rechallenge_end"], stop)
+    first_adequate = np.isin(clz["status"], (RESPONDER, RESISTANT))
+    reached = clz["tl_reached"] & (~rechallenge | first_adequate)
     tl = np.where(reached, clz["start"] + clz["tl_off"], -1)
     basis = np.where(reached, np.where(clz["basis"] == BASIS_DOSE, "dose_500", "levels"), "")
     trs = np.array(TRS_STATUSES, dtype=object)[plan.trs_status]

@@ -116,7 +116,7 @@ def _absent_checks(con: duckdb.DuckDBPyConnection) -> list[VocabularyCheck]:
         """
         SELECT count(*), count(*) FILTER (WHERE EXISTS (
             SELECT 1 FROM reference.icd10_groups AS g
-            WHERE g.group_id IN ('schizophrenia', 'schizoaffective')
+            WHERE g.group_id IN ('schizophrenia', 'schizoaffective') AND g.match <> 'exclude'
               AND d.code LIKE g.code_prefix || '%'))
         FROM staging.diagnoses AS d
         """

@@ -71,7 +71,9 @@ def _unit_choices(con: duckdb.DuckDBPyConnection) -> dict[str, list[Choice]]:
 
 def _diagnosis_choices(con: duckdb.DuckDBPyConnection) -> list[Choice]:
     rows = con.execute(
-        "SELECT description, code_prefix, group_id FROM reference.icd10_groups"
+        # the site vocabulary maps local codes to ICD-10, so only ICD-10 groups are suggested
+        "SELECT description, code_prefix, group_id FROM reference.icd10_groups "
+        "WHERE code_system LIKE 'ICD10%' AND match = 'prefix' ORDER BY group_id, code_prefix"
     ).fetchall()
     return [
         Choice(

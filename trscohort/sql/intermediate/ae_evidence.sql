@@ -1,20 +1,6 @@
-{%- from 'macros.sql' import fmt_num -%}
+{%- from 'macros.sql' import fmt_num, proves_above, proves_at_least, proves_below -%}
 {%- set ae = cfg.adverse_events -%}
-{#- A lab value beyond a threshold, honouring a written bound ("<5" is not above 5, ">600" is). -#}
-{%- macro above(value, comparator, threshold, inclusive=False) -%}
-CASE
-    WHEN {{ comparator }} IN ('<', '<=') THEN FALSE
-    WHEN {{ comparator }} IN ('>', '>=') THEN {{ value }} >= {{ threshold }}
-    ELSE {{ value }} {{ '>=' if inclusive else '>' }} {{ threshold }}
-END
-{%- endmacro -%}
-{%- macro below(value, comparator, threshold) -%}
-CASE
-    WHEN {{ comparator }} IN ('>', '>=') THEN FALSE
-    WHEN {{ comparator }} IN ('<', '<=') THEN {{ value }} <= {{ threshold }}
-    ELSE {{ value }} < {{ threshold }}
-END
-{%- endmacro -%}
+{#- Written bounds ("<5", ">600") follow the one qualifier rule of macros.sql (issue 13). -#}
 -- Adverse-event evidence (AE-*), one row per lab result or diagnosis that shows an event:
 --   AE-NEU  ANC < neutropenia_anc_below_per_ul, or an AE-NEU diagnosis (D70)
 --   AE-MYO  troponin above its reference_high with CRP > myocarditis_crp_mg_l at most
@@ -45,18 +31,17 @@ exposure AS (
 diagnosis_evidence AS (
     SELECT
         d.patient_id,
-        CASE WHEN g.group_id LIKE 'AE-GI-%' THEN 'AE-GI' ELSE g.group_id END AS event_id,
+        CASE WHEN d.group_id LIKE 'AE-GI-%' THEN 'AE-GI' ELSE d.group_id END AS event_id,
         d.diagnosed_at AS evidence_date,
         'diagnosis' AS source,
-        CASE g.group_id
+        CASE d.group_id
             WHEN 'AE-GI-SEVERE' THEN 'severe'
             WHEN 'AE-GI-CONSTIPATION' THEN 'constipation'
         END AS subtype,
         'diagnosis ' || d.code AS detail
-    FROM {{ ref('staging.diagnoses') }} AS d
-    CROSS JOIN params
-    INNER JOIN {{ ref('reference.icd10_groups') }} AS g ON d.code LIKE g.code_prefix || '%'
-    WHERE g.group_id LIKE 'AE-%' AND d.diagnosed_at <= params.as_of_date
+    -- code groups matched per code family, exclusions applied, cut at the as-of date
+    FROM {{ ref('intermediate.diagnosis_groups') }} AS d
+    WHERE d.group_id LIKE 'AE-%'
 ),
 
 myocarditis_labs AS (
@@ -72,10 +57,10 @@ myocarditis_labs AS (
     INNER JOIN labs AS c
         ON c.patient_id = t.patient_id
         AND c.analyte = 'crp'
-        AND {{ above('c.value', 'c.value_comparator', ae.myocarditis_crp_mg_l) }}
+        AND {{ proves_above('c.value', 'c.value_comparator', ae.myocarditis_crp_mg_l) }}
         AND abs(date_diff('day', t.collected_date, c.collected_date)) <= {{ ae.myocarditis_lab_pair_days }}
     WHERE t.analyte = 'troponin'
-        AND {{ above('t.value', 't.value_comparator', 't.reference_high') }}
+        AND {{ proves_above('t.value', 't.value_comparator', 't.reference_high') }}
         AND EXISTS (
             SELECT 1
             FROM exposure AS e
@@ -106,11 +91,11 @@ other_labs AS (
             WHEN 'qtc' THEN 'QTc ' || {{ fmt_num('value') }} || ' ms'
         END AS detail
     FROM labs
-    WHERE (analyte = 'anc' AND {{ below('value', 'value_comparator', ae.neutropenia_anc_below_per_ul) }})
-        OR (analyte = 'hba1c' AND {{ above('value', 'value_comparator', ae.hba1c_diabetes_mmol_mol, inclusive=True) }})
-        OR (analyte = 'alt' AND {{ above('value', 'value_comparator',
+    WHERE (analyte = 'anc' AND {{ proves_below('value', 'value_comparator', ae.neutropenia_anc_below_per_ul) }})
+        OR (analyte = 'hba1c' AND {{ proves_at_least('value', 'value_comparator', ae.hba1c_diabetes_mmol_mol) }})
+        OR (analyte = 'alt' AND {{ proves_above('value', 'value_comparator',
             ae.alt_uln_multiple ~ ' * coalesce(reference_high, ' ~ ae.alt_uln_if_missing_u_l ~ ')') }})
-        OR (analyte = 'qtc' AND {{ above('value', 'value_comparator', ae.qtc_ms) }})
+        OR (analyte = 'qtc' AND {{ proves_above('value', 'value_comparator', ae.qtc_ms) }})
 ),
 
 evidence AS (

@@ -25,7 +25,9 @@ graces AS (
 
 coursed AS (
     SELECT
-        e.*,
+        -- clozapine_exposure's own course_number is the CLZ-5 course (re-titration threshold);
+        -- the adverse-event course uses adverse_events.new_course_gap_days instead.
+        e.* EXCLUDE (course_number),
         sum(CASE WHEN e.gap_before_days IS NULL OR e.gap_before_days > {{ ae.new_course_gap_days }} THEN 1 ELSE 0 END)
             OVER (PARTITION BY e.patient_id ORDER BY e.episode_start ROWS UNBOUNDED PRECEDING)
             AS course_number,

@@ -1,6 +1,8 @@
 -- Antipsychotic prescriptions (clozapine included) with the end capped at the as-of date or
--- death, and each dose as chlorpromazine equivalents (TRS-4). Prescriptions starting after the
--- as-of date are not yet history.
+-- death, and each dose as chlorpromazine equivalents (TRS-4): dose x numerator / denominator of
+-- the source value (reference.drugs), multiplied before dividing so that exact equivalents stay
+-- exact, then rounded to 6 decimals against floating-point residue (50/14 mg/day of risperidone
+-- LAI is 600). Prescriptions starting after the as-of date are not yet history.
 WITH params AS (
     SELECT as_of_date FROM {{ ref('audit.run_parameters') }}
 )
@@ -15,15 +17,16 @@ SELECT
     rx.drug_class,
     rx.is_clozapine,
     rx.is_lai,
+    d.trs_relevant,
     rx.route,
     rx.start_date,
     least(coalesce(rx.end_date, params.as_of_date), params.as_of_date,
           coalesce(pt.death_date, params.as_of_date)) AS end_date,
     rx.end_date IS NULL OR rx.end_date >= params.as_of_date AS active_at_as_of,
     rx.daily_dose_mg,
-    -- Multiply before dividing so that exact doses land exactly on the threshold.
-    round(rx.daily_dose_mg * 100 / d.cpz_eq100_mg, 6) AS cpz_equivalent_mg,
-    d.cpz_method
+    round(rx.daily_dose_mg * d.cpz_numerator_mg / d.cpz_denominator_mg, 6) AS cpz_equivalent_mg,
+    d.cpz_method,
+    d.label_mid_mg
 FROM {{ ref('staging.prescriptions') }} AS rx
 CROSS JOIN params
 JOIN {{ ref('staging.patients') }} AS pt ON pt.patient_id = rx.patient_id

@@ -2,6 +2,9 @@
 -- dispensings (dispensed_date + days_supply). Coverage separated by more than
 -- monitoring.interruption_gap_days days without clozapine starts a new episode (an interruption);
 -- coverage ending before the as-of date is a stop. Episodes end at death at the latest.
+-- CLZ-5: episodes separated by at most clozapine.course_max_gap_days (the re-titration
+-- threshold: the guideline seed asks for the prescriber after more than 2 days missed) form one
+-- course; a longer gap starts a new course, which must reach its own therapeutic basis.
 WITH params AS (
     SELECT as_of_date FROM {{ ref('audit.run_parameters') }}
 ),
@@ -106,6 +109,13 @@ dose_summary AS (
 )
 
 SELECT
+    *,
+    CAST(sum(CASE WHEN gap_before_days IS NULL OR gap_before_days > {{ cfg.clozapine.course_max_gap_days }}
+                  THEN 1 ELSE 0 END)
+        OVER (PARTITION BY patient_id ORDER BY episode_number ROWS UNBOUNDED PRECEDING) AS INTEGER)
+        AS course_number
+FROM (
+SELECT
     e.patient_id,
     CAST(e.episode_number AS INTEGER) AS episode_number,
     e.episode_start,
@@ -132,3 +142,4 @@ LEFT JOIN dose_summary AS ds
     ON ds.patient_id = e.patient_id AND ds.episode_number = e.episode_number
 WHERE e.episode_start <= e.episode_end
 WINDOW w AS (PARTITION BY e.patient_id ORDER BY e.episode_number)
+) AS judged_episodes

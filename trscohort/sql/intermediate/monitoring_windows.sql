@@ -1,3 +1,4 @@
+{%- import 'macros.sql' as m -%}
 {#- The schedule of every MON-* rule as phases of windows. A phase has windows centred on day
     first + n * every (n = 0, 1, ...; every = 0 for a single window) up to day `last` (none =
     open-ended), each from `before` days before to `after` days after its centre. -#}
@@ -12,10 +13,17 @@
 {#- MON-ANC-0: baseline ANC in days -7..0; MON-ANC-1..3 from the chosen profile, each phase
     starting where the previous one ended (week 26 -> centres 182 + 14 j). -#}
 {{- add('MON-ANC-0', 'MON-ANC', 0, 0, 0, mon.baseline_anc_days_before, 0) -}}
+{#- A phase with `calendar_month: true` (us_rems_2015 MON-ANC-3) has one window per calendar
+    month instead: the months starting after the previous phase's last centre. -#}
 {%- set ns = namespace(start=0) -%}
+{%- set month_phases = [] -%}
 {%- for p in mon.profiles[mon.profile] -%}
 {%- set last = (p.until_week * 7) if p.until_week is not none else none -%}
+{%- if p.get('calendar_month', false) -%}
+{%- do month_phases.append({'rule_id': p.rule_id, 'after_day': ns.start, 'last': last}) -%}
+{%- else -%}
 {{- add(p.rule_id, 'MON-ANC', ns.start + p.every_days, p.every_days, last, tol[p.tolerance], tol[p.tolerance]) -}}
+{%- endif -%}
 {%- if last is not none %}{% set ns.start = last %}{% endif -%}
 {%- endfor -%}
 {#- MON-CV-1 baseline ECG, BP, pulse; MON-CV-2 troponin + CRP weekly in weeks 1..4. -#}
@@ -55,11 +63,13 @@
 {%- endfor %}
 {%- endfor %}
 -- Every expected monitoring window (MON-*) per clozapine patient, observed or not. A window is
--- expected when it ends on or before the end of follow-up (the as-of date, a stop or death);
--- it is observed when every component of the rule's tests (monitoring.tests) has a result
--- inside it. MON-ANC-0 counts only an ANC at or above the baseline minimum (BEN-aware).
--- MON-LVL-1 windows follow events rather than a calendar: steady state after titration, and
--- each dose change after titration.
+-- expected when it ends on or before the end of follow-up (the as-of date, a stop or death) and
+-- the patient had clozapine on at least one of its days (a window entirely inside an
+-- interruption is not due); it is observed when every component of the rule's tests
+-- (monitoring.tests) has a result inside it. MON-ANC-0 counts only an ANC proven at or above the
+-- baseline minimum (BEN-aware; the qualifier rule of macros.sql). MON-LVL-1 windows follow
+-- events rather than a calendar: steady state after titration, and each dose change after
+-- titration. A monthly phase with calendar_month has one window per calendar month.
 WITH schedules AS (
     SELECT * FROM {{ ref('intermediate.monitoring_schedules') }}
 ),
@@ -111,6 +121,48 @@ calendar_windows AS (
     WHERE pc.last_n >= 0
 ),
 
+-- Monthly phases by calendar month: every month starting after the previous phase's last
+-- centre and ending on or before the end of follow-up.
+month_windows AS (
+{%- for mp in month_phases %}
+    SELECT
+        m.patient_id,
+        m.schedule_number,
+        m.anchor_date,
+        '{{ mp.rule_id }}' AS rule_id,
+        'MON-ANC' AS test_set,
+        'schedule' AS trigger,
+        date_diff('day', m.anchor_date, m.month_start) AS start_day,
+        date_diff('day', m.anchor_date, CAST(m.month_start + INTERVAL 1 MONTH AS DATE) - 1) AS end_day
+    FROM (
+        SELECT
+            s.patient_id,
+            s.schedule_number,
+            s.anchor_date,
+            CAST(s.first_month + to_months(CAST(series.n AS INTEGER)) AS DATE) AS month_start
+        FROM (
+            SELECT
+                *,
+                CAST(date_trunc('month', anchor_date + {{ mp.after_day }}) + INTERVAL 1 MONTH AS DATE)
+                    AS first_month
+            FROM schedules
+        ) AS s, UNNEST(generate_series(0, date_diff('month', s.first_month,
+            CAST(date_trunc('month', s.follow_up_end + 1) AS DATE)) - 1)) AS series(n)
+    ) AS m
+    {%- if mp.last is not none %}
+    WHERE m.month_start <= m.anchor_date + {{ mp.last }}
+    {%- endif %}
+    {{- "\n    UNION ALL" if not loop.last }}
+{%- endfor %}
+{%- if not month_phases %}
+    SELECT
+        patient_id, schedule_number, anchor_date, 'none' AS rule_id, 'MON-ANC' AS test_set,
+        'schedule' AS trigger, 0 AS start_day, 0 AS end_day
+    FROM schedules
+    WHERE FALSE
+{%- endif %}
+),
+
 -- MON-LVL-1: a level within level_window_days once steady state is reached (stable_dose_days
 -- after the end of titration, and after each later dose change).
 level_events AS (
@@ -153,19 +205,38 @@ level_windows AS (
     WHERE e.event_day + {{ cfg.clozapine.stable_dose_days + mon.level_window_days }} <= s.follow_up_days
 ),
 
-windows AS (
+all_windows AS (
     SELECT
         w.*,
         w.anchor_date + CAST(w.start_day AS INTEGER) AS window_start,
-        w.anchor_date + CAST(w.end_day AS INTEGER) AS window_end,
-        row_number() OVER (
-            PARTITION BY w.patient_id, w.schedule_number, w.rule_id ORDER BY w.start_day, w.end_day
-        ) AS window_number
+        w.anchor_date + CAST(w.end_day AS INTEGER) AS window_end
     FROM (
         SELECT * FROM calendar_windows
         UNION ALL
+        SELECT * FROM month_windows
+        UNION ALL
         SELECT * FROM level_windows
     ) AS w
+),
+
+-- Not due while off clozapine: a window needs a day of clozapine exposure inside it.
+windows AS (
+    SELECT
+        w.*,
+        row_number() OVER (
+            PARTITION BY w.patient_id, w.schedule_number, w.rule_id ORDER BY w.start_day, w.end_day
+        ) AS window_number
+    FROM all_windows AS w
+    INNER JOIN schedules AS s
+        ON s.patient_id = w.patient_id AND s.schedule_number = w.schedule_number
+    -- a one-episode schedule covers every window that reaches day 0
+    WHERE s.n_episodes = 1 OR EXISTS (
+        SELECT 1
+        FROM {{ ref('intermediate.clozapine_exposure') }} AS e
+        WHERE e.patient_id = w.patient_id
+            AND e.episode_start <= w.window_end
+            AND e.episode_end >= w.window_start
+    )
 ),
 
 component_analytes AS (
@@ -186,8 +257,8 @@ component_results AS (
         count(l.patient_id) AS n_results,
         count(l.patient_id) FILTER (
             WHERE w.rule_id <> 'MON-ANC-0'
-                OR l.value >= CASE WHEN s.benign_ethnic_neutropenia
-                    THEN {{ mon.baseline_anc_min_per_ul_ben }} ELSE {{ mon.baseline_anc_min_per_ul }} END
+                OR {{ m.proves_at_least('l.value', 'l.value_comparator', 'CASE WHEN s.benign_ethnic_neutropenia THEN '
+                    ~ mon.baseline_anc_min_per_ul_ben ~ ' ELSE ' ~ mon.baseline_anc_min_per_ul ~ ' END') }}
         ) AS n_counting,
         max(l.value) AS max_value
     FROM windows AS w

@@ -1,5 +1,10 @@
 -- One row per usable assessment, judged against TRS-7 (persistent moderate-to-severe symptoms)
 -- and TRS-8 (functional impairment). Used by the TRS and clozapine-resistance rules alike.
+-- Assessments dated after the as-of date are not yet history.
+WITH params AS (
+    SELECT as_of_date FROM {{ ref('audit.run_parameters') }}
+)
+
 SELECT
     a.patient_id,
     a.assessed_at,
@@ -18,3 +23,5 @@ SELECT
     END AS functionally_impaired,
     a.source_row
 FROM {{ ref('staging.assessments') }} AS a
+CROSS JOIN params
+WHERE a.assessed_at <= params.as_of_date

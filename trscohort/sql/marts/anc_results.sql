@@ -1,8 +1,12 @@
+{%- import 'macros.sql' as m -%}
 {%- set a = cfg.anc -%}
 -- Every ANC result of a patient who has had clozapine, in the ANC table's categories (2015 US
 -- REMS): general population normal >= anc.normal_min, mild >= mild_min, moderate >= moderate_min,
 -- severe below; with benign ethnic neutropenia (BEN) normal >= ben_normal_min (no mild
--- category). Treatment week 1 starts on day 0, the first clozapine dose of the schedule.
+-- category). A result written with a bound ("<0.5 x10^9/L") gets the category the bound proves
+-- (macros.anc_category, the one qualifier rule shared with AE-NEU and the safety flags): "<500"
+-- is severe, "<1000" only moderate_or_severe. Treatment week 1 starts on day 0, the first
+-- clozapine dose of the schedule.
 WITH params AS (
     SELECT as_of_date FROM {{ ref('audit.run_parameters') }}
 ),
@@ -12,7 +16,7 @@ schedules AS (
 ),
 
 anc AS (
-    SELECT l.patient_id, l.collected_at, l.collected_date, l.value, l.source_row
+    SELECT l.patient_id, l.collected_at, l.collected_date, l.value, l.value_comparator, l.source_row
     FROM {{ ref('staging.labs') }} AS l
     CROSS JOIN params
     WHERE l.analyte = 'anc'
@@ -43,18 +47,7 @@ anchored AS (
 categorised AS (
     SELECT
         *,
-        CASE
-            WHEN benign_ethnic_neutropenia THEN
-                CASE
-                    WHEN value >= {{ a.ben_normal_min }} THEN 'normal'
-                    WHEN value >= {{ a.moderate_min }} THEN 'moderate'
-                    ELSE 'severe'
-                END
-            WHEN value >= {{ a.normal_min }} THEN 'normal'
-            WHEN value >= {{ a.mild_min }} THEN 'mild'
-            WHEN value >= {{ a.moderate_min }} THEN 'moderate'
-            ELSE 'severe'
-        END AS anc_category
+        {{ m.anc_category('value', 'value_comparator', 'benign_ethnic_neutropenia', a) }} AS anc_category
     FROM anchored
     WHERE rn = 1
 ),
@@ -72,8 +65,10 @@ SELECT
     c.collected_at,
     c.collected_date,
     c.value AS anc_per_ul,
+    c.value_comparator,
     c.benign_ethnic_neutropenia,
     c.anc_category,
+    c.anc_category IN ('normal', 'mild', 'moderate', 'severe') AS category_proven,
     CASE
         WHEN c.anc_category = 'normal' THEN 'continue'
         WHEN c.anc_category = 'mild' THEN 'continue; ANC three times a week until >= {{ a.normal_min }}/uL'
@@ -81,7 +76,16 @@ SELECT
             THEN 'continue; ANC three times a week until >= {{ a.ben_normal_min }}/uL; haematology consultation'
         WHEN c.anc_category = 'moderate'
             THEN 'interrupt clozapine; ANC daily until >= {{ a.mild_min }}/uL, then resume'
-        ELSE 'discontinue clozapine; no rechallenge'
+        WHEN c.anc_category = 'severe' THEN 'discontinue clozapine; no rechallenge'
+        WHEN c.anc_category = 'moderate_or_severe' AND c.benign_ethnic_neutropenia
+            THEN 'repeat ANC at once (below {{ a.ben_normal_min }}/uL, severe not excluded); haematology consultation'
+        WHEN c.anc_category = 'moderate_or_severe'
+            THEN 'interrupt clozapine; repeat ANC at once (below {{ a.mild_min }}/uL, severe not excluded)'
+        WHEN c.anc_category = 'mild_or_worse'
+            THEN 'repeat ANC at once (below {{ a.normal_min }}/uL, grade unknown); ANC three times a week meanwhile'
+        WHEN c.anc_category = 'mild_or_normal'
+            THEN 'continue; repeat ANC (at least {{ a.mild_min }}/uL, mild neutropenia not excluded)'
+        ELSE 'repeat ANC with a measured value (the reported bound proves no category)'
     END AS required_action,
     c.anchor_date AS clozapine_start_date,
     date_diff('day', c.anchor_date, c.collected_date) AS treatment_day,

@@ -4,12 +4,13 @@ WITH patients AS (
     SELECT patient_id FROM {{ ref('staging.patients') }}
 ),
 
+-- TRS-1: diagnoses up to the as-of date in the schizophrenia or schizoaffective code groups
+-- (any code system: WHO ICD-10, ICD-10-CM without F20.81, ICD-9-CM 295.x, SNOMED CT).
 diagnosis_groups AS (
-    SELECT d.patient_id, g.group_id, min(d.diagnosed_at) AS first_diagnosed_at
-    FROM {{ ref('staging.diagnoses') }} AS d
-    JOIN {{ ref('reference.icd10_groups') }} AS g ON starts_with(d.code, g.code_prefix)
-    WHERE d.code_system LIKE 'ICD10%' AND g.group_id IN ('schizophrenia', 'schizoaffective')
-    GROUP BY d.patient_id, g.group_id
+    SELECT patient_id, group_id, min(diagnosed_at) AS first_diagnosed_at
+    FROM {{ ref('intermediate.diagnosis_groups') }}
+    WHERE group_id IN ('schizophrenia', 'schizoaffective')
+    GROUP BY patient_id, group_id
 ),
 
 diagnosis AS (
@@ -70,6 +71,32 @@ trial_counts AS (
             || ': ' || reasons, '; ' ORDER BY start_date
         ) FILTER (WHERE failed AND NOT adequate) AS inadequate_failed_reasons
     FROM trials
+    GROUP BY patient_id
+),
+
+-- TRS-2: polypharmacy, reported (not trials unless trs.count_polypharmacy_trials).
+polypharmacy AS (
+    SELECT
+        patient_id,
+        count(*) AS n_polypharmacy_episodes,
+        max(days) AS longest_polypharmacy_days,
+        arg_max(drugs || ' ' || CAST(start_date AS VARCHAR) || ' to ' || CAST(end_date AS VARCHAR)
+            || ', ' || CAST(days AS VARCHAR) || ' days', days) AS longest_polypharmacy
+    FROM {{ ref('intermediate.antipsychotic_polypharmacy') }}
+    GROUP BY patient_id
+),
+
+-- TRS-9 (optimum, research-grade criteria; reported, not required): among the adequate failed
+-- trials that count for TRS-6, one confirmed by an antipsychotic level in range, and one given
+-- as a long-acting injectable (administered by staff: the closest to a supervised trial the
+-- extracts show; "prospective" cannot be seen in them).
+trs9 AS (
+    SELECT
+        patient_id,
+        bool_or(level_in_range) AS level_confirmed,
+        bool_or(route = 'lai') AS supervised_trial
+    FROM distinct_failures
+    WHERE nth <= {{ cfg.trs.min_failed_adequate_trials }}
     GROUP BY patient_id
 ),
 
@@ -145,6 +172,11 @@ assembled AS (
         t.inadequate_failed_reasons,
         c.episode_id AS completing_episode_id,
         c.criterion_date,
+        coalesce(pp.n_polypharmacy_episodes, 0) AS n_polypharmacy_episodes,
+        pp.longest_polypharmacy_days,
+        pp.longest_polypharmacy,
+        coalesce(t9.level_confirmed, FALSE) AS trs9_level_confirmed,
+        coalesce(t9.supervised_trial, FALSE) AS trs9_supervised_trial,
         ls.score AS latest_symptom_score,
         ls.instrument AS latest_symptom_instrument,
         ls.assessed_at AS latest_symptom_date,
@@ -160,6 +192,8 @@ assembled AS (
     LEFT JOIN latest_symptoms AS ls ON ls.patient_id = p.patient_id
     LEFT JOIN latest_function AS lf ON lf.patient_id = p.patient_id
     LEFT JOIN clozapine_start AS cz ON cz.patient_id = p.patient_id
+    LEFT JOIN polypharmacy AS pp ON pp.patient_id = p.patient_id
+    LEFT JOIN trs9 AS t9 ON t9.patient_id = p.patient_id
 ),
 
 classified AS (
@@ -187,6 +221,11 @@ SELECT
     n_adequate_trials,
     n_failed_adequate_trials,
     n_distinct_failed_drugs,
+    CAST(n_polypharmacy_episodes AS INTEGER) AS n_polypharmacy_episodes,
+    longest_polypharmacy_days,
+    trs9_level_confirmed,
+    trs9_supervised_trial,
+    trs_status = 'trs' AND trs9_level_confirmed AND trs9_supervised_trial AS trs9_optimum_criteria,
     latest_symptom_score,
     latest_symptom_instrument,
     latest_symptom_date,
@@ -197,10 +236,15 @@ SELECT
     clozapine_start_date IS NOT NULL
         AND (trs_status <> 'trs' OR criterion_date > clozapine_start_date) AS clozapine_without_documented_trs,
     CASE WHEN trs_status = 'trs'
-        THEN 'all required criteria met (TRS-1, TRS-3 to TRS-8); TRS-9 research-grade criteria not assessed'
+        THEN 'all required criteria met (TRS-1, TRS-3 to TRS-8); TRS-9 optimum criteria '
+            || CASE WHEN trs9_level_confirmed AND trs9_supervised_trial THEN 'met'
+                ELSE 'not met (' || concat_ws(', ',
+                    CASE WHEN NOT trs9_level_confirmed THEN 'no antipsychotic level in range' END,
+                    CASE WHEN NOT trs9_supervised_trial THEN 'no long-acting (supervised) trial' END)
+                    || '; reported, not required)' END
         ELSE nullif(concat_ws('; ',
             CASE WHEN NOT schizophrenia_dx THEN
-                'TRS-1: no schizophrenia diagnosis (F20{{ " or F25" if cfg.trs.include_schizoaffective }})'
+                'TRS-1: no schizophrenia diagnosis (F20 but not F20.81, 295.x, SNOMED 58214004{{ "; or schizoaffective" if cfg.trs.include_schizoaffective }})'
                 {%- if not cfg.trs.include_schizoaffective %} || CASE WHEN has_schizoaffective
                     THEN '; schizoaffective (F25) not counted: trs.include_schizoaffective is false' ELSE '' END{% endif %}
             END,
@@ -210,6 +254,12 @@ SELECT
                 || ' adequate failed trial(s) of different {{ "classes" if cfg.trs.require_different_classes else "drugs" }}, need {{ cfg.trs.min_failed_adequate_trials }}'
             END,
             CASE WHEN schizophrenia_dx AND NOT trs6_met THEN inadequate_failed_reasons END,
+            {%- if not cfg.trs.count_polypharmacy_trials %}
+            CASE WHEN schizophrenia_dx AND NOT trs6_met AND n_polypharmacy_episodes > 0 THEN
+                'TRS-2: ' || CAST(n_polypharmacy_episodes AS VARCHAR) || ' period(s) on two or more antipsychotics '
+                || 'together not counted as trials (longest: ' || longest_polypharmacy || ')'
+            END,
+            {%- endif %}
             CASE WHEN schizophrenia_dx AND trs6_met AND symptoms_persistent IS NULL THEN
                 'TRS-7: no PANSS/BPRS after the trial that completed TRS-6'
             END,

@@ -17,7 +17,10 @@
 --   SAF-ANC-ACTION clozapine continued more than safety.anc_action_days after a severe ANC, or a
 --                  moderate ANC without BEN (the table says discontinue / interrupt);
 --   SAF-DISPENSE   a clozapine dispensing with no ANC in the days the current phase requires
---                  before it (safety.dispense_anc_window_days: weekly 7, biweekly 14, monthly 28).
+--                  before it (safety.dispense_anc_window_days: weekly 7, biweekly 14, monthly 28);
+--   CLZ-2          a dose period above clozapine.max_dose_mg (900 mg/day), one row per period.
+-- ANC results follow the qualifier rule (marts.anc_results): SAF-REC needs a proven severe ANC;
+-- SAF-ANC-ACTION counts a result that proves at least moderate neutropenia (e.g. "<1000").
 WITH params AS (
     SELECT as_of_date FROM {{ ref('audit.run_parameters') }}
 ),
@@ -42,11 +45,8 @@ labs AS (
 ),
 
 diagnoses AS (
-    SELECT d.patient_id, d.code, d.diagnosed_at, g.group_id
-    FROM {{ ref('staging.diagnoses') }} AS d
-    CROSS JOIN params
-    INNER JOIN {{ ref('reference.icd10_groups') }} AS g ON d.code LIKE g.code_prefix || '%'
-    WHERE d.diagnosed_at <= params.as_of_date
+    SELECT patient_id, code, diagnosed_at, group_id
+    FROM {{ ref('intermediate.diagnosis_groups') }}
 ),
 
 comedications AS (
@@ -65,7 +65,7 @@ comedications AS (
 -- SAF-REC -----------------------------------------------------------------------------------
 contraindicating_events AS (
     SELECT patient_id, collected_date AS event_date,
-        'severe neutropenia (ANC ' || {{ num('anc_per_ul') }} || '/uL)' AS event
+        'severe neutropenia (ANC ' || coalesce(value_comparator, '') || {{ num('anc_per_ul') }} || '/uL)' AS event
     FROM anc
     WHERE anc_category = 'severe'
     UNION ALL
@@ -139,6 +139,13 @@ uncovered_high_dose AS (
     GROUP BY patient_id, period_start, daily_dose_mg
 ),
 
+-- CLZ-2: above the maximum daily dose ---------------------------------------------------------
+above_maximum AS (
+    SELECT patient_id, period_start, period_end, daily_dose_mg
+    FROM {{ ref('intermediate.clozapine_dose_periods') }}
+    WHERE daily_dose_mg > {{ cfg.clozapine.max_dose_mg }}
+),
+
 -- SAF-DDI ------------------------------------------------------------------------------------
 interacting AS (
     SELECT
@@ -184,7 +191,8 @@ anc_not_acted_on AS (
     INNER JOIN episodes AS e
         ON e.patient_id = a.patient_id
         AND a.collected_date BETWEEN e.episode_start AND e.episode_end
-    WHERE (a.anc_category = 'severe' OR (a.anc_category = 'moderate' AND NOT a.benign_ethnic_neutropenia))
+    WHERE (a.anc_category = 'severe'
+            OR (a.anc_category IN ('moderate', 'moderate_or_severe') AND NOT a.benign_ethnic_neutropenia))
         AND date_diff('day', a.collected_date, e.episode_end) > {{ s.anc_action_days }}
 ),
 
@@ -264,7 +272,8 @@ SELECT patient_id, CASE group_id WHEN 'pregnancy' THEN 'SAF-PREG' ELSE 'SAF-LACT
 FROM pregnancy_lactation
 UNION ALL
 SELECT patient_id, 'SAF-ANC-ACTION' AS flag_id, collected_date AS flag_date,
-    anc_category || ' ANC ' || {{ num('anc_per_ul') }} || '/uL on ' || {{ day('collected_date') }}
+    replace(anc_category, '_', ' ') || ' ANC ' || coalesce(value_comparator, '') || {{ num('anc_per_ul') }}
+        || '/uL on ' || {{ day('collected_date') }}
         || CASE WHEN benign_ethnic_neutropenia THEN ' (BEN)' ELSE '' END
         || ' but clozapine continued to ' || {{ day('episode_end') }}
         || CASE WHEN is_ongoing THEN ' (ongoing)' ELSE '' END
@@ -276,3 +285,9 @@ SELECT patient_id, 'SAF-DISPENSE' AS flag_id, dispensed_date AS flag_date,
         || CAST(treatment_day AS VARCHAR) || ') with no ANC in the '
         || CAST(anc_window_days AS VARCHAR) || ' days before' AS detail
 FROM dispensed_without_anc
+UNION ALL
+SELECT patient_id, 'CLZ-2' AS flag_id, period_start AS flag_date,
+    'clozapine ' || {{ num('daily_dose_mg') }} || ' mg/day from ' || {{ day('period_start') }}
+        || ' to ' || {{ day('period_end') }} || ', above the {{ cfg.clozapine.max_dose_mg }} mg/day maximum (CLZ-2)'
+        AS detail
+FROM above_maximum
