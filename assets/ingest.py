@@ -133,7 +133,7 @@ def run_parameters(
             con,
             settings.config(),
             as_of=settings.as_of_date(),
-            input_dir=settings.input_dir,
+            input_dir=settings.input_label(),
             mapping_path=settings.mapping_path,
         )
     report(context, f"as-of date: {as_of.isoformat()}")

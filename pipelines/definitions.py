@@ -2,7 +2,8 @@
 
 Paths come from environment variables so the UI can point at another site's extracts:
 TRSCOHORT_INPUT, TRSCOHORT_WAREHOUSE, TRSCOHORT_OUT, TRSCOHORT_MAPPING, TRSCOHORT_CONFIG,
-TRSCOHORT_AS_OF.
+TRSCOHORT_AS_OF; TRSCOHORT_OMOP (and TRSCOHORT_OMOP_SCHEMA) reads an OMOP CDM instead of the
+input folder.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ def build_resources(
     mapping_path: str | None = None,
     config_path: str | None = None,
     as_of: str | None = None,
+    omop_path: str | None = None,
+    omop_schema: str | None = None,
 ) -> dict:
     env = os.environ.get
     return {
@@ -38,6 +41,8 @@ def build_resources(
             mapping_path=mapping_path or env("TRSCOHORT_MAPPING"),
             config_path=config_path or env("TRSCOHORT_CONFIG"),
             as_of=as_of or env("TRSCOHORT_AS_OF"),
+            omop_path=omop_path or env("TRSCOHORT_OMOP"),
+            omop_schema=omop_schema or env("TRSCOHORT_OMOP_SCHEMA"),
         ),
     }
 

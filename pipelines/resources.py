@@ -10,6 +10,7 @@ from dagster import ConfigurableResource
 from trscohort.config import Config, load_config
 from trscohort.contract import SiteMapping, SourceFile, discover_sources, load_mapping
 from trscohort.errors import UsageError
+from trscohort.omop import CdmExtract, CdmSource, cdm_sources
 
 
 class TrsSettings(ConfigurableResource):
@@ -20,6 +21,9 @@ class TrsSettings(ConfigurableResource):
     config_path: str | None = None
     as_of: str | None = None  # ISO date; None = the latest date in the extracts
     out_dir: str = "out"
+    # An OMOP CDM instead of the input folder: a folder of CDM tables or a DuckDB file.
+    omop_path: str | None = None
+    omop_schema: str | None = None
 
     def config(self) -> Config:
         return load_config(self.config_path)
@@ -27,7 +31,18 @@ class TrsSettings(ConfigurableResource):
     def mapping(self) -> SiteMapping:
         return load_mapping(self.mapping_path)
 
-    def sources(self) -> dict[str, SourceFile]:
+    def cdm(self) -> CdmSource | None:
+        return CdmSource(Path(self.omop_path), self.omop_schema) if self.omop_path else None
+
+    def input_label(self) -> str:
+        """What audit.run_parameters records as the input."""
+        cdm = self.cdm()
+        return cdm.label() if cdm else self.input_dir
+
+    def sources(self) -> dict[str, SourceFile | CdmExtract]:
+        cdm = self.cdm()
+        if cdm is not None:
+            return cdm_sources(cdm)
         return discover_sources(Path(self.input_dir), self.mapping())
 
     def as_of_date(self) -> dt.date | None:

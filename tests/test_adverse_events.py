@@ -54,12 +54,14 @@ def build(
     as_of: dt.date = AS_OF,
     overrides: dict | None = None,
     history_from: str | None = HISTORY_FROM,
+    observation_periods: list[tuple] = (),
 ) -> duckdb.DuckDBPyConnection:
     """Ingest the case, build the models the AE marts need (and only those), then the marts
     built in Python (ae_rates, ae_rates_grace_sensitivity, ae_competing_risks).
 
     patients: (id, birth_date, sex, death_date); clozapine: (id, start, end, mg/day);
-    labs: (id, date, test_name, value, unit, reference_high); diagnoses: (id, code, date).
+    labs: (id, date, test_name, value, unit, reference_high); diagnoses: (id, code, date);
+    observation_periods: (id, start, end) (the optional extract; none: not delivered).
     history_from: every patient gets a schizophrenia diagnosis (F20.0) on that day, so that
     clozapine from 2019-01-01 on is a new user's (None: no such record).
     """
@@ -80,6 +82,10 @@ def build(
         "labs": _csv("patient_id,collected_at,test_name,value,unit,reference_high", labs),
         "diagnoses": _csv("patient_id,code,diagnosed_at", diagnoses),
     }
+    if observation_periods:
+        extracts["observation_periods"] = _csv(
+            "patient_id,start_date,end_date", observation_periods
+        )
     con = ingest_folder(write_extracts(folder / "input", extracts))
     record_run_parameters(con, config, as_of=as_of, input_dir=str(folder), mapping_path=None)
     context = transform_context(config)

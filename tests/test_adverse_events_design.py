@@ -348,3 +348,82 @@ def test_recovery_thresholds_of_other_analytes(tmp_path):
         ("AE-MYO", dt.date(2020, 2, 4)),
         ("AE-NEU", dt.date(2020, 2, 7)),
     ]
+
+
+# --- observation periods (issue 19: OMOP observation_period, optional extract) -----------------
+#
+# With observation periods, history counts from the start of the period holding the first
+# clozapine record, not from the earliest record. All four start clozapine on 2020-01-01 and
+# have a schizophrenia diagnosis on 2018-01-01 (without periods: 730 days of history).
+# O365: period 2019-01-01 .. open: 365 days, a new user. O364: period 2019-01-02 .. open: 364
+# days, prevalent. OUT: one period 2018-01-01 .. 2019-06-30, the first clozapine record outside
+# it: no observable history, not a new user. NONE: no period, the extract rule (730 days).
+
+
+def test_observation_period_sets_history_for_the_washout_365_vs_364(tmp_path):
+    con = build(
+        tmp_path,
+        patients=[(p, "1980-01-01", "M", None) for p in ("O365", "O364", "OUT", "NONE")],
+        clozapine=[(p, "2020-01-01", None, 300) for p in ("O365", "O364", "OUT", "NONE")],
+        history_from="2018-01-01",
+        observation_periods=[
+            ("O365", "2019-01-01", None),
+            ("O364", "2019-01-02", None),
+            ("OUT", "2018-01-01", "2019-06-30"),
+        ],
+    )
+    users = {
+        r[0]: r[1:]
+        for r in con.execute(
+            "SELECT patient_id, observation_start, history_days, new_user "
+            "FROM intermediate.ae_new_users"
+        ).fetchall()
+    }
+    assert users == {
+        "O365": (dt.date(2019, 1, 1), 365, True),
+        "O364": (dt.date(2019, 1, 2), 364, False),
+        "OUT": (None, None, False),
+        "NONE": (dt.date(2018, 1, 1), 730, True),
+    }
+
+
+# E ends its observation period on 2020-03-31 while on clozapine since 2019-01-01 (new user:
+# period from 2017-01-01). Its time at risk of the first course ends there (day 455 from the
+# course start): censored (observation_end), not 'as_of'. F has no period: to the as-of date.
+
+
+def test_observation_period_end_censors_follow_up(tmp_path):
+    con = build(
+        tmp_path,
+        patients=[("E", "1980-01-01", "F", None), ("F", "1980-01-01", "F", None)],
+        clozapine=[("E", "2019-01-01", None, 300), ("F", "2019-01-01", None, 300)],
+        history_from="2017-01-01",
+        observation_periods=[("E", "2017-01-01", "2020-03-31")],
+        as_of=AS_OF,
+    )
+    periods = {
+        r[0]: r[1:]
+        for r in con.execute(
+            "SELECT patient_id, at_risk_end, end_reason FROM intermediate.ae_risk_periods "
+            "WHERE grace_days = 30"
+        ).fetchall()
+    }
+    assert periods == {
+        "E": (dt.date(2020, 3, 31), "observation_end"),
+        "F": (AS_OF, "as_of"),
+    }
+    exits = dict(
+        con.execute(
+            "SELECT patient_id, exit_reason FROM intermediate.ae_follow_up "
+            "WHERE event_id = 'AE-SEIZ' ORDER BY patient_id"
+        ).fetchall()
+    )
+    assert exits == {"E": "censored", "F": "as_of"}
+    years = dict(
+        con.execute(
+            "SELECT patient_id, sum(days) FROM marts.clozapine_person_time "
+            "WHERE event_id = 'AE-SEIZ' AND analysis = 'all_episodes' GROUP BY 1"
+        ).fetchall()
+    )
+    # day 1 (2019-01-02) .. 2020-03-31 = 455 days; F to 2020-12-31 = 730 days
+    assert years == {"E": 455, "F": 730}

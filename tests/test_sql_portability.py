@@ -34,3 +34,16 @@ def test_model_transpiles_to_spark(model):
         sql, read="duckdb", write="spark", unsupported_level=ErrorLevel.RAISE, comments=False
     )
     assert len(spark) == 1 and spark[0].upper().startswith(("SELECT", "WITH"))
+
+
+@pytest.mark.parametrize("extract", sorted(EXTRACTS))
+def test_omop_mapping_transpiles_to_spark(extract):
+    """The OMOP CDM mapping of every extract (trscohort/omop/sql/) stays portable too."""
+    from trscohort.omop.load import render_mapping
+
+    sql = render_mapping(extract, load_config())
+    assert sqlglot.parse_one(sql, read="duckdb").find(sqlglot.exp.Select) is not None
+    spark = sqlglot.transpile(
+        sql, read="duckdb", write="spark", unsupported_level=ErrorLevel.RAISE, comments=False
+    )
+    assert len(spark) == 1 and spark[0].upper().startswith(("SELECT", "WITH"))

@@ -181,7 +181,10 @@ def test_bad_concepts_csv_names_the_line_and_the_run_exits_2(tmp_path, capsys):
                  "--warehouse", str(tmp_path / "w.duckdb")])  # fmt: skip
     err = capsys.readouterr().err.strip()
     assert code == 2
-    assert err == "error: c.csv line 3: unknown domain 'lab' (known: labs, drugs, diagnoses)"
+    assert (
+        err
+        == "error: c.csv line 3: unknown domain 'lab' (known: labs, drugs, diagnoses, assessments)"
+    )
 
 
 # --- wider built-in coverage -----------------------------------------------------------------

@@ -17,16 +17,23 @@ def _run(args: argparse.Namespace) -> int:
     from trscohort.runner import RunOptions, run_pipeline
     from trscohort.summary import run_summary
 
+    if args.omop and args.input:
+        raise UsageError("give --input (extract files) or --omop (an OMOP CDM), not both")
+    if args.omop_schema and not args.omop:
+        raise UsageError("--omop-schema needs --omop")
     options = RunOptions(
-        input_dir=Path(args.input),
+        input_dir=Path(args.input or "data/sample"),
         warehouse=Path(args.warehouse),
         out_dir=Path(args.out),
         as_of=args.as_of,
         mapping_path=Path(args.mapping) if args.mapping else None,
         config_path=Path(args.config) if args.config else None,
+        omop_path=Path(args.omop) if args.omop else None,
+        omop_schema=args.omop_schema,
     )
     started = time.monotonic()
-    print(f"trscohort run: {options.input_dir} -> {options.warehouse}")
+    source = f"OMOP CDM {options.omop_path}" if options.omop_path else options.input_dir
+    print(f"trscohort run: {source} -> {options.warehouse}")
     warehouse = run_pipeline(options)
     with duckdb.connect(str(warehouse), read_only=True) as con:
         print()
@@ -57,12 +64,16 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 def _vocab_suggest(args: argparse.Namespace) -> int:
+    from trscohort.omop import CdmSource
     from trscohort.vocab.draft import suggest_draft
 
+    if args.omop_schema and not args.omop:
+        raise UsageError("--omop-schema needs --omop")
     draft = suggest_draft(
         Path(args.input),
         Path(args.mapping) if args.mapping else None,
         Path(args.config) if args.config else None,
+        CdmSource(Path(args.omop), args.omop_schema) if args.omop else None,
     )
     sys.stdout.write(draft)
     return 0
@@ -84,7 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="load the extracts and materialise every asset")
-    run.add_argument("--input", default="data/sample", help="folder of extracts")
+    run.add_argument("--input", help="folder of extracts (default data/sample)")
+    run.add_argument(
+        "--omop",
+        help="an OMOP CDM v5.4 instead of extracts: a folder of CSV/Parquet tables or a "
+        ".duckdb file",
+    )
+    run.add_argument("--omop-schema", help="schema of the CDM inside the DuckDB file")
     run.add_argument("--warehouse", default="warehouse/trscohort.duckdb", help="DuckDB file")
     run.add_argument("--out", default="out", help="folder for published outputs")
     run.add_argument("--as-of", help="analysis date YYYY-MM-DD (default: latest date in extracts)")
@@ -116,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
         "suggest", help="unmapped source values with suggestions, as a commented concepts draft"
     )
     suggest.add_argument("--input", default="data/sample", help="folder of extracts")
+    suggest.add_argument("--omop", help="an OMOP CDM (folder or .duckdb file) instead")
+    suggest.add_argument("--omop-schema", help="schema of the CDM inside the DuckDB file")
     suggest.add_argument("--mapping", help="site mapping YAML (its concepts are applied first)")
     suggest.add_argument("--config", help="YAML overriding the defaults")
     suggest.set_defaults(handler=_vocab_suggest)

@@ -123,6 +123,18 @@ EXTRACTS: dict[str, Extract] = {
             ),
             "symptom and functioning scales",
         ),
+        Extract(
+            "observation_periods",
+            False,
+            (
+                _c("patient_id", "text"),
+                _c(
+                    "start_date", "date", description="first day the patient's records are complete"
+                ),
+                _c("end_date", "date", description="last such day (empty = up to the as-of date)"),
+            ),
+            "spans of time in which the patient's records are complete (OMOP observation_period)",
+        ),
     )
 }
 

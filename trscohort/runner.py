@@ -29,6 +29,8 @@ class RunOptions:
     as_of: str | None = None
     mapping_path: Path | None = None
     config_path: Path | None = None
+    omop_path: Path | None = None  # an OMOP CDM (folder or DuckDB file) instead of input_dir
+    omop_schema: str | None = None
 
 
 def check_inputs(options: RunOptions) -> None:
@@ -45,6 +47,12 @@ def check_inputs(options: RunOptions) -> None:
             dt.date.fromisoformat(options.as_of)
         except ValueError:
             raise UsageError(f"--as-of: '{options.as_of}' is not a date (YYYY-MM-DD)") from None
+    if options.omop_path is not None:
+        from trscohort.omop import CdmSource
+        from trscohort.omop.check import check_cdm
+
+        check_cdm(CdmSource(options.omop_path, options.omop_schema), mapping)
+        return
     sources = discover_sources(options.input_dir, mapping)
     with duckdb.connect() as con:
         for source in sources.values():
@@ -130,6 +138,8 @@ def run_pipeline(options: RunOptions, stream=None) -> Path:
         mapping_path=str(options.mapping_path) if options.mapping_path else None,
         config_path=str(options.config_path) if options.config_path else None,
         as_of=options.as_of,
+        omop_path=str(options.omop_path) if options.omop_path else None,
+        omop_schema=options.omop_schema,
     )
     quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import duckdb
 
@@ -13,11 +14,14 @@ from trscohort.ingest.audit import record_ingest
 from trscohort.ingest.raw import create_empty_raw, load_raw, sha256_of
 from trscohort.ingest.staging import StageCounts, stage_extract, template_context
 
+if TYPE_CHECKING:  # trscohort.omop builds on trscohort.ingest.raw: imported when used
+    from trscohort.omop.cdm import CdmExtract
+
 
 @dataclass(frozen=True)
 class IngestResult:
     extract: str
-    source: SourceFile | None
+    source: SourceFile | CdmExtract | None
     sha256: str | None
     counts: StageCounts
 
@@ -25,18 +29,32 @@ class IngestResult:
 def ingest_extract(
     con: duckdb.DuckDBPyConnection,
     extract: str,
-    source: SourceFile | None,
+    source: SourceFile | CdmExtract | None,
     mapping: SiteMapping,
     config: Config,
 ) -> IngestResult:
-    """Load one extract end to end (staging.patients must exist first for the others)."""
+    """Load one extract end to end (staging.patients must exist first for the others).
+    The source is an extract file, the extract mapped from an OMOP CDM, or None (not given)."""
     started = dt.datetime.now()
     if source is None:
         create_empty_raw(con, extract)
         sha256 = None
+    elif source.format == "omop":
+        from trscohort.omop.load import load_omop_raw
+
+        _, sha256 = load_omop_raw(con, source, config)
     else:
         sha256 = sha256_of(source.path)
         load_raw(con, source, mapping)
     counts = stage_extract(con, extract, template_context(config, mapping, extract))
-    record_ingest(con, extract, source.path if source else None, sha256, counts, started)
+    record_ingest(con, extract, _describe(source), sha256, counts, started)
     return IngestResult(extract, source, sha256, counts)
+
+
+def _describe(source: SourceFile | CdmExtract | None) -> str | None:
+    """What audit.ingest_log names as the extract's file."""
+    if source is None:
+        return None
+    if source.format == "omop":
+        return source.describe()
+    return str(source.path)

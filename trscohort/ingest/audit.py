@@ -27,7 +27,7 @@ CREATE TABLE IF NOT EXISTS audit.ingest_log (
 def record_ingest(
     con: duckdb.DuckDBPyConnection,
     extract: str,
-    file: Path | None,
+    file: Path | str | None,
     sha256: str | None,
     counts: StageCounts,
     started: dt.datetime,

@@ -17,6 +17,8 @@ from trscohort.config import load_config
 from trscohort.contract import EXTRACT_ORDER, discover_sources, load_mapping
 from trscohort.ingest import ingest_extract
 from trscohort.ingest.staging import load_reference
+from trscohort.omop import CdmSource, cdm_sources
+from trscohort.omop.check import check_cdm
 from trscohort.vocab.unmapped import TABLE, build_unmapped_values
 
 DOMAIN_OF_FIELD = {"drug": "drugs", "test_name": "labs", "test_code": "labs", "code": "diagnoses"}
@@ -28,12 +30,18 @@ COLUMNS = (
 
 
 def unmapped_rows(
-    input_dir: Path, mapping_path: Path | None, config_path: Path | None
+    input_dir: Path,
+    mapping_path: Path | None,
+    config_path: Path | None,
+    cdm: CdmSource | None = None,
 ) -> list[dict]:
-    """Ingest the extracts into a scratch DuckDB file and return audit.unmapped_values rows."""
+    """Ingest the extracts (or the OMOP CDM `cdm`) into a scratch DuckDB file and return
+    audit.unmapped_values rows."""
     config = load_config(config_path)
     mapping = load_mapping(mapping_path)
-    sources = discover_sources(input_dir, mapping)
+    if cdm is not None:
+        check_cdm(cdm, mapping)
+    sources = cdm_sources(cdm) if cdm is not None else discover_sources(input_dir, mapping)
     with tempfile.TemporaryDirectory(prefix="trscohort-vocab-") as scratch:
         con = duckdb.connect(str(Path(scratch) / "vocab.duckdb"))
         try:
@@ -76,7 +84,7 @@ def _suggestion(row: dict) -> str:
     return text
 
 
-def render_draft(rows: list[dict], input_dir: Path, mapping_path: Path | None) -> str:
+def render_draft(rows: list[dict], input_dir: Path | str, mapping_path: Path | None) -> str:
     """The commented YAML draft: one block per domain, values biggest first."""
     lines = [
         f"# trscohort vocab suggest: {input_dir}"
@@ -114,8 +122,10 @@ def render_draft(rows: list[dict], input_dir: Path, mapping_path: Path | None) -
 
 
 def suggest_draft(
-    input_dir: Path, mapping_path: Path | None = None, config_path: Path | None = None
+    input_dir: Path,
+    mapping_path: Path | None = None,
+    config_path: Path | None = None,
+    cdm: CdmSource | None = None,
 ) -> str:
-    return render_draft(
-        unmapped_rows(input_dir, mapping_path, config_path), input_dir, mapping_path
-    )
+    rows = unmapped_rows(input_dir, mapping_path, config_path, cdm)
+    return render_draft(rows, cdm.label() if cdm else input_dir, mapping_path)

@@ -6,6 +6,7 @@ concepts:
   drugs: {"Clozapine Mylan 100mg tab": clozapine}             # name as written -> drug
   diagnoses: {"SCZ-PARANOID": F20.0, "ECT01": ect}            # local code -> ICD-10 code
                                                               # (or a procedure, procedures.csv)
+  assessments: {"PANSS-TOT-LOCAL": PANSS}                     # instrument name -> instrument
   file: site_concepts.csv                                     # source_value,domain,concept
 ```
 
@@ -27,7 +28,7 @@ from pathlib import Path
 from trscohort.errors import UsageError
 from trscohort.reference import REFERENCE_DIR
 
-DOMAINS = ("labs", "drugs", "diagnoses")
+DOMAINS = ("labs", "drugs", "diagnoses", "assessments")
 IGNORE = "ignore"
 CSV_COLUMNS = ("source_value", "domain", "concept")
 ICD10 = re.compile(r"^[A-Z][0-9][0-9A-Z](\.?[0-9A-Z]{1,4})?$")
@@ -76,6 +77,14 @@ def drug_concepts() -> dict[str, str]:
     return found
 
 
+@cache
+def instrument_concepts() -> dict[str, str]:
+    """instrument (lower case) -> instrument as in assessment_instruments.csv."""
+    return {
+        r["instrument"].lower(): r["instrument"] for r in _read_reference("assessment_instruments")
+    }
+
+
 def source_key(domain: str, value: str) -> str:
     """How a source value is compared (the SQL models normalise the extracts the same way):
     diagnosis codes upper case without dots or spaces, other values lower case single-spaced."""
@@ -96,6 +105,13 @@ def resolve_concept(domain: str, concept: object, where: str) -> str | None:
         if text.lower() not in known:
             raise UsageError(
                 f"{where}: unknown lab analyte '{text}' (known: {', '.join(sorted(known))})"
+            )
+        return known[text.lower()]
+    if domain == "assessments":
+        known = instrument_concepts()
+        if text.lower() not in known:
+            raise UsageError(
+                f"{where}: unknown instrument '{text}' (known: {', '.join(known.values())})"
             )
         return known[text.lower()]
     if domain == "drugs":

@@ -132,6 +132,8 @@ def suggest(con: duckdb.DuckDBPyConnection, vocabulary: Mapping[str, Any]) -> li
     units, diagnoses = _unit_choices(con), _diagnosis_choices(con)
     suggestions = []
     for rank, field, text, unit in values:  # distinct values, bounded by suggest_max_values
+        if field == "daily_dose_mg":  # a missing dose, not a name: nothing to suggest
+            continue
         if field == "drug":
             best = _best(text, drugs, min_score)
         elif field in ("test_name", "test_code"):

@@ -2,7 +2,9 @@
 -- Source values no concept could be found for, one row per extract, field and value (grouped
 -- case- and space-insensitively), biggest first: drug names staged as "other drugs", lab tests
 -- staged without an analyte, diagnosis codes staged without an ICD-10 code, and units that got
--- rows of a monitored analyte quarantined. Values the site vocabulary marks `ignore` are left
+-- rows of a monitored analyte quarantined, and antipsychotic prescriptions without a daily dose
+-- (field daily_dose_mg: TRS-4 cannot judge them; from an OMOP CDM, a dose that neither
+-- drug_strength, quantity in mg nor sig gave). Values the site vocabulary marks `ignore` are left
 -- out. `match_text` is what the fuzzy suggestions compare (trscohort.vocab.unmapped fills the
 -- suggestion columns afterwards, for the most frequent values only).
 WITH drug_values AS (
@@ -98,11 +100,28 @@ diagnoses AS (
     GROUP BY source_code
 ),
 
+doses AS (
+    SELECT
+        'prescriptions' AS extract, 'daily_dose_mg' AS field, {{ m.norm_text('drug') }} AS value_key,
+        mode(drug) AS source_value,
+        mode(drug_concept_id) AS source_code,
+        CAST(NULL AS VARCHAR) AS unit,
+        'antipsychotic prescription without a daily dose' AS description,
+        count(*) AS n_rows,
+        count(DISTINCT patient_id) AS n_patients,
+        min(start_date) AS first_date,
+        max(start_date) AS last_date
+    FROM staging.prescriptions
+    WHERE is_antipsychotic AND daily_dose_mg IS NULL
+    GROUP BY {{ m.norm_text('drug') }}
+),
+
 all_values AS (
     SELECT * FROM drugs
     UNION ALL SELECT * FROM labs
     UNION ALL SELECT * FROM units
     UNION ALL SELECT * FROM diagnoses
+    UNION ALL SELECT * FROM doses
 )
 
 SELECT
@@ -122,6 +141,7 @@ SELECT
         WHEN field = 'drug' THEN {{ m.drug_clean('source_value') }}
         WHEN field IN ('test_name', 'test_code') THEN {{ m.lab_key('source_value') }}
         WHEN field = 'unit' THEN {{ m.norm_unit('source_value') }}
+        WHEN field = 'daily_dose_mg' THEN NULL
         ELSE lower(coalesce(description, source_value))
     END AS match_text,
     CAST(NULL AS VARCHAR) AS suggested_concept,

@@ -10,6 +10,10 @@
 --                (adverse_events.grace_period_days, and each of grace_period_sensitivity_days:
 --                one row per grace_days), cut at the day before the next episode, at death and
 --                at the as-of date
+--   observation  for a patient with observation periods (staging.observation_periods; OMOP
+--                observation_period), also cut at the end of the period holding the episode's
+--                start (end_reason observation_end, censored); an episode starting outside
+--                every period has no time at risk
 -- Every day counts whole (a period from day a to day b is b - a + 1 days).
 WITH params AS (
     SELECT as_of_date FROM {{ ref('audit.run_parameters') }}
@@ -32,6 +36,21 @@ coursed AS (
     FROM {{ ref('intermediate.clozapine_exposure') }} AS e
 ),
 
+patients_with_periods AS (
+    SELECT DISTINCT patient_id FROM {{ ref('staging.observation_periods') }}
+),
+
+episode_periods AS (
+    SELECT c.patient_id, c.episode_number, max(coalesce(op.end_date, params.as_of_date)) AS period_end
+    FROM coursed AS c
+    INNER JOIN {{ ref('staging.observation_periods') }} AS op
+        ON op.patient_id = c.patient_id
+        AND op.start_date <= c.episode_start
+        AND (op.end_date IS NULL OR op.end_date >= c.episode_start)
+    CROSS JOIN params
+    GROUP BY c.patient_id, c.episode_number
+),
+
 episodes AS (
     SELECT
         c.patient_id,
@@ -46,10 +65,15 @@ episodes AS (
         pt.death_date,
         pt.birth_date,
         pt.sex,
-        coalesce(nu.new_user, FALSE) AS new_user
+        coalesce(nu.new_user, FALSE) AS new_user,
+        CASE WHEN wp.patient_id IS NULL THEN NULL
+             ELSE coalesce(ep.period_end, c.episode_start - 1) END AS observation_end
     FROM coursed AS c
     INNER JOIN {{ ref('staging.patients') }} AS pt ON pt.patient_id = c.patient_id
     LEFT JOIN {{ ref('intermediate.ae_new_users') }} AS nu ON nu.patient_id = c.patient_id
+    LEFT JOIN patients_with_periods AS wp ON wp.patient_id = c.patient_id
+    LEFT JOIN episode_periods AS ep
+        ON ep.patient_id = c.patient_id AND ep.episode_number = c.episode_number
 ),
 
 bounded AS (
@@ -65,6 +89,7 @@ bounded AS (
             e.episode_end + g.grace_days,
             coalesce(e.next_start - 1, params.as_of_date),
             coalesce(e.death_date, params.as_of_date),
+            coalesce(e.observation_end, params.as_of_date),
             params.as_of_date
         ) AS at_risk_end
     FROM episodes AS e
@@ -91,6 +116,7 @@ SELECT
     CASE
         WHEN at_risk_end = death_date THEN 'died'
         WHEN at_risk_end = as_of_date THEN 'as_of'
+        WHEN at_risk_end = observation_end THEN 'observation_end'
         WHEN next_in_course AND at_risk_end = next_start - 1 THEN 'continued'
         ELSE 'stopped'
     END AS end_reason,

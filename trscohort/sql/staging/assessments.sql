@@ -1,6 +1,7 @@
 {%- import 'macros.sql' as m with context -%}
--- Symptom and functioning scores (TRS-7, TRS-8), typed; instrument names mapped and scores
--- checked against each instrument's possible range.
+-- Symptom and functioning scores (TRS-7, TRS-8), typed; instrument names mapped (the site
+-- vocabulary's `assessments` entries first, then the reference spellings) and scores checked
+-- against each instrument's possible range.
 WITH typed AS (
     SELECT
         src.*,
@@ -11,7 +12,11 @@ WITH typed AS (
         i.max_score AS i_max_score,
         {{ m.parse_number('score') }} AS p_score
     FROM raw.assessments AS src
-    LEFT JOIN reference.instrument_names AS i ON i.name = {{ m.norm_text('src.instrument') }}
+    LEFT JOIN reference.site_concepts AS site
+        ON site.domain = 'assessments' AND site.source_key = {{ m.norm_text('src.instrument') }}
+    LEFT JOIN reference.instrument_names AS i
+        ON i.name = CASE WHEN site.source_key IS NOT NULL THEN lower(site.concept)
+                         ELSE {{ m.norm_text('src.instrument') }} END
 ),
 
 {{ m.join_patient('typed') }}
