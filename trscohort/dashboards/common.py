@@ -24,7 +24,7 @@ from typing import Any
 import duckdb
 import plotly.graph_objects as go
 
-from trscohort.config import Config, load_config
+from trscohort.config import Config, load_config, recorded_config
 
 Period = str | tuple[dt.date, dt.date] | None
 
@@ -93,7 +93,7 @@ def resolve_config(con: duckdb.DuckDBPyConnection, config: Mapping[str, Any] | N
     if has_table(con, "audit.run_parameters"):
         row = con.execute("SELECT config_json FROM audit.run_parameters").fetchone()
         if row and row[0]:
-            return Config(json.loads(row[0]))
+            return recorded_config(json.loads(row[0]))
     return load_config()
 
 

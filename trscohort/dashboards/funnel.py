@@ -23,7 +23,7 @@ from trscohort.dashboards.common import (
     resolve_config,
     sql_text,
 )
-from trscohort.models import _ENV
+from trscohort.models import _ENV, transform_context
 
 TRS_STATUS = "marts.patient_trs_status"
 CLOZAPINE_STATUS = "marts.patient_clozapine_status"
@@ -51,7 +51,7 @@ def _trs_funnel_rows(con, site: str | None, config) -> list[tuple[int, str, str,
         else TRS_STATUS
     )
     sql = _ENV.get_template("marts/trs_funnel.sql").render(
-        cfg=config, ref=lambda table: scope if table == TRS_STATUS else table
+        **transform_context(config), ref=lambda table: scope if table == TRS_STATUS else table
     )
     return con.execute(
         f"SELECT step_order, step, kind, patients FROM ({sql}) ORDER BY step_order"
