@@ -28,7 +28,8 @@ class TrsSettings(ConfigurableResource):
         return load_mapping(self.mapping_path)
 
     def sources(self) -> dict[str, SourceFile]:
-        return discover_sources(Path(self.input_dir), self.mapping())
+        allow = self.config()["ingest"]["allow_files_outside_input"]
+        return discover_sources(Path(self.input_dir), self.mapping(), allow_outside=allow)
 
     def as_of_date(self) -> dt.date | None:
         if not self.as_of:
