@@ -36,7 +36,7 @@ def ingest_extract(
         sha256 = None
     else:
         sha256 = sha256_of(source.path)
-        load_raw(con, source, mapping)
+        load_raw(con, source, mapping, config)
     counts = stage_extract(con, extract, template_context(config, mapping, extract))
     record_ingest(con, extract, source.path if source else None, sha256, counts, started)
     return IngestResult(extract, source, sha256, counts)
