@@ -1,4 +1,8 @@
-"""The HTML data-quality report, `<out>/data_quality.html`, written from audit.dq_results."""
+"""The HTML data-quality report, `<out>/data_quality.html`, written from audit.dq_results.
+
+It is published: observed values and examples appear as `trscohort.quality.masking` allows
+(row numbers and masked values), never as the raw values the warehouse keeps.
+"""
 
 from __future__ import annotations
 
@@ -31,8 +35,8 @@ def render_report(con: duckdb.DuckDBPyConnection) -> str:
     rows = (
         con.execute(
             """
-            SELECT table_name, suite, check_name, severity, expectation, success, observed_value,
-                   unexpected_count, element_count, examples, run_at
+            SELECT table_name, suite, check_name, severity, expectation, success,
+                   published_observed, unexpected_count, element_count, published_examples, run_at
             FROM audit.dq_results ORDER BY table_name, suite, check_name, expectation
             """
         ).fetchall()
