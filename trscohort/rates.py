@@ -67,7 +67,16 @@ def stratum_labels(config: Mapping[str, Any]) -> dict[str, list[str]]:
     }
 
 
-AGGREGATE_SQL = """
+# Person-years summed as exact decimals: a float sum depends on the order DuckDB's threads add
+# the segments in, and two runs on the same input must give the same rates to the last bit.
+def _exact_person_years(analysis: str) -> str:
+    return (
+        "CAST(sum(CAST(person_years AS DECIMAL(38, 12))) "
+        f"FILTER (WHERE analysis = '{analysis}') AS DOUBLE)"
+    )
+
+
+AGGREGATE_SQL = f"""
 SELECT
     event_id,
     CASE
@@ -82,9 +91,9 @@ SELECT
     count(DISTINCT patient_id) FILTER (WHERE analysis = 'all_episodes' AND events > 0)
         AS patients_with_event,
     coalesce(sum(events) FILTER (WHERE analysis = 'all_episodes'), 0) AS events,
-    coalesce(sum(person_years) FILTER (WHERE analysis = 'all_episodes'), 0) AS person_years,
+    coalesce({_exact_person_years("all_episodes")}, 0) AS person_years,
     coalesce(sum(events) FILTER (WHERE analysis = 'first_event'), 0) AS first_events,
-    coalesce(sum(person_years) FILTER (WHERE analysis = 'first_event'), 0)
+    coalesce({_exact_person_years("first_event")}, 0)
         AS first_event_person_years
 FROM marts.clozapine_person_time
 GROUP BY GROUPING SETS (

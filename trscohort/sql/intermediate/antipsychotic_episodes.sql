@@ -68,6 +68,6 @@ SELECT
         / nullif(sum(CASE WHEN cpz_equivalent_mg IS NOT NULL THEN prescription_days END), 0)
         AS mean_cpz_equivalent_mg,
     CASE WHEN bool_and(is_lai) THEN 'lai' WHEN bool_or(is_lai) THEN 'mixed' ELSE 'oral' END AS route,
-    string_agg(DISTINCT cpz_method, ',') AS cpz_method
+    string_agg(DISTINCT cpz_method, ',' ORDER BY cpz_method) AS cpz_method
 FROM weighted
 GROUP BY patient_id, generic_name, episode_number
