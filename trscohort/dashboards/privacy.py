@@ -23,6 +23,7 @@ from trscohort.publication.scan import PrivacyError as PrivacyError
 from trscohort.publication.scan import check_files
 
 DEFAULT_SMALL_COUNT_MAX = 10
+WITHHELD = "withheld"  # a count withheld so that a small one cannot be worked out
 
 
 def small_count_max(config: Mapping[str, Any] | None) -> int:

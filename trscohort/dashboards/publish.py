@@ -164,6 +164,8 @@ def provenance(con, config) -> dict:
     """As-of date, inputs with sha256, configuration and suppression rule (all public)."""
     inputs = []
     if has_table(con, "audit.ingest_log"):
+        # Rows read, as the quarantine chart's table protects them (read = its three parts).
+        counts = safety.protected_ingest(con, config)
         for extract, file, sha, read in con.execute(
             "SELECT extract, file, sha256, rows_read FROM audit.ingest_log ORDER BY extract"
         ).fetchall():
@@ -172,7 +174,7 @@ def provenance(con, config) -> dict:
                     "extract": extract,
                     "file": Path(file).name if file else "(not supplied)",
                     "sha256": sha or "",
-                    "rows_read": privacy.count(read, config).label if read is not None else "",
+                    "rows_read": counts.cell((extract, "read")).label if read is not None else "",
                 }
             )
     config_json = json.dumps(dict(config), sort_keys=True, indent=1, default=str)
@@ -364,7 +366,6 @@ def write_dashboards(
 
 def _write_pages(con, directory: Path, config, pages) -> tuple[list[str], list, list[str], int]:
     """(file names written, page status, unavailable messages, charts drawn)."""
-    prov = provenance(con, config)
     site_options = sites(con)
     period_options = periods(con)
     (directory / PLOTLY_JS).write_text(get_plotlyjs(), encoding="utf-8")
@@ -372,10 +373,11 @@ def _write_pages(con, directory: Path, config, pages) -> tuple[list[str], list, 
     status = []
     unavailable: list[str] = []
     drawn_total = 0
-    for page in PAGES:
-        if pages is not None and page.slug not in pages:
-            continue
-        with publishing():
+    with publishing():  # one set of suppression decisions for every page and filter
+        prov = provenance(con, config)
+        for page in PAGES:
+            if pages is not None and page.slug not in pages:
+                continue
             text, drawn, missing = render_page(
                 con,
                 page,
@@ -384,11 +386,11 @@ def _write_pages(con, directory: Path, config, pages) -> tuple[list[str], list, 
                 site_options=site_options,
                 period_options=period_options,
             )
-        (directory / page.file_name).write_text(text, encoding="utf-8")
-        written.append(page.file_name)
-        status.append((page, drawn, len(page.charts)))
-        unavailable += missing
-        drawn_total += drawn
+            (directory / page.file_name).write_text(text, encoding="utf-8")
+            written.append(page.file_name)
+            status.append((page, drawn, len(page.charts)))
+            unavailable += missing
+            drawn_total += drawn
     (directory / "index.html").write_text(_index_html(prov, status), encoding="utf-8")
     written.append("index.html")
     return written, status, unavailable, drawn_total
