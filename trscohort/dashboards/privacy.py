@@ -6,10 +6,15 @@ For a percentage the numerator, the denominator and their difference (the comple
 counts, so the percentage is withheld when any of them is small: 9 of 10 tested, or 99 of 108
 (9 missed) would otherwise reveal a small number. Zero is shown: it describes no one.
 
-Figures never receive a suppressed number: `Count.value` and `Share.pct` are None when
-suppressed, and only the label ("<11") reaches the figure, so the published JSON cannot hold
+The pages' counts come from protected tables (`trscohort.publication.suppression`), which add
+complementary suppression: a count shown beside its totals is withheld when a small count could
+otherwise be worked out by subtraction. The helpers here (`count`, `share`) apply the primary
+rule alone, to counts that stand on their own (a failed check's unexpected rows).
+
+Figures never receive a suppressed number: `.value` and `Share.pct` are None when suppressed,
+and only the label ("<11", "withheld") reaches the figure, so the published JSON cannot hold
 it. `check_published` is the last line of defence: it scans written files for patient
-identifiers and birth dates before the dashboards are reported as written.
+identifiers and birth dates before the dashboards are swapped in.
 """
 
 from __future__ import annotations
@@ -43,12 +48,20 @@ def suppressed_label(config: Mapping[str, Any] | None) -> str:
 
 def suppression_rule(config: Mapping[str, Any] | None) -> str:
     limit = small_count_max(config)
+    if limit == 0:
+        return (
+            "Small-count suppression is off (publication.small_count_max = 0, with "
+            "publication.allow_unsuppressed): every count is shown as it is."
+        )
     return (
         f"Counts from 1 to {limit} are shown as \u201c{suppressed_label(config)}\u201d "
-        f"(publication.small_count_max = {limit}); rates, percentages and intervals built on "
-        f"such a count (numerator, denominator or, for a percentage, its complement) are "
-        f"withheld. Results are aggregated by week of treatment or calendar month, never by "
-        f"an individual's date."
+        f"(publication.small_count_max = {limit}). So that no such count can be worked out "
+        f"by subtraction from the totals and other cells shown beside it (all sites, all "
+        f"years, the overall rate, the step before), other counts are withheld too "
+        f"(\u201cwithheld\u201d): complementary suppression. Zero is shown. Rates, "
+        f"percentages and intervals built on a suppressed count are withheld. Results are "
+        f"aggregated by week of treatment, calendar month or year, never by an individual's "
+        f"date; counts of data-quality checks are not suppressed."
     )
 
 
