@@ -134,7 +134,7 @@ def patients_table(con, config) -> CountTable:
 
 
 def _time(con, period) -> str:
-    return time_key(period, _years(con))
+    return time_key(period, periods(con))  # the years the pages publish
 
 
 def fig_anc_categories_by_week(

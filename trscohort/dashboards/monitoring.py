@@ -204,13 +204,14 @@ def _has(protected, key: tuple) -> bool:
     return protected.table.values.get((*key, EXPECTED), 0) > 0
 
 
-def _time(protected, period: Period) -> str:
-    years = [t for t in {k[1] for k in protected.table.values} if len(str(t)) == 4]
-    if period and not years:
+def _time(con, protected, period: Period) -> str:
+    """The time cell of a filter: all time, or a year the pages publish."""
+    by_year = any(len(str(k[1])) == 4 for k in protected.table.values)
+    if period and not by_year:
         raise Unavailable(
             f"{WINDOWS} is not available in this warehouse yet (needed for a period filter)."
         )
-    return time_key(period, sorted(years))
+    return time_key(period, periods(con))
 
 
 def _pct_bars(labels, shares, *, config, colour="#457b9d", name=None) -> list[go.Bar]:
@@ -257,7 +258,7 @@ def fig_anc_adherence_by_phase(
     """ANC monitoring adherence (observed / expected windows) per schedule phase, with target."""
     config = resolve_config(con, config)
     protected = protected_windows(con, config)
-    time = _time(protected, period)
+    time = _time(con, protected, period)
     labels = anc_phase_labels(config)
     rules = [r for r in ANC_RULES if _has(protected, (site_key(site), time, r))]
     shares = _shares(protected, [(site_key(site), time, r) for r in rules])
@@ -279,7 +280,7 @@ def fig_anc_adherence_by_month(
     config = resolve_config(con, config)
     require(con, WINDOWS, ("patient_id", "rule_id", "window_start", "is_observed"))
     protected = protected_windows(con, config)
-    time = _time(protected, period)
+    time = _time(con, protected, period)
     site = None  # published by month for all sites only (see windows_table)
     all_months = sorted({k[1] for k in protected.table.values if len(str(k[1])) == 7})
     labels = {ANC_WEEKS_ON: "all ANC windows (weeks 1 on)", **anc_phase_labels(config)}
@@ -359,7 +360,7 @@ def fig_other_monitoring_adherence(
     """Cardiac, metabolic, clozapine-level and liver monitoring adherence per rule."""
     config = resolve_config(con, config)
     protected = protected_windows(con, config)
-    time = _time(protected, period)
+    time = _time(con, protected, period)
     rules = [r for r in OTHER_RULES if _has(protected, (site_key(site), time, r))]
     shares = _shares(protected, [(site_key(site), time, r) for r in rules])
     fig = go.Figure(
@@ -386,7 +387,7 @@ def fig_missed_windows_by_month(
     config = resolve_config(con, config)
     require(con, WINDOWS, ("patient_id", "rule_id", "window_start", "is_observed"))
     protected = protected_windows(con, config)
-    time = _time(protected, period)
+    time = _time(con, protected, period)
     site = None  # published by month for all sites only (see windows_table)
     key = site_key(site)
     values = protected.table.values
@@ -439,7 +440,7 @@ def fig_anc_adherence_by_site(
             "The patients extract has no site column: adherence by site is not available."
         )
     protected = protected_windows(con, config)
-    time = _time(protected, period)
+    time = _time(con, protected, period)
     labels = anc_phase_labels(config)
     fig = go.Figure()
     palette = ("#6c757d", "#1d3557", "#457b9d", "#a8dadc")

@@ -51,16 +51,6 @@ FLAG_LABELS = {
 }
 
 
-def _flag_years(con) -> list[str]:
-    return [
-        r[0]
-        for r in con.execute(
-            f"SELECT DISTINCT CAST(year(flag_date) AS VARCHAR) FROM {FLAGS} "
-            "WHERE flag_date IS NOT NULL ORDER BY 1"
-        ).fetchall()
-    ]
-
-
 def flags_table(con, config) -> CountTable:
     """Flags raised (adding up over sites and years) and patients flagged (adding up over
     sites only), per safety flag, site and year (and all years)."""
@@ -107,7 +97,7 @@ def fig_safety_flags(
     config = resolve_config(con, config)
     require(con, FLAGS)
     protected = protected_table(con, "safety flags", lambda: flags_table(con, config), config)
-    time, key = time_key(period, _flag_years(con)), site_key(site)
+    time, key = time_key(period, periods(con)), site_key(site)
     values = protected.table.values
     flags = sorted({k[2] for k in values if len(k) == 3 and k[:2] == (key, time) and values[k] > 0})
     labels = [f"{f}<br>{FLAG_LABELS.get(f, '')}" for f in flags]
