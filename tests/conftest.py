@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import io
 import os
+import tempfile
 import textwrap
 from pathlib import Path
 
 import duckdb
 import pytest
-from hypothesis import settings
+
+# Hypothesis keeps its caches out of the repository (tests write only to tmp folders); the
+# variable is read when hypothesis is imported.
+os.environ.setdefault(
+    "HYPOTHESIS_STORAGE_DIRECTORY",
+    os.path.join(tempfile.gettempdir(), f"trscohort-hypothesis-{os.getuid()}"),
+)
+from hypothesis import settings  # noqa: E402
 
 from trscohort.config import load_config
 from trscohort.contract import EXTRACT_ORDER, discover_sources, load_mapping
