@@ -9,12 +9,15 @@ input folder.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from dagster import AssetSelection, Definitions, ScheduleDefinition, define_asset_job
 from dagster_duckdb import DuckDBResource
 
 from assets import all_assets, all_checks
 from pipelines.resources import TrsSettings
+from trscohort.config import load_config
+from trscohort.runner import duckdb_settings
 
 DEFAULT_WAREHOUSE = "warehouse/trscohort.duckdb"
 
@@ -29,12 +32,18 @@ def build_resources(
     as_of: str | None = None,
     omop_path: str | None = None,
     omop_schema: str | None = None,
+    connection_config: dict | None = None,
 ) -> dict:
+    """Resources for a run; DuckDB's memory limit and spill folder come from the config's
+    `runtime` section (`trscohort run` passes a private spill folder of its own)."""
     env = os.environ.get
+    database = warehouse or env("TRSCOHORT_WAREHOUSE", DEFAULT_WAREHOUSE)
+    if connection_config is None:
+        config = load_config(config_path or env("TRSCOHORT_CONFIG"))
+        temp = config["runtime"]["temp_directory"] or f"{database}.tmp"
+        connection_config = duckdb_settings(config, Path(temp))
     return {
-        "duckdb": DuckDBResource(
-            database=warehouse or env("TRSCOHORT_WAREHOUSE", DEFAULT_WAREHOUSE)
-        ),
+        "duckdb": DuckDBResource(database=database, connection_config=connection_config),
         "settings": TrsSettings(
             input_dir=input_dir or env("TRSCOHORT_INPUT", "data/sample"),
             out_dir=out_dir or env("TRSCOHORT_OUT", "out"),

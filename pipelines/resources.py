@@ -43,7 +43,8 @@ class TrsSettings(ConfigurableResource):
         cdm = self.cdm()
         if cdm is not None:
             return cdm_sources(cdm)
-        return discover_sources(Path(self.input_dir), self.mapping())
+        allow = self.config()["ingest"]["allow_files_outside_input"]
+        return discover_sources(Path(self.input_dir), self.mapping(), allow_outside=allow)
 
     def as_of_date(self) -> dt.date | None:
         if not self.as_of:

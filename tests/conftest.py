@@ -4,16 +4,29 @@ from __future__ import annotations
 
 import io
 import os
+import tempfile
 import textwrap
 from pathlib import Path
 
 import duckdb
 import pytest
 
+# Hypothesis keeps its caches out of the repository (tests write only to tmp folders); the
+# variable is read when hypothesis is imported.
+os.environ.setdefault(
+    "HYPOTHESIS_STORAGE_DIRECTORY",
+    os.path.join(tempfile.gettempdir(), f"trscohort-hypothesis-{os.getuid()}"),
+)
+from hypothesis import settings  # noqa: E402
+
 from trscohort.config import load_config
 from trscohort.contract import EXTRACT_ORDER, discover_sources, load_mapping
 from trscohort.ingest import ingest_extract
 from trscohort.ingest.staging import load_reference
+
+# Hypothesis keeps no example database in the repository (tests write only to tmp folders).
+settings.register_profile("trscohort", database=None)
+settings.load_profile("trscohort")
 
 BASE_EXTRACTS = {
     "patients": """
@@ -95,8 +108,26 @@ SLOW = os.environ.get("TRSCOHORT_SLOW") == "1"
 _REPORTS: list[str] = []
 
 
+_TREE_BEFORE: dict = {}
+LAST_TEST = "test_suite_leaves_the_repository_unchanged"
+
+
+def pytest_sessionstart(session):
+    """Snapshot the repository before any test runs (tests/security/test_repository_untouched)."""
+    from tests.security.repository import tree_snapshot
+
+    _TREE_BEFORE.update(tree_snapshot())
+
+
+@pytest.fixture(scope="session")
+def repository_before_session() -> dict:
+    return dict(_TREE_BEFORE)
+
+
 def pytest_collection_modifyitems(config, items):
-    """`slow` tests run only with TRSCOHORT_SLOW=1; CI runs their small-size versions."""
+    """The repository check runs last; `slow` tests run only with TRSCOHORT_SLOW=1 (CI runs
+    their small-size versions)."""
+    items.sort(key=lambda item: item.name == LAST_TEST)  # stable: the rest keep their order
     if SLOW:
         return
     skip = pytest.mark.skip(reason="large size: set TRSCOHORT_SLOW=1 to run")

@@ -44,7 +44,10 @@ def add_standins(con: duckdb.DuckDBPyConnection) -> list[str]:
         now = dt.datetime(2025, 1, 1, 12, 0)
         quoted = json.dumps([pid, birth])  # observed values quote rows: never published
         con.executemany(
-            "INSERT INTO audit.dq_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO audit.dq_results (suite, asset, table_name, check_name, severity, "
+            "expectation, success, observed_value, unexpected_count, element_count, "
+            "unexpected_percent, examples, message, run_at, seconds) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     "patients",

@@ -60,12 +60,16 @@ def test_cohort_timeline_and_explanation(trs_warehouse):
 
 def test_a_reader_keeps_its_view_while_a_run_swaps_in_a_new_warehouse(tmp_path):
     folder = write_extracts(tmp_path / "in", BASE_EXTRACTS)
-    warehouse = tmp_path / "w.duckdb"
-    assert main(["run", "--input", str(folder), "--warehouse", str(warehouse)]) == 0
+    warehouse, out = tmp_path / "w.duckdb", tmp_path / "out"
+    assert (
+        main(["run", "--input", str(folder), "--warehouse", str(warehouse), "--out", str(out)]) == 0
+    )
     reader = open_warehouse(warehouse)
     extra = BASE_EXTRACTS["patients"].rstrip() + "\n        P3,1990-01-01,F,false,north,\n"
     write_extracts(folder, {"patients": extra})
-    assert main(["run", "--input", str(folder), "--warehouse", str(warehouse)]) == 0
+    assert (
+        main(["run", "--input", str(folder), "--warehouse", str(warehouse), "--out", str(out)]) == 0
+    )
     count = "SELECT count(*) AS n FROM staging.patients"
     assert reader.sql(count)["n"].to_list() == [2]  # the old file, still open
     reader.close()
@@ -103,6 +107,8 @@ def test_figures_are_the_dashboard_functions(sample_warehouse):
     with open_warehouse(sample_warehouse) as wh:
         assert {"cohort_funnel", "anc_adherence_by_phase"} <= set(wh.figures())
         figure = wh.figure("cohort_funnel")
-        assert figure.data and figure.data[0].type == "funnel"
+        # the funnel's steps as bars, so a suppressed step can carry its hatched marker
+        assert figure.data and figure.data[0].type == "bar"
+        assert figure.data[0].orientation == "h"
         with pytest.raises(UsageError, match="no figure 'pie'"):
             wh.figure("pie")

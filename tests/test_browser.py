@@ -38,7 +38,6 @@ websockets_sync = pytest.importorskip("websockets.sync.client")
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[1]
-SCREENSHOTS = ROOT / "out" / "screenshots"
 PAGE_FILES = ["index.html", *(p.file_name for p in PAGES)]
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium not installed")
@@ -247,8 +246,14 @@ def full_site(tmp_path_factory) -> Path:
     return published_site(tmp_path_factory.getbasetemp())[1]
 
 
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory) -> Path:
+    """Screenshots go under pytest's tmp folder (tests never write into the repository)."""
+    return tmp_path_factory.mktemp("screenshots")
+
+
 @pytest.mark.parametrize("page", PAGE_FILES)
-def test_page_renders_without_errors(browser, full_site, page):
+def test_page_renders_without_errors(browser, full_site, page, screenshots):
     browser.open((full_site / page).as_uri())
     state = browser.state()
     assert browser.errors() == []
@@ -270,8 +275,8 @@ def test_page_renders_without_errors(browser, full_site, page):
             f"(() => {{ const s = document.getElementById({json.dumps(select['id'])});"
             f" s.value = ''; s.dispatchEvent(new Event('change')); }})()"
         )
-    browser.screenshot(SCREENSHOTS / page.replace(".html", ".png"), browser.state()["height"])
-    assert (SCREENSHOTS / page.replace(".html", ".png")).stat().st_size > 10_000
+    browser.screenshot(screenshots / page.replace(".html", ".png"), browser.state()["height"])
+    assert (screenshots / page.replace(".html", ".png")).stat().st_size > 10_000
 
 
 def test_missing_marts_show_a_panel_not_an_error(browser, tmp_path_factory):

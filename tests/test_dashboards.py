@@ -143,12 +143,18 @@ def test_funnel_per_site_adds_up_to_the_mart(con):
 
 
 def test_funnel_figure_shows_suppressed_steps_as_below_11(con):
+    """A suppressed step has no value (never 0) and a hatched marker bar labelled "<11" or
+    "withheld" (complementary suppression)."""
     fig = fig_cohort_funnel(con, site=sites(con)[0])
-    trace = fig.data[0]
-    for value, text in zip(trace.x, trace.text, strict=True):
-        assert value == 0 or value > 10
-        if value == 0:
-            assert text.startswith(("<11", "0"))
+    counts, *markers = fig.data
+    suppressed = [y for y, x in zip(counts.y, counts.x, strict=True) if x is None]
+    for value in counts.x:
+        assert value is None or value == 0 or value > 10
+    if suppressed:
+        (marker,) = markers
+        assert list(marker.y) == suppressed
+        assert all(t.startswith(("<11", "withheld")) for t in marker.text)
+        assert marker.marker.pattern.shape == "/"
 
 
 def test_monitoring_target_line_comes_from_config(con):

@@ -48,7 +48,9 @@ def test_materialize_into_a_temporary_duckdb(tmp_path):
     with DagsterInstance.ephemeral() as instance:
         result = materialize(
             all_assets,
-            resources=build_resources(warehouse=str(database), input_dir=str(folder)),
+            resources=build_resources(
+                warehouse=str(database), input_dir=str(folder), out_dir=str(tmp_path / "out")
+            ),
             instance=instance,
         )
     assert result.success

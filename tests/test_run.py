@@ -16,8 +16,12 @@ VOLATILE = {"audit.ingest_log": ("loaded_at", "seconds"), "audit.dq_results": ("
 
 
 def run(tmp_path, folder, *extra: str) -> int:
+    """`trscohort run` with the warehouse and the outputs under the test's tmp folder."""
     warehouse = tmp_path / "wh" / "t.duckdb"
-    return main(["run", "--input", str(folder), "--warehouse", str(warehouse), *extra])
+    out = tmp_path / "out"
+    return main(
+        ["run", "--input", str(folder), "--warehouse", str(warehouse), "--out", str(out), *extra]
+    )
 
 
 def snapshot(path) -> dict[str, list]:
@@ -109,6 +113,8 @@ def test_error_has_no_traceback_from_the_real_command(tmp_path):
             str(folder),
             "--warehouse",
             str(tmp_path / "t.duckdb"),
+            "--out",
+            str(tmp_path / "out"),
         ],
         capture_output=True,
         text=True,

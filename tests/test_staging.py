@@ -292,7 +292,9 @@ def test_extra_columns_are_kept(staged):
         P1,1980-01-02,F,oak
         """
     )
-    assert rows(con, "SELECT patient_id, ward, site FROM staging.patients") == [("P1", "oak", None)]
+    assert rows(con, "SELECT patient_id, extras.ward, site FROM staging.patients") == [
+        ("P1", "oak", None)
+    ]
 
 
 def test_every_extract_reconciles(staged):

@@ -10,7 +10,14 @@
     wh.timeline("P0000042")
 
 `trscohort run` writes a new file and swaps it in, so a notebook holding the warehouse open keeps
-reading the previous version until it reopens; it never blocks or breaks a run.
+reading the previous version until it reopens; it never blocks or breaks a run, and reopening
+gives the new file.
+
+Read-only in effect, not just in name: each warehouse is attached READ_ONLY to a DuckDB instance
+of its own (so a reopen never gets an old file back from DuckDB's per-process cache), with
+external access off (no file, URL, COPY ... TO, EXPORT, ATTACH), extension autoload and
+autoinstall off, and the configuration locked so that SQL cannot turn any of this back on.
+Temporary tables in memory are allowed.
 """
 
 from __future__ import annotations
@@ -38,19 +45,37 @@ class WarehouseBusy(UsageError):
     """Another process holds the warehouse for writing."""
 
 
+# Set before anything runs; the last two are set after ATTACH (which needs file access).
+_INSTANCE_CONFIG = {"autoload_known_extensions": False, "autoinstall_known_extensions": False}
+_LOCKDOWN = ("SET enable_external_access = false", "SET lock_configuration = true")
+
+
+def _busy(path: Path) -> WarehouseBusy:
+    return WarehouseBusy(
+        f"{path} is being written by another process (such as a `dagster dev` "
+        "materialisation). Wait for it to finish and open the warehouse again; "
+        "`trscohort run` never blocks readers because it swaps in a new file."
+    )
+
+
 def _connect(path: Path) -> duckdb.DuckDBPyConnection:
+    """A fresh in-memory DuckDB with the warehouse attached read-only, then locked down."""
     if not path.is_file():
         raise UsageError(f"{path}: warehouse not found (run `trscohort run` first)")
+    con = duckdb.connect(":memory:", config=_INSTANCE_CONFIG)
     try:
-        return duckdb.connect(str(path), read_only=True)
-    except duckdb.IOException as exc:
-        if "lock" not in str(exc).lower():
-            raise
-        raise WarehouseBusy(
-            f"{path} is being written by another process (such as a `dagster dev` "
-            "materialisation). Wait for it to finish and open the warehouse again; "
-            "`trscohort run` never blocks readers because it swaps in a new file."
-        ) from None
+        literal = "'" + str(path.resolve()).replace("'", "''") + "'"
+        con.execute(f"ATTACH {literal} AS warehouse (READ_ONLY)")
+        con.execute("USE warehouse")
+        for statement in _LOCKDOWN:
+            con.execute(statement)
+    except duckdb.Error as exc:
+        con.close()
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "lock" in message.lower() or "already attached" in message.lower():
+            raise _busy(path) from None
+        raise UsageError(f"{path}: cannot be opened as a warehouse ({message})") from None
+    return con
 
 
 class Warehouse:
@@ -76,6 +101,7 @@ class Warehouse:
         """Run SQL and return a Polars (default) or pandas frame."""
         # A cursor of its own: a result left half-read by other calls cannot get in the way.
         with self.con.cursor() as cursor:
+            cursor.execute("USE warehouse")  # a cursor is a new session: default catalog again
             relation = cursor.sql(query, params=params or None)
             return relation.df() if to == "pandas" else relation.pl()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -228,14 +229,30 @@ class SourceFile:
         return "parquet" if self.path.name.endswith(".parquet") else "csv"
 
 
-def discover_sources(input_dir: str | Path, mapping: SiteMapping) -> dict[str, SourceFile]:
-    """Find each extract's file; a missing required extract or an ambiguous one is an error."""
+def _outside(mapped: str) -> bool:
+    """Whether a mapping's `file:` leaves the input folder (absolute, or ../ after normalising).
+    Read lexically: a symlink the site placed inside its input folder is the site's choice."""
+    path = Path(mapped)
+    return path.is_absolute() or os.path.normpath(path).split(os.sep)[0] == os.pardir
+
+
+def discover_sources(
+    input_dir: str | Path, mapping: SiteMapping, *, allow_outside: bool = False
+) -> dict[str, SourceFile]:
+    """Find each extract's file; a missing required extract or an ambiguous one is an error,
+    and so is a mapping `file:` outside the input folder unless `allow_outside`
+    (config `ingest.allow_files_outside_input`)."""
     input_dir = Path(input_dir)
     if not input_dir.is_dir():
         raise UsageError(f"{input_dir}: input folder not found")
     found: dict[str, SourceFile] = {}
     for name, extract in EXTRACTS.items():
         mapped = mapping.for_extract(name).file
+        if mapped and not allow_outside and _outside(mapped):
+            raise UsageError(
+                f"mapping: extracts.{name}.file '{mapped}' is outside the input folder "
+                f"{input_dir}; set ingest.allow_files_outside_input: true in the config to allow it"
+            )
         candidates = (
             [input_dir / mapped] if mapped else [input_dir / f"{name}{s}" for s in FILE_SUFFIXES]
         )

@@ -8,11 +8,23 @@ description and every column) lives beside it in `<name>.yml`.
 
 Rendering is separate from running so that tests can parse every model with SQLGlot and
 transpile it to Spark.
+
+Config values reach SQL only as typed literals. The config is validated against its schema
+before any template sees it (`transform_context`), and every `{{ expression }}` passes through
+`sql_value`: a number renders as a finite numeric literal, a boolean as TRUE/FALSE, a date as
+its ISO text, None as NULL; a list or mapping cannot be pasted. Strings a template can reach
+through `cfg` are enumerations or strict codes (see `trscohort.config.schema`). The `sql`
+filter renders a value as a complete literal (`{{ cfg.clozapine.status_without_assessment |
+sql }}` -> `'responder'`, a date -> `DATE '1900-01-01'`). Finally a rendered model must be
+exactly one SELECT: a second statement (such as a COPY) is refused before DuckDB runs anything.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
 import graphlib
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -24,6 +36,8 @@ import jinja2
 import yaml
 
 from trscohort import qi
+from trscohort.config import Config, validate_config
+from trscohort.errors import UsageError
 
 SQL_DIR = Path(__file__).with_name("sql")
 
@@ -33,12 +47,49 @@ TRANSFORM_LAYERS = ("intermediate", "marts")
 # Tables the ingest step makes that transform models may ref.
 INGEST_TABLES = ("audit.run_parameters", "audit.ingest_log")
 
+
+def _number(value: int | float | decimal.Decimal) -> str:
+    if isinstance(value, float | decimal.Decimal) and not math.isfinite(value):
+        raise ValueError(f"cannot render the non-finite number {value} into SQL")
+    return str(value) if isinstance(value, int | decimal.Decimal) else repr(float(value))
+
+
+def sql_value(value: Any) -> Any:
+    """What `{{ value }}` renders to: typed values as literals, SQL text (refs, macros) as is."""
+    if isinstance(value, bool):  # before int: bool is an int
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int | float | decimal.Decimal):
+        return _number(value)
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if value is None:
+        return "NULL"
+    if isinstance(value, Mapping | list | tuple | set):
+        raise TypeError(f"cannot render a {type(value).__name__} into SQL; loop over it")
+    return value
+
+
+def sql_literal(value: Any) -> str:
+    """A complete SQL literal: 42, 0.95, TRUE, NULL, DATE '2020-01-01', 'text' (quotes doubled)."""
+    if isinstance(value, dt.datetime):
+        return f"TIMESTAMP '{value.isoformat(sep=' ')}'"
+    if isinstance(value, dt.date):
+        return f"DATE '{value.isoformat()}'"
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    return sql_value(value)
+
+
 _ENV = jinja2.Environment(
     loader=jinja2.FileSystemLoader(str(SQL_DIR)),
     undefined=jinja2.StrictUndefined,
     extensions=["jinja2.ext.do"],
     keep_trailing_newline=True,
+    finalize=sql_value,
 )
+_ENV.filters["sql"] = sql_literal
 
 
 @dataclass(frozen=True)
@@ -118,11 +169,20 @@ def build_order(context: Mapping[str, Any]) -> list[Model]:
     return [models[t] for t in graphlib.TopologicalSorter(graph).static_order()]
 
 
+def single_select(sql: str, what: str) -> str:
+    """`sql` if it is exactly one SELECT statement; anything else is refused unexecuted."""
+    statements = duckdb.extract_statements(sql)
+    if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+        kinds = ", ".join(s.type.name for s in statements) or "nothing"
+        raise UsageError(f"{what}: a model must render to one SELECT statement, not {kinds}")
+    return sql
+
+
 def build_model(
     con: duckdb.DuckDBPyConnection, model: Model, context: Mapping[str, Any], *, temp: bool = False
 ) -> str:
     """Materialise the model as a table (or temp table `<layer>__<name>`); returns its name."""
-    sql = render(model, context)
+    sql = single_select(render(model, context), model.template)
     if temp:
         name = f"{model.layer}__{model.name}"
         con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
@@ -132,9 +192,17 @@ def build_model(
     return model.table
 
 
+def validated(config: Mapping[str, Any]) -> Config:
+    """The config checked against its schema (a Config from load_config already is)."""
+    if isinstance(config, Config) and config.validated:
+        return config
+    return validate_config(config)
+
+
 def transform_context(config: Mapping[str, Any]) -> dict[str, Any]:
-    """What intermediate and mart templates may use: the whole config as `cfg`, and the
-    quality-improvement indicator definitions as `qi` (trscohort.qi)."""
+    """What intermediate and mart templates may use: the whole validated config as `cfg`,
+    and the quality-improvement indicator definitions as `qi` (trscohort.qi)."""
+    config = validated(config)
     return {"cfg": config, "qi": qi.template_context(config)}
 
 

@@ -25,9 +25,11 @@ from trscohort.dashboards.common import (
     Unavailable,
     base_layout,
     no_data,
+    protected_table,
     require,
     resolve_config,
 )
+from trscohort.publication.suppression import CountTable
 
 RATES = "marts.ae_rates"
 CUMULATIVE = "marts.ae_cumulative_incidence"
@@ -66,30 +68,61 @@ def published_ranges(config: Mapping[str, Any]) -> dict[str, tuple[float, float]
     return {k: (float(v[0]), float(v[1])) for k, v in ranges.items()}
 
 
-def rate_rows(con, *, config=None) -> list[dict]:
-    """marts.ae_rates as dicts, with rate and interval set to None when withheld."""
-    config = resolve_config(con, config)
+def _rates(con) -> list[tuple]:
     require(con, RATES)
     # Strata in their display order first, so every chart lists them in that order.
-    rows = con.execute(
+    return con.execute(
         f"SELECT event_id, stratifier, stratum, events, rate_per_1000py, ci_low, ci_high "
         f"FROM {RATES} ORDER BY stratifier_order, stratum_order, event_id"
     ).fetchall()
+
+
+def events_table(con) -> CountTable:
+    """Events per event and stratum, and overall: within each stratifier the strata add up to
+    the overall count (person-time is split by stratum), a relation every reader can use."""
+    rows = _rates(con)
+    table = CountTable("adverse events")
+    for event, stratifier, stratum, events, *_ in rows:
+        table.add((event, stratifier, stratum), int(events or 0))
+    by_stratifier: dict[tuple, list] = {}
+    for event, stratifier, stratum, *_ in rows:
+        if stratifier != "overall":
+            by_stratifier.setdefault((event, stratifier), []).append((event, stratifier, stratum))
+    for (event, _stratifier), parts in by_stratifier.items():
+        total = next((k for k in table.values if k[0] == event and k[1] == "overall"), None)
+        if total and table.values[total] == sum(table.values[p] for p in parts):
+            table.add_sum(total, parts)
+    return table
+
+
+def rate_rows(con, *, config=None) -> list[dict]:
+    """marts.ae_rates as dicts, with rate and interval None when the events are suppressed
+    (small, or withheld so that a small stratum cannot be worked out from the overall count:
+    a rate with its exact interval gives the count back)."""
+    config = resolve_config(con, config)
+    protected = protected_table(con, "adverse events", lambda: events_table(con), config)
     out = []
-    for event, stratifier, level, events, rate, low, high in rows:
-        shown = privacy.rate_allowed(events, config)
+    for event, stratifier, level, _events, rate, low, high in _rates(con):
+        cell = protected.cell((event, stratifier, level))
+        shown = cell.value is not None
         out.append(
             {
                 "event_id": event,
                 "stratifier": stratifier,
                 "stratum": level,
-                "events": privacy.count(events, config),
+                "events": cell,
                 "rate": rate if shown else None,
                 "low": low if shown else None,
                 "high": high if shown else None,
             }
         )
     return out
+
+
+def _withheld_text(cell) -> str:
+    if cell.label == privacy.WITHHELD:
+        return "withheld (its events are withheld so that a small count cannot be worked out)"
+    return f"withheld ({cell.label} events)"
 
 
 def _is_overall(row: dict) -> bool:
@@ -108,7 +141,7 @@ def _rate_trace(
         "arrayminus": [None if r["rate"] is None else r["rate"] - r["low"] for r in rows],
     }
     customdata = [
-        "withheld (" + r["events"].label + " events)"
+        _withheld_text(r["events"])
         if r["rate"] is None
         else f"{r['rate']:.2f} per 1,000 PY (95 % CI {r['low']:.2f}-{r['high']:.2f}), "
         f"{r['events'].label} events"
@@ -185,6 +218,25 @@ def fig_ae_rates_by_stratum(
             )
             trace.update(legendgroup=event, showlegend=col == 1)
             fig.add_trace(trace, row=1, col=col)
+            withheld = [r for r in sub if r["rate"] is None]
+            if withheld:  # marked where the rate would be, not left blank
+                fig.add_trace(
+                    go.Scatter(
+                        x=[r["stratum"] for r in withheld],
+                        y=[0] * len(withheld),
+                        mode="text",
+                        text=["withheld"] * len(withheld),
+                        textposition="top center",
+                        textfont={"size": 9, "color": "#6c757d"},
+                        hovertext=[_withheld_text(r["events"]) for r in withheld],
+                        hoverinfo="text",
+                        legendgroup=event,
+                        showlegend=False,
+                        name=f"{event_label(event)}: withheld",
+                    ),
+                    row=1,
+                    col=col,
+                )
         strata = list(dict.fromkeys(r["stratum"] for r in rows if r["stratifier"] == stratifier))
         fig.update_xaxes(
             type="category", categoryorder="array", categoryarray=strata, row=1, col=col

@@ -8,9 +8,11 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from trscohort.dashboards import privacy
 from trscohort.dashboards.common import (
+    ALL_SITES,
+    ALL_TIME,
     COLOURS,
+    NO_SITE,
     Chart,
     Page,
     Period,
@@ -18,10 +20,17 @@ from trscohort.dashboards.common import (
     count_bars,
     filter_note,
     no_data,
+    patients_with_site,
+    periods,
+    protected_table,
     require,
     resolve_config,
+    site_key,
+    sites,
+    time_key,
     where,
 )
+from trscohort.publication.suppression import CountTable, Hierarchy, cube
 
 ANC_RESULTS = "marts.anc_results"
 EXPOSURE = "intermediate.clozapine_exposure"
@@ -57,32 +66,105 @@ def _band_label(band: str) -> str:
     return "-".join(str(int(x)) for x in band.split("-"))
 
 
+# --------------------------------------------------------------------------- published tables
+
+ALL_WEEKS = "all weeks"
+
+
+def _years(con) -> list[str]:
+    require(con, ANC_RESULTS)
+    rows = con.execute(
+        f"SELECT DISTINCT CAST(year(collected_date) AS VARCHAR) FROM {ANC_RESULTS} "
+        "WHERE collected_date IS NOT NULL ORDER BY 1"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def _shown_time(con):
+    shown = set(periods(con))
+    return lambda time: time == ALL_TIME or time in shown
+
+
+def results_table(con, config) -> CountTable:
+    """ANC results by site, year (and all years), week band (and all weeks) and category."""
+    require(con, ANC_RESULTS)
+    rows = con.execute(
+        f"SELECT p.site, CAST(year(r.collected_date) AS VARCHAR), {WEEK_BAND_SQL} AS band, "
+        f"r.anc_category, count(*) FROM {ANC_RESULTS} AS r "
+        f"JOIN {patients_with_site(con)} AS p USING (patient_id) "
+        f"WHERE r.collected_date IS NOT NULL GROUP BY ALL"
+    ).fetchall()
+    counts = {(s, y, b, c): n for s, y, b, c, n in rows}
+    shown_time = _shown_time(con)
+    return cube(
+        "ANC results",
+        counts,
+        [
+            Hierarchy.flat([*sites(con), NO_SITE], ALL_SITES),
+            Hierarchy.flat(_years(con), ALL_TIME),
+            Hierarchy.flat(sorted({b for _, _, b, _ in counts}), ALL_WEEKS),
+            Hierarchy.roots(sorted({c for *_, c in counts}, key=str)),
+        ],
+        lambda key: key[0] != NO_SITE and shown_time(key[1]),
+    )
+
+
+def patients_table(con, config) -> CountTable:
+    """Distinct patients per site, year (or all years) and category: patients add up over
+    sites, not over years or categories (a patient counts in each)."""
+    rows = con.execute(
+        f"SELECT p.site, coalesce(CAST(year(r.collected_date) AS VARCHAR), '{ALL_TIME}'), "
+        f"r.anc_category, count(DISTINCT r.patient_id) FROM {ANC_RESULTS} AS r "
+        f"JOIN {patients_with_site(con)} AS p USING (patient_id) "
+        f"GROUP BY GROUPING SETS ((p.site, year(r.collected_date), r.anc_category), "
+        f"(p.site, r.anc_category))"
+    ).fetchall()
+    counts = {(s, y, c): n for s, y, c, n in rows}
+    shown_time = _shown_time(con)
+    return cube(
+        "ANC patients",
+        counts,
+        [
+            Hierarchy.flat([*sites(con), NO_SITE], ALL_SITES),
+            Hierarchy.roots([*_years(con), ALL_TIME]),
+            Hierarchy.roots(sorted({c for *_, c in counts}, key=str)),
+        ],
+        lambda key: key[0] != NO_SITE and shown_time(key[1]),
+    )
+
+
+def _time(con, period) -> str:
+    return time_key(period, periods(con))  # the years the pages publish
+
+
 def fig_anc_categories_by_week(
     con, *, site: str | None = None, period: Period = None, config: Mapping[str, Any] | None = None
 ) -> go.Figure:
     """ANC results per category and week of clozapine treatment (stacked counts)."""
     config = resolve_config(con, config)
-    rows = con.execute(
-        f"SELECT {WEEK_BAND_SQL} AS band, anc_category, count(*) "
-        f"FROM ({_results(con, site=site, period=period)}) GROUP BY ALL ORDER BY 1"
-    ).fetchall()
-    bands = sorted({r[0] for r in rows}, key=lambda b: (b != "baseline", b == ">104", b))
+    protected = protected_table(con, "anc results", lambda: results_table(con, config), config)
+    time, key = _time(con, period), site_key(site)
+    values = protected.table.values
+    present = [k for k in values if k[0] == key and k[1] == time and k[2] != ALL_WEEKS]
+    bands = sorted(
+        {k[2] for k in present if values[k] > 0},
+        key=lambda b: (b != "baseline", b == ">104", b),
+    )
+    categories = sorted({k[3] for k in present if values[k] > 0}, key=str)
     fig = go.Figure()
-    for category in [*CATEGORIES, *sorted({r[1] for r in rows} - set(CATEGORIES))]:
-        cells = {b: privacy.count(n, config) for b, c, n in rows if c == category}
-        if not cells:
-            continue
-        counts = [cells.get(b, privacy.count(0, config)) for b in bands]
-        fig.add_trace(
-            go.Bar(
-                x=[_band_label(b) for b in bands],
-                y=[c.plot_value for c in counts],
-                customdata=[c.label for c in counts],
+    for category in [
+        *[c for c in CATEGORIES if c in categories],
+        *[c for c in categories if c not in CATEGORIES],
+    ]:
+        counts = [protected.cell((key, time, b, category)) for b in bands]
+        fig.add_traces(
+            count_bars(
+                [_band_label(b) for b in bands],
+                counts,
+                colour=COLOURS.get(str(category), "#6c757d"),
                 name=str(category),
-                marker={"color": COLOURS.get(str(category), "#6c757d")},
-                hovertemplate="week %{x}: %{customdata} results<extra>"
-                + str(category)
-                + "</extra>",
+                hover="week %{x}: %{customdata} results<extra>" + str(category) + "</extra>",
+                config=config,
             )
         )
     base_layout(
@@ -91,8 +173,8 @@ def fig_anc_categories_by_week(
         barmode="stack",
     )
     fig.update_xaxes(type="category", title="week of clozapine treatment")
-    fig.update_yaxes(title=f"ANC results (cells of {privacy.suppressed_label(config)} drawn as 0)")
-    if not rows:
+    fig.update_yaxes(title="ANC results (hatched: suppressed, not drawn to scale)")
+    if not bands:
         no_data(fig)
     return fig
 
@@ -102,19 +184,23 @@ def fig_anc_category_totals(
 ) -> go.Figure:
     """Results and patients per ANC category (a patient counts once per category)."""
     config = resolve_config(con, config)
-    rows = {
-        c: (r, p)
-        for c, r, p in con.execute(
-            f"SELECT anc_category, count(*), count(DISTINCT patient_id) "
-            f"FROM ({_results(con, site=site, period=period)}) GROUP BY 1"
-        ).fetchall()
+    results = protected_table(con, "anc results", lambda: results_table(con, config), config)
+    patients = protected_table(con, "anc patients", lambda: patients_table(con, config), config)
+    time, key = _time(con, period), site_key(site)
+    present = {
+        k[3] for k, v in results.table.values.items() if k[:3] == (key, time, ALL_WEEKS) and v > 0
     }
-    cats = [c for c in CATEGORIES if c in rows] + sorted(set(rows) - set(CATEGORIES))
+    cats = [c for c in CATEGORIES if c in present] + sorted(present - set(CATEGORIES), key=str)
     fig = go.Figure()
-    for i, (what, colour) in enumerate((("results", "#457b9d"), ("patients", "#1d3557"))):
-        counts = [privacy.count(rows[c][i], config) for c in cats]
-        hover = "%{x}: %{text} " + what + "<extra></extra>"
-        fig.add_trace(count_bars(cats, counts, name=what, colour=colour, hover=hover))
+    for what, protected, cell, colour in (
+        ("results", results, lambda c: (key, time, ALL_WEEKS, c), "#457b9d"),
+        ("patients", patients, lambda c: (key, time, c), "#1d3557"),
+    ):
+        counts = [protected.cell(cell(c)) for c in cats]
+        hover = "%{x}: %{customdata} " + what + "<extra></extra>"
+        fig.add_traces(
+            count_bars(cats, counts, name=what, colour=colour, hover=hover, config=config)
+        )
     base_layout(
         fig, f"ANC results and patients per category{filter_note(site, period)}", barmode="group"
     )
@@ -132,6 +218,11 @@ ACTION_BINS = (
     "> 28 days",
     "not stopped by the as-of date",
 )
+
+
+def action_labels(config) -> list[str]:
+    days = int(config.get("safety", {}).get("anc_action_days", 2))
+    return [b.format(d=days, d1=days + 1) for b in ACTION_BINS]
 
 
 def time_to_action_counts(
@@ -178,21 +269,67 @@ def time_to_action_counts(
     return {k: (v[0], v[1]) for k, v in out.items()}
 
 
+def action_table(con, config) -> CountTable:
+    """Clozapine episodes by site, period (each year, and all years: not additive, an episode
+    may count in two years), days-to-action bin and severity."""
+    site_list = sites(con)
+    counts = {}
+    for time in [*_years(con), ALL_TIME]:
+        period = None if time == ALL_TIME else time
+        overall = time_to_action_counts(con, period=period, config=config)
+        left = {b: list(v) for b, v in overall.items()}
+        for site in site_list:
+            for b, (moderate, severe) in time_to_action_counts(
+                con, site=site, period=period, config=config
+            ).items():
+                counts[(site, time, b, "moderate")] = moderate
+                counts[(site, time, b, "severe")] = severe
+                left[b][0] -= moderate
+                left[b][1] -= severe
+        for b, (moderate, severe) in left.items():
+            counts[(NO_SITE, time, b, "moderate")] = moderate
+            counts[(NO_SITE, time, b, "severe")] = severe
+    shown_time = _shown_time(con)
+    bins = action_labels(config)
+    return cube(
+        "ANC time to action",
+        counts,
+        [
+            Hierarchy.flat([*site_list, NO_SITE], ALL_SITES),
+            Hierarchy.roots([*_years(con), ALL_TIME]),
+            Hierarchy.roots(bins),
+            Hierarchy.roots(["moderate", "severe"]),
+        ],
+        lambda key: key[0] != NO_SITE and shown_time(key[1]),
+    )
+
+
 def fig_time_to_action(
     con, *, site: str | None = None, period: Period = None, config: Mapping[str, Any] | None = None
 ) -> go.Figure:
     """Days from a moderate or severe ANC (requiring interruption) to clozapine being stopped."""
     config = resolve_config(con, config)
-    counts = time_to_action_counts(con, site=site, period=period, config=config)
-    labels = list(counts)
+    require(con, EXPOSURE)
+    protected = protected_table(con, "anc action", lambda: action_table(con, config), config)
+    time, key = _time(con, period), site_key(site)
+    labels = action_labels(config)
     fig = go.Figure()
-    for i, (category, colour) in enumerate(
-        (("moderate", COLOURS["moderate"]), ("severe", COLOURS["severe"]))
-    ):
-        cells = [privacy.count(counts[b][i], config) for b in labels]
-        hover = "%{x}: %{text} episodes<extra>" + category + "</extra>"
-        fig.add_trace(
-            count_bars(labels, cells, name=f"first {category} ANC", colour=colour, hover=hover)
+    any_episode = False
+    for category, colour in (("moderate", COLOURS["moderate"]), ("severe", COLOURS["severe"])):
+        cells = [protected.cell((key, time, b, category)) for b in labels]
+        any_episode = any_episode or any(
+            protected.table.values.get((key, time, b, category), 0) for b in labels
+        )
+        hover = "%{x}: %{customdata} episodes<extra>" + category + "</extra>"
+        fig.add_traces(
+            count_bars(
+                labels,
+                cells,
+                name=f"first {category} ANC",
+                colour=colour,
+                hover=hover,
+                config=config,
+            )
         )
     base_layout(
         fig,
@@ -201,7 +338,7 @@ def fig_time_to_action(
     )
     fig.update_xaxes(title="days from the result to the last day of clozapine")
     fig.update_yaxes(title="clozapine episodes")
-    if not any(sum(v) for v in counts.values()):
+    if not any_episode:
         no_data(fig, "No moderate or severe ANC requiring interruption in this selection.")
     return fig
 

@@ -24,7 +24,7 @@ from typing import Any
 import duckdb
 import plotly.graph_objects as go
 
-from trscohort.config import Config, load_config
+from trscohort.config import Config, load_config, recorded_config
 
 Period = str | tuple[dt.date, dt.date] | None
 
@@ -93,7 +93,7 @@ def resolve_config(con: duckdb.DuckDBPyConnection, config: Mapping[str, Any] | N
     if has_table(con, "audit.run_parameters"):
         row = con.execute("SELECT config_json FROM audit.run_parameters").fetchone()
         if row and row[0]:
-            return Config(json.loads(row[0]))
+            return recorded_config(json.loads(row[0]))
     return load_config()
 
 
@@ -197,12 +197,13 @@ _WITH_TEMPLATE = contextvars.ContextVar("with_template", default=True)
 @contextlib.contextmanager
 def publishing() -> Iterator[None]:
     """While writing pages: no template in each figure, table columns cached (a fixed warehouse)."""
-    tokens = (_WITH_TEMPLATE.set(False), _COLUMNS_CACHE.set({}))
+    tokens = (_WITH_TEMPLATE.set(False), _COLUMNS_CACHE.set({}), _PROTECTED.set({}))
     try:
         yield
     finally:
         _WITH_TEMPLATE.reset(tokens[0])
         _COLUMNS_CACHE.reset(tokens[1])
+        _PROTECTED.reset(tokens[2])
 
 
 def base_layout(fig: go.Figure, title: str, **layout: Any) -> go.Figure:
@@ -218,18 +219,137 @@ def base_layout(fig: go.Figure, title: str, **layout: Any) -> go.Figure:
     return fig
 
 
+SUPPRESSED_NAME = "suppressed"
+SUPPRESSED_MARKER = {
+    "color": "rgba(255, 255, 255, 0)",
+    "line": {"color": "#6c757d", "width": 1},
+    "pattern": {"shape": "/", "fgcolor": "#6c757d", "size": 6},
+}
+
+
 def count_bars(
-    x: list, counts: list, *, colour: str, hover: str, name: str | None = None
-) -> go.Bar:
-    """Bars of publishable counts (privacy.Count): a suppressed one is drawn as 0, labelled "<11"."""
+    x: list,
+    counts: list,
+    *,
+    colour: str,
+    hover: str,
+    name: str | None = None,
+    config: Mapping[str, Any] | None = None,
+    orientation: str = "v",
+) -> list[go.Bar]:
+    """Bars of publishable counts (`.value`, None when suppressed, and `.label`).
+
+    A suppressed count is never drawn as 0 or left blank: the count's own bar is empty (its
+    value null in the published data) and a hatched marker bar, up to the suppression threshold,
+    carries its label ("<11" or "withheld") in a trace of its own."""
+    from trscohort.dashboards import privacy
+
+    hidden = [c.value is None for c in counts]
+    axes = ("x", "y") if orientation == "v" else ("y", "x")
+    group = name or "counts"  # a marker bar sits where its count's bar would be
+    bars = [
+        go.Bar(
+            **{axes[0]: x, axes[1]: [c.value for c in counts]},
+            orientation=orientation,
+            offsetgroup=group,
+            text=[None if h else c.label for c, h in zip(counts, hidden, strict=True)],
+            textposition="outside",
+            name=name,
+            marker={"color": colour},
+            hovertemplate=hover,
+            customdata=[c.label for c in counts],
+        )
+    ]
+    if any(hidden):
+        height = privacy.small_count_max(config) + 1
+        bars.append(
+            go.Bar(
+                **{
+                    axes[0]: [v for v, h in zip(x, hidden, strict=True) if h],
+                    axes[1]: [height] * sum(hidden),
+                },
+                orientation=orientation,
+                offsetgroup=group,
+                text=[c.label for c, h in zip(counts, hidden, strict=True) if h],
+                customdata=[c.label for c, h in zip(counts, hidden, strict=True) if h],
+                textposition="outside",
+                name=f"{name} ({SUPPRESSED_NAME})" if name else SUPPRESSED_NAME,
+                legendgroup=SUPPRESSED_NAME,
+                marker=SUPPRESSED_MARKER,
+                hovertemplate=hover,
+                showlegend=name is not None,
+            )
+        )
+    return bars
+
+
+def withheld_bars(x: list, withheld: list[bool], *, top: float, label: str, name: str | None):
+    """Hatched full-height markers where a percentage is withheld (never an empty gap)."""
+    keep = [v for v, w in zip(x, withheld, strict=True) if w]
     return go.Bar(
-        x=x,
-        y=[c.plot_value for c in counts],
-        text=[c.label for c in counts],
-        textposition="outside",
-        name=name,
-        marker={"color": colour},
-        hovertemplate=hover,
+        x=keep,
+        y=[top] * len(keep),
+        text=[label] * len(keep),
+        textposition="inside",
+        name=f"{name} ({SUPPRESSED_NAME})" if name else SUPPRESSED_NAME,
+        legendgroup=SUPPRESSED_NAME,
+        marker=SUPPRESSED_MARKER,
+        hovertemplate="%{x}: " + label + "<extra></extra>",
+        showlegend=False,
+    )
+
+
+# --------------------------------------------------------------------------- protected tables
+
+
+NO_SITE = "(no site)"  # patients without a site: a hidden cell of every by-site table
+ALL_SITES = ALL_TIME = "*"
+
+_PROTECTED: contextvars.ContextVar[dict | None] = contextvars.ContextVar("protected", default=None)
+
+
+def protected_table(con, name: str, build: Callable[[], Any], config: Mapping[str, Any]):
+    """`protect(build())` for this warehouse, computed once while the pages are written (so
+    every chart and filter variant reads the same suppression decisions)."""
+    from trscohort.dashboards import privacy
+    from trscohort.publication.suppression import protect
+
+    small_max = privacy.small_count_max(config)
+    cache = _PROTECTED.get()
+    key = (id(con), name, small_max)
+    if cache is not None and key in cache:
+        return cache[key]
+    result = protect(build(), small_max)
+    if cache is not None:
+        cache[key] = result
+    return result
+
+
+def site_key(site: str | None) -> str:
+    return ALL_SITES if site is None else site
+
+
+def site_of_patient_sql(alias: str = "p") -> str:
+    """A patient's site for by-site tables: blank or missing is NO_SITE."""
+    return f"coalesce(nullif(trim({alias}.site), ''), {sql_text(NO_SITE)})"
+
+
+def patients_with_site(con: duckdb.DuckDBPyConnection) -> str:
+    """SQL for (patient_id, site) of every staged patient (NO_SITE when not recorded)."""
+    has_site = "site" in table_columns(con, "staging.patients")
+    site = site_of_patient_sql("p") if has_site else sql_text(NO_SITE)
+    return f"(SELECT patient_id, {site} AS site FROM staging.patients AS p)"
+
+
+def time_key(period: Period, years: list[str]) -> str:
+    """The time cell of a filter: all time, or one of `years`; other periods are not tables."""
+    if period is None or period == "":
+        return ALL_TIME
+    if isinstance(period, str) and period in years:
+        return period
+    raise Unavailable(
+        f"the published tables are by calendar year ({', '.join(years) or 'none'}); "
+        f"period {period!r} is not one of them"
     )
 
 

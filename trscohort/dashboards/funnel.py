@@ -4,13 +4,15 @@ without documented TRS shown apart. State at the as-of date: no period filter.""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from typing import Any
 
 import plotly.graph_objects as go
 
-from trscohort.dashboards import privacy
 from trscohort.dashboards.common import (
+    ALL_SITES,
+    NO_SITE,
     Chart,
     Page,
     Period,
@@ -19,11 +21,15 @@ from trscohort.dashboards.common import (
     filter_note,
     has_table,
     no_data,
+    protected_table,
     require,
     resolve_config,
+    site_key,
+    sites,
     sql_text,
 )
-from trscohort.models import _ENV
+from trscohort.models import _ENV, transform_context
+from trscohort.publication.suppression import CountTable
 
 TRS_STATUS = "marts.patient_trs_status"
 CLOZAPINE_STATUS = "marts.patient_clozapine_status"
@@ -51,7 +57,7 @@ def _trs_funnel_rows(con, site: str | None, config) -> list[tuple[int, str, str,
         else TRS_STATUS
     )
     sql = _ENV.get_template("marts/trs_funnel.sql").render(
-        cfg=config, ref=lambda table: scope if table == TRS_STATUS else table
+        **transform_context(config), ref=lambda table: scope if table == TRS_STATUS else table
     )
     return con.execute(
         f"SELECT step_order, step, kind, patients FROM ({sql}) ORDER BY step_order"
@@ -88,32 +94,99 @@ def funnel_steps(con, *, site: str | None = None, config=None) -> list[dict]:
     return funnel + aside
 
 
+# --------------------------------------------------------------------------- the published table
+
+
+def _status_counts(con, site: str | None) -> dict[str, int]:
+    if not has_table(con, CLOZAPINE_STATUS):
+        return {}
+    return dict(
+        con.execute(
+            f"SELECT clozapine_status, count(*) FROM {CLOZAPINE_STATUS} AS t "
+            f"WHERE clozapine_status <> 'not_on_clozapine'{_site_filter(site)} GROUP BY 1"
+        ).fetchall()
+    )
+
+
+def funnel_table(con, config) -> CountTable:
+    """Funnel steps, asides and clozapine statuses per site and for all sites, with what a
+    reader can derive: the patients leaving between two nested steps (hidden cells), and the
+    patients without a site (all sites minus the sites, hidden)."""
+    table = CountTable("funnel")
+    site_list = sites(con)
+    per_site = {site_key(s): funnel_steps(con, site=s, config=config) for s in [None, *site_list]}
+    statuses = {site_key(s): _status_counts(con, s) for s in [None, *site_list]}
+    names = [(s["step"], s["kind"]) for s in per_site[ALL_SITES]]
+    for step, _kind in names:
+        parts = [site_key(s) for s in site_list]
+        values = {
+            k: next(x["patients"] for x in per_site[k] if x["step"] == step) for k in per_site
+        }
+        _by_site(table, ("step", step), values, parts)
+    for status in sorted(statuses[ALL_SITES]):
+        values = {k: statuses[k].get(status, 0) for k in statuses}
+        _by_site(table, ("status", status), values, [site_key(s) for s in site_list])
+    funnel = [step for step, kind in names if kind == "funnel"]
+    for site in [ALL_SITES, NO_SITE, *site_list]:
+        for before, after in itertools.pairwise(funnel):
+            left = table.values[("step", before, site)] - table.values[("step", after, site)]
+            if left < 0:  # not nested after all: no relation a reader could use
+                continue
+            table.add(("left", after, site), left, published=False)
+            table.add_sum(("step", before, site), [("step", after, site), ("left", after, site)])
+    return table
+
+
+def _by_site(table: CountTable, cell: tuple, values: dict[str, int], site_list: list[str]):
+    """cell + (site,) for every site, all sites, and the patients without a site (hidden)."""
+    no_site = values[ALL_SITES] - sum(values[s] for s in site_list)
+    for site in site_list:
+        table.add((*cell, site), values[site])
+    table.add((*cell, ALL_SITES), values[ALL_SITES])
+    table.add((*cell, NO_SITE), max(no_site, 0), published=False)
+    if no_site >= 0:
+        table.add_sum((*cell, ALL_SITES), [(*cell, s) for s in [*site_list, NO_SITE]])
+
+
+def protected_funnel(con, config):
+    return protected_table(con, "funnel", lambda: funnel_table(con, config), config)
+
+
+# --------------------------------------------------------------------------- figures
+
+
 def fig_cohort_funnel(
     con, *, site: str | None = None, period: Period = None, config: Mapping[str, Any] | None = None
 ) -> go.Figure:
     """Nested steps from schizophrenia to clozapine resistance (patients at the as-of date)."""
     config = resolve_config(con, config)
+    protected = protected_funnel(con, config)
     steps = [s for s in funnel_steps(con, site=site, config=config) if s["kind"] == "funnel"]
-    counts = [privacy.count(s["patients"], config) for s in steps]
+    key = site_key(site)
+    cells = [protected.cell(("step", s["step"], key)) for s in steps]
     text = []
-    for i, c in enumerate(counts):
-        label = c.label
-        if i > 0:
-            pct = privacy.share(steps[i]["patients"], steps[i - 1]["patients"], config).pct
-            label += f" ({pct:.0f} % of previous)" if pct is not None else ""
+    for i, cell in enumerate(cells):
+        label = cell.label
+        if i > 0 and cell.value is not None and cells[i - 1].value:
+            label += f" ({100.0 * cell.value / cells[i - 1].value:.0f} % of previous)"
         text.append(label)
     fig = go.Figure(
-        go.Funnel(
-            y=[s["step"] for s in steps],
-            x=[c.plot_value for c in counts],
-            text=text,
-            textinfo="text",
-            hovertemplate="%{y}: %{text}<extra></extra>",
-            marker={"color": "#457b9d"},
+        count_bars(
+            [s["step"] for s in steps],
+            cells,
+            colour="#457b9d",
+            hover="%{y}: %{customdata}<extra></extra>",
+            config=config,
+            orientation="h",
         )
     )
+    fig.data[0].text = [
+        t if c.value is not None else None for t, c in zip(text, cells, strict=True)
+    ]
+    fig.data[0].customdata = text
     base_layout(fig, f"Cohort funnel (patients){filter_note(site, None)}", height=460)
-    fig.update_layout(margin={"l": 280})
+    fig.update_layout(margin={"l": 280}, barmode="overlay", xaxis_title="patients")
+    fig.update_yaxes(autorange="reversed")
     if not steps:
         no_data(fig)
     return fig
@@ -124,21 +197,21 @@ def fig_funnel_asides(
 ) -> go.Figure:
     """Reported beside the funnel: pseudo-resistance and clozapine without documented TRS."""
     config = resolve_config(con, config)
+    protected = protected_funnel(con, config)
     steps = [s for s in funnel_steps(con, site=site, config=config) if s["kind"] != "funnel"]
-    counts = [privacy.count(s["patients"], config) for s in steps]
+    cells = [protected.cell(("step", s["step"], site_key(site))) for s in steps]
     fig = go.Figure(
-        go.Bar(
-            x=[c.plot_value for c in counts],
-            y=[s["step"] for s in steps],
+        count_bars(
+            [s["step"] for s in steps],
+            cells,
+            colour="#e76f51",
+            hover="%{y}: %{customdata}<extra></extra>",
+            config=config,
             orientation="h",
-            text=[c.label for c in counts],
-            textposition="outside",
-            hovertemplate="%{y}: %{text}<extra></extra>",
-            marker={"color": "#e76f51"},
         )
     )
     base_layout(fig, f"Shown apart from the funnel (patients){filter_note(site, None)}", height=300)
-    fig.update_layout(margin={"l": 280}, xaxis_title="patients")
+    fig.update_layout(margin={"l": 280}, xaxis_title="patients", barmode="overlay")
     if not steps:
         no_data(fig)
     return fig
@@ -150,26 +223,23 @@ def fig_clozapine_status(
     """Clozapine status at the as-of date of every patient who started clozapine."""
     config = resolve_config(con, config)
     require(con, CLOZAPINE_STATUS, ("patient_id", "clozapine_status"))
-    rows = dict(
-        con.execute(
-            f"SELECT clozapine_status, count(*) FROM {CLOZAPINE_STATUS} AS t "
-            f"WHERE clozapine_status <> 'not_on_clozapine'{_site_filter(site)} GROUP BY 1"
-        ).fetchall()
-    )
+    protected = protected_funnel(con, config)
+    rows = _status_counts(con, site)
     order = [s for s in CLOZAPINE_STATUS_ORDER if s in rows] + sorted(
         s for s in rows if s not in CLOZAPINE_STATUS_ORDER
     )
-    counts = [privacy.count(rows[s], config) for s in order]
+    cells = [protected.cell(("status", s, site_key(site))) for s in order]
     fig = go.Figure(
         count_bars(
             [s.replace("_", " ") for s in order],
-            counts,
+            cells,
             colour="#2a9d8f",
-            hover="%{x}: %{text}<extra></extra>",
+            hover="%{x}: %{customdata}<extra></extra>",
+            config=config,
         )
     )
     base_layout(fig, f"Clozapine status of patients who started clozapine{filter_note(site, None)}")
-    fig.update_layout(yaxis_title="patients")
+    fig.update_layout(yaxis_title="patients", barmode="overlay")
     if not order:
         no_data(fig)
     return fig

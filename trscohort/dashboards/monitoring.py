@@ -7,6 +7,7 @@ or not); without it, the phase chart falls back to the per-patient totals of
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,21 +15,30 @@ import plotly.graph_objects as go
 
 from trscohort.dashboards import privacy
 from trscohort.dashboards.common import (
+    ALL_SITES,
+    ALL_TIME,
     COLOURS,
+    NO_SITE,
     Chart,
     Page,
     Period,
     Unavailable,
     base_layout,
+    count_bars,
     filter_note,
     has_table,
     no_data,
+    patients_with_site,
+    periods,
+    protected_table,
     require,
     resolve_config,
+    site_key,
     sites,
-    sql_text,
-    where,
+    time_key,
+    withheld_bars,
 )
+from trscohort.publication.suppression import CountTable, Hierarchy, cube
 
 WINDOWS = "intermediate.monitoring_windows"
 ADHERENCE = "marts.monitoring_adherence"
@@ -77,55 +87,158 @@ def anc_phase_labels(config: Mapping[str, Any]) -> dict[str, str]:
     return labels
 
 
-def _windows(con, *, site, period, extra: str = "") -> str:
-    require(con, WINDOWS, ("patient_id", "rule_id", "window_start", "is_observed"))
-    return (
-        f"SELECT * FROM {WINDOWS} WHERE TRUE"
-        f"{where(patient_col='patient_id', date_col='window_start', site=site, period=period)}"
-        f"{extra}"
-    )
+# --------------------------------------------------------------------------- the published table
+
+ANC_WEEKS_ON = "MON-ANC-1..3"  # the "all ANC windows from week 1" line of the month chart
+OBSERVED, MISSED, EXPECTED = "observed", "missed", "expected"
 
 
-def _rule_totals(con, rules, *, site, period, by_site: bool = False) -> dict:
-    """{rule_id: (observed, expected)} windows; with by_site {(site, rule_id): ...}."""
-    in_rules = ", ".join(sql_text(r) for r in rules)
-    key = "p.site, t.rule_id" if by_site else "t.rule_id"
-    join = " JOIN staging.patients AS p USING (patient_id)" if by_site else ""
+def _group(rule: str) -> str:
+    return re.match(r"^MON-[A-Z]+", rule).group(0) if re.match(r"^MON-[A-Z]+", rule) else rule
+
+
+def _rule_hierarchy(rules: list[str]) -> Hierarchy:
+    """Rule -> group (MON-ANC, MON-CV, ...); ANC-1..3 also pooled as the month chart's line."""
+    parents: dict = {}
+    for rule in rules:
+        parents[rule] = ANC_WEEKS_ON if rule in ANC_RULES[1:] else _group(rule)
+    if any(r in ANC_RULES[1:] for r in rules):
+        parents[ANC_WEEKS_ON] = "MON-ANC"
+    for group in sorted({_group(r) for r in rules}):
+        parents[group] = None
+    return Hierarchy(parents)
+
+
+def _leaf_counts(con) -> tuple[dict, str]:
+    """{(site, month, rule, observed|missed): windows} and the finest time the data has."""
+    patients = patients_with_site(con)
     if has_table(con, WINDOWS):
-        sql = (
-            f"SELECT {key}, count(*) FILTER (WHERE is_observed), count(*) "
-            f"FROM ({_windows(con, site=site, period=period)}) AS t{join} "
-            f"WHERE t.rule_id IN ({in_rules}) GROUP BY ALL"
-        )
+        require(con, WINDOWS, ("patient_id", "rule_id", "window_start", "is_observed"))
+        rows = con.execute(
+            f"SELECT p.site, strftime(w.window_start, '%Y-%m'), w.rule_id, "
+            f"count(*) FILTER (WHERE w.is_observed), count(*) FILTER (WHERE NOT w.is_observed) "
+            f"FROM {WINDOWS} AS w JOIN {patients} AS p USING (patient_id) "
+            f"WHERE w.window_start IS NOT NULL GROUP BY ALL"
+        ).fetchall()
+        finest = "month"
     else:
-        if period:
-            raise Unavailable(
-                f"{WINDOWS} is not available in this warehouse yet (needed for a period filter)."
-            )
         require(con, ADHERENCE, ("patient_id", "rule_id", "expected_tests", "observed_tests"))
-        sql = (
-            f"SELECT {key}, sum(observed_tests), sum(expected_tests) FROM {ADHERENCE} AS t{join} "
-            f"WHERE t.rule_id IN ({in_rules})"
-            f"{where(patient_col='t.patient_id', date_col=None, site=site, period=None)} "
-            f"GROUP BY ALL"
-        )
-    rows = con.execute(sql).fetchall()
-    if by_site:
-        return {(s, r): (int(o or 0), int(e or 0)) for s, r, o, e in rows}
-    return {r: (int(o or 0), int(e or 0)) for r, o, e in rows}
+        rows = con.execute(
+            f"SELECT p.site, '{ALL_TIME}', a.rule_id, sum(a.observed_tests), "
+            f"sum(a.expected_tests - a.observed_tests) "
+            f"FROM {ADHERENCE} AS a JOIN {patients} AS p USING (patient_id) GROUP BY ALL"
+        ).fetchall()
+        finest = "all"
+    counts = {}
+    for site, month, rule, observed, missed in rows:
+        counts[(site, month, rule, OBSERVED)] = int(observed or 0)
+        counts[(site, month, rule, MISSED)] = int(missed or 0)
+    return counts, finest
 
 
-def _pct_bars(labels, shares, *, config, colour="#457b9d", name=None) -> go.Bar:
-    return go.Bar(
-        x=labels,
-        y=[s.pct if s.pct is not None else 0 for s in shares],
-        text=[s.label if s.pct is None else f"{s.pct:.1f} %" for s in shares],
-        customdata=[s.label for s in shares],
-        textposition="outside",
-        hovertemplate="%{x}: %{customdata}<extra></extra>",
-        marker={"color": colour},
-        name=name,
+def _time_hierarchy(months: list[str], finest: str) -> Hierarchy:
+    if finest == "all":
+        return Hierarchy.single(ALL_TIME)
+    years = sorted({m[:4] for m in months})
+    return Hierarchy(
+        {**{m: m[:4] for m in months}, **dict.fromkeys(years, ALL_TIME), ALL_TIME: None}
     )
+
+
+def windows_table(con, config) -> CountTable:
+    """Expected, observed and missed windows by site, time (month, year, all) and rule (rule,
+    group, ANC weeks 1 on), as every monitoring chart publishes them: shares by year and rule
+    (per site and for all sites), shares by month for the ANC phases and missed windows by
+    month and group (for all sites: by site and month nearly every count would be small)."""
+    counts, finest = _leaf_counts(con)
+    site_list = sites(con)
+    months = sorted({k[1] for k in counts})
+    rules = sorted({k[2] for k in counts})
+    shown_years = set(periods(con))
+    shared_rules = set(ANC_RULES) | set(OTHER_RULES)
+
+    def published(key) -> bool:
+        site, time, rule, measure = key
+        if site == NO_SITE:
+            return False
+        by_year = time == ALL_TIME or time in shown_years
+        by_month = len(time) == 7 and site == ALL_SITES
+        if measure in (OBSERVED, EXPECTED):
+            return (by_year and rule in shared_rules) or (
+                by_month and rule in (*ANC_RULES[1:], ANC_WEEKS_ON)
+            )
+        return by_month and rule in RULE_GROUPS  # missed windows by month and group
+
+    return cube(
+        "monitoring windows",
+        counts,
+        [
+            Hierarchy.flat([*site_list, NO_SITE], ALL_SITES),
+            _time_hierarchy(months, finest),
+            _rule_hierarchy(rules),
+            Hierarchy({OBSERVED: EXPECTED, MISSED: EXPECTED, EXPECTED: None}),
+        ],
+        published,
+        keep=lambda key: key[0] == ALL_SITES or len(key[1]) != 7,  # months: all sites only
+    )
+
+
+def protected_windows(con, config):
+    return protected_table(con, "monitoring", lambda: windows_table(con, config), config)
+
+
+def _shares(protected, keys: list[tuple]) -> list[privacy.Share]:
+    """Observed / expected for each (site, time, rule) key: shown only when both counts are."""
+    shares = []
+    for key in keys:
+        observed = protected.cell((*key, OBSERVED))
+        expected = protected.cell((*key, EXPECTED))
+        pct = (
+            100.0 * observed.value / expected.value
+            if observed.value is not None and expected.value
+            else None
+        )
+        shares.append(privacy.Share(observed, expected, pct))
+    return shares
+
+
+def _has(protected, key: tuple) -> bool:
+    return protected.table.values.get((*key, EXPECTED), 0) > 0
+
+
+def _time(con, protected, period: Period) -> str:
+    """The time cell of a filter: all time, or a year the pages publish."""
+    by_year = any(len(str(k[1])) == 4 for k in protected.table.values)
+    if period and not by_year:
+        raise Unavailable(
+            f"{WINDOWS} is not available in this warehouse yet (needed for a period filter)."
+        )
+    return time_key(period, periods(con))
+
+
+def _pct_bars(labels, shares, *, config, colour="#457b9d", name=None) -> list[go.Bar]:
+    withheld = [s.pct is None and s.denominator.value != 0 for s in shares]
+    bars = [
+        go.Bar(
+            x=labels,
+            y=[s.pct for s in shares],
+            text=[
+                None if w else (s.label if s.pct is None else f"{s.pct:.1f} %")
+                for s, w in zip(shares, withheld, strict=True)
+            ],
+            customdata=[s.label for s in shares],
+            textposition="outside",
+            hovertemplate="%{x}: %{customdata}<extra></extra>",
+            marker={"color": colour},
+            name=name,
+            offsetgroup=name or "shares",
+        )
+    ]
+    if any(withheld):
+        marker = withheld_bars(labels, withheld, top=100, label=privacy.WITHHELD, name=name)
+        marker.offsetgroup = name or "shares"
+        bars.append(marker)
+    return bars
 
 
 def _target_line(fig: go.Figure, config) -> None:
@@ -138,17 +251,23 @@ def _target_line(fig: go.Figure, config) -> None:
     )
 
 
+# --------------------------------------------------------------------------- figures
+
+
 def fig_anc_adherence_by_phase(
     con, *, site: str | None = None, period: Period = None, config: Mapping[str, Any] | None = None
 ) -> go.Figure:
     """ANC monitoring adherence (observed / expected windows) per schedule phase, with target."""
     config = resolve_config(con, config)
-    totals = _rule_totals(con, ANC_RULES, site=site, period=period)
+    protected = protected_windows(con, config)
+    time = _time(con, protected, period)
     labels = anc_phase_labels(config)
-    rules = [r for r in ANC_RULES if r in totals]
-    shares = [privacy.share(*totals[r], config) for r in rules]
+    rules = [r for r in ANC_RULES if _has(protected, (site_key(site), time, r))]
+    shares = _shares(protected, [(site_key(site), time, r) for r in rules])
     fig = go.Figure(_pct_bars([labels[r] for r in rules], shares, config=config))
-    base_layout(fig, f"ANC monitoring adherence by phase{filter_note(site, period)}")
+    base_layout(
+        fig, f"ANC monitoring adherence by phase{filter_note(site, period)}", barmode="overlay"
+    )
     fig.update_yaxes(title="% of expected windows with an ANC", range=[0, 110])
     _target_line(fig, config)
     if not rules:
@@ -161,23 +280,33 @@ def fig_anc_adherence_by_month(
 ) -> go.Figure:
     """ANC adherence by calendar month of the window start, per phase, with the target line."""
     config = resolve_config(con, config)
-    in_rules = ", ".join(sql_text(r) for r in ANC_RULES[1:])
-    rows = con.execute(
-        f"SELECT strftime(window_start, '%Y-%m') AS month, coalesce(rule_id, 'all'), "
-        f"count(*) FILTER (WHERE is_observed), count(*) "
-        f"FROM ({_windows(con, site=site, period=period)}) WHERE rule_id IN ({in_rules}) "
-        f"GROUP BY GROUPING SETS ((month, rule_id), (month)) ORDER BY month"
-    ).fetchall()
-    labels = {"all": "all ANC windows (weeks 1 on)", **anc_phase_labels(config)}
+    require(con, WINDOWS, ("patient_id", "rule_id", "window_start", "is_observed"))
+    protected = protected_windows(con, config)
+    time = _time(con, protected, period)
+    site = None  # published by month for all sites only (see windows_table)
+    all_months = sorted({k[1] for k in protected.table.values if len(str(k[1])) == 7})
+    labels = {ANC_WEEKS_ON: "all ANC windows (weeks 1 on)", **anc_phase_labels(config)}
     fig = go.Figure()
-    months = sorted({r[0] for r in rows})
+    lines = zip(
+        (ANC_WEEKS_ON, *ANC_RULES[1:]), ("#e76f51", "#1d3557", "#457b9d", "#a8dadc"), strict=True
+    )
+    key = site_key(site)
+    months = [
+        m
+        for m in all_months
+        if (time == ALL_TIME or m.startswith(time)) and _has(protected, (key, m, ANC_WEEKS_ON))
+    ]
     withheld = 0
-    lines = zip(("all", *ANC_RULES[1:]), ("#e76f51", "#1d3557", "#457b9d", "#a8dadc"), strict=True)
     for rule, colour in lines:
-        cells = {m: privacy.share(o, e, config) for m, r, o, e in rows if r == rule}
-        if not cells:
+        present = [m for m in months if _has(protected, (key, m, rule))]
+        if not present:
             continue
-        withheld += sum(1 for s in cells.values() if s.pct is None) if rule == "all" else 0
+        cells = dict(
+            zip(present, _shares(protected, [(key, m, rule) for m in present]), strict=True)
+        )
+        if rule == ANC_WEEKS_ON:
+            withheld = sum(1 for s in cells.values() if s.pct is None)
+        visible = True if rule == ANC_WEEKS_ON else "legendonly"
         fig.add_trace(
             go.Scatter(
                 x=months,
@@ -185,19 +314,35 @@ def fig_anc_adherence_by_month(
                 customdata=[cells[m].label if m in cells else "no windows" for m in months],
                 mode="lines+markers",
                 name=labels[rule],
-                line={"color": colour, "width": 3 if rule == "all" else 1.5},
-                visible=True if rule == "all" else "legendonly",
+                line={"color": colour, "width": 3 if rule == ANC_WEEKS_ON else 1.5},
+                visible=visible,
                 hovertemplate="%{x}: %{customdata}<extra>" + rule + "</extra>",
             )
         )
+        hidden = [m for m in months if m in cells and cells[m].pct is None]
+        if hidden:  # a withheld month is marked, not left as a silent gap
+            fig.add_trace(
+                go.Scatter(
+                    x=hidden,
+                    y=[103] * len(hidden),
+                    mode="markers",
+                    marker={"symbol": "x-thin-open", "color": colour, "size": 8},
+                    name=f"{labels[rule]}: withheld",
+                    visible=visible,
+                    hovertemplate="%{x}: withheld<extra>" + rule + "</extra>",
+                    showlegend=False,
+                    legendgroup=labels[rule],
+                )
+            )
+            fig.data[-2].legendgroup = labels[rule]
     title = f"ANC monitoring adherence by month{filter_note(site, period)}"
     base_layout(fig, title)
     fig.update_xaxes(type="category", title="month the window starts")
-    fig.update_yaxes(title="% of expected windows with an ANC", range=[0, 105])
+    fig.update_yaxes(title="% of expected windows with an ANC (x: withheld)", range=[0, 106])
     _target_line(fig, config)
     if withheld:
         fig.add_annotation(
-            text=f"{withheld} of {len(months)} months withheld (small counts)",
+            text=f"{withheld} of {len(months)} months withheld (small counts), marked x",
             x=1,
             y=1.08,
             xref="paper",
@@ -206,7 +351,7 @@ def fig_anc_adherence_by_month(
             xanchor="right",
             font={"size": 11, "color": "#6c757d"},
         )
-    if not rows:
+    if not months:
         no_data(fig)
     return fig
 
@@ -216,16 +361,19 @@ def fig_other_monitoring_adherence(
 ) -> go.Figure:
     """Cardiac, metabolic, clozapine-level and liver monitoring adherence per rule."""
     config = resolve_config(con, config)
-    totals = _rule_totals(con, tuple(OTHER_RULES), site=site, period=period)
-    rules = [r for r in OTHER_RULES if r in totals]
-    shares = [privacy.share(*totals[r], config) for r in rules]
+    protected = protected_windows(con, config)
+    time = _time(con, protected, period)
+    rules = [r for r in OTHER_RULES if _has(protected, (site_key(site), time, r))]
+    shares = _shares(protected, [(site_key(site), time, r) for r in rules])
     fig = go.Figure(
         _pct_bars(
             [f"{r}<br>{OTHER_RULES[r]}" for r in rules], shares, config=config, colour="#2a9d8f"
         )
     )
     base_layout(
-        fig, f"Metabolic, cardiac, level and liver monitoring adherence{filter_note(site, period)}"
+        fig,
+        f"Metabolic, cardiac, level and liver monitoring adherence{filter_note(site, period)}",
+        barmode="overlay",
     )
     fig.update_yaxes(title="% of expected windows observed", range=[0, 110])
     _target_line(fig, config)
@@ -239,37 +387,46 @@ def fig_missed_windows_by_month(
 ) -> go.Figure:
     """Missed monitoring windows per calendar month (month the window starts), by rule group."""
     config = resolve_config(con, config)
-    rows = con.execute(
-        f"SELECT strftime(window_start, '%Y-%m') AS month, regexp_extract(rule_id, '^MON-[A-Z]+'), "
-        f"count(*) FROM ({_windows(con, site=site, period=period, extra=' AND NOT is_observed')}) "
-        f"GROUP BY ALL ORDER BY 1"
-    ).fetchall()
-    months = sorted({r[0] for r in rows})
+    require(con, WINDOWS, ("patient_id", "rule_id", "window_start", "is_observed"))
+    protected = protected_windows(con, config)
+    time = _time(con, protected, period)
+    site = None  # published by month for all sites only (see windows_table)
+    key = site_key(site)
+    values = protected.table.values
+    months = sorted(
+        {
+            k[1]
+            for k in values
+            if len(str(k[1])) == 7
+            and (time == ALL_TIME or k[1].startswith(time))
+            and k[0] == key
+            and k[2] in RULE_GROUPS
+            and k[3] == MISSED
+            and values[k] > 0
+        }
+    )
     fig = go.Figure()
     palette = ("#e63946", "#f4a261", "#2a9d8f", "#457b9d", "#6d597a")
     for (prefix, group), colour in zip(RULE_GROUPS.items(), palette, strict=True):
-        cells = {m: privacy.count(n, config) for m, p, n in rows if p == prefix}
-        if not cells:
+        if not any(values.get((key, m, prefix, MISSED), 0) for m in months):
             continue
-        counts = [cells.get(m, privacy.count(0, config)) for m in months]
-        fig.add_trace(
-            go.Bar(
-                x=months,
-                y=[c.plot_value for c in counts],
-                customdata=[c.label for c in counts],
+        counts = [protected.cell((key, m, prefix, MISSED)) for m in months]
+        fig.add_traces(
+            count_bars(
+                months,
+                counts,
+                colour=colour,
                 name=group,
-                marker={"color": colour},
-                hovertemplate="%{x}: %{customdata} missed<extra>" + group + "</extra>",
+                hover="%{x}: %{customdata} missed<extra>" + group + "</extra>",
+                config=config,
             )
         )
     base_layout(
         fig, f"Missed monitoring windows by month{filter_note(site, period)}", barmode="stack"
     )
     fig.update_xaxes(type="category", title="month the window starts")
-    fig.update_yaxes(
-        title=f"missed windows (cells of {privacy.suppressed_label(config)} drawn as 0)"
-    )
-    if not rows:
+    fig.update_yaxes(title="missed windows (hatched: suppressed, not drawn to scale)")
+    if not months:
         no_data(fig)
     return fig
 
@@ -284,15 +441,20 @@ def fig_anc_adherence_by_site(
         raise Unavailable(
             "The patients extract has no site column: adherence by site is not available."
         )
+    protected = protected_windows(con, config)
+    time = _time(con, protected, period)
     labels = anc_phase_labels(config)
     fig = go.Figure()
     palette = ("#6c757d", "#1d3557", "#457b9d", "#a8dadc")
     any_rows = False
-    totals = _rule_totals(con, ANC_RULES, site=site, period=period, by_site=True)
     for rule, colour in zip(ANC_RULES, palette, strict=True):
-        shares = [privacy.share(*totals.get((s, rule), (0, 0)), config) for s in all_sites]
-        any_rows = any_rows or any(totals.get((s, rule), (0, 0))[1] for s in all_sites)
-        fig.add_trace(_pct_bars(all_sites, shares, config=config, colour=colour, name=labels[rule]))
+        keys = [(s, time, rule) for s in all_sites]
+        any_rows = any_rows or any(_has(protected, k) for k in keys)
+        fig.add_traces(
+            _pct_bars(
+                all_sites, _shares(protected, keys), config=config, colour=colour, name=labels[rule]
+            )
+        )
     base_layout(
         fig, f"ANC monitoring adherence by site{filter_note(None, period)}", barmode="group"
     )
@@ -324,7 +486,8 @@ PAGE = Page(
             fig_anc_adherence_by_month,
             "ANC adherence by month",
             "All ANC windows after the first dose by the month they start (click a phase in the "
-            "legend to show it). Months on small counts are withheld.",
+            "legend to show it), all sites together. Months on small counts are withheld.",
+            filters=("period",),
             reads=(WINDOWS,),
         ),
         Chart(
@@ -336,7 +499,9 @@ PAGE = Page(
         Chart(
             fig_missed_windows_by_month,
             "Missed windows over time",
-            "Expected windows without the required test, by month and monitoring group.",
+            "Expected windows without the required test, by month and monitoring group, all "
+            "sites together.",
+            filters=("period",),
             reads=(WINDOWS, GAPS),
         ),
         Chart(

@@ -6,21 +6,29 @@ For a percentage the numerator, the denominator and their difference (the comple
 counts, so the percentage is withheld when any of them is small: 9 of 10 tested, or 99 of 108
 (9 missed) would otherwise reveal a small number. Zero is shown: it describes no one.
 
-Figures never receive a suppressed number: `Count.value` and `Share.pct` are None when
-suppressed, and only the label ("<11") reaches the figure, so the published JSON cannot hold
+The pages' counts come from protected tables (`trscohort.publication.suppression`), which add
+complementary suppression: a count shown beside its totals is withheld when a small count could
+otherwise be worked out by subtraction. The helpers here (`count`, `share`) apply the primary
+rule alone, to counts that stand on their own (a failed check's unexpected rows).
+
+Figures never receive a suppressed number: `.value` and `Share.pct` are None when suppressed,
+and only the label ("<11", "withheld") reaches the figure, so the published JSON cannot hold
 it. `check_published` is the last line of defence: it scans written files for patient
-identifiers and birth dates before the dashboards are reported as written.
+identifiers and birth dates before the dashboards are swapped in.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from trscohort.publication.scan import PrivacyError as PrivacyError
+from trscohort.publication.scan import check_files
+
 DEFAULT_SMALL_COUNT_MAX = 10
+WITHHELD = "withheld"  # a count withheld so that a small one cannot be worked out
 
 
 def small_count_max(config: Mapping[str, Any] | None) -> int:
@@ -40,12 +48,20 @@ def suppressed_label(config: Mapping[str, Any] | None) -> str:
 
 def suppression_rule(config: Mapping[str, Any] | None) -> str:
     limit = small_count_max(config)
+    if limit == 0:
+        return (
+            "Small-count suppression is off (publication.small_count_max = 0, with "
+            "publication.allow_unsuppressed): every count is shown as it is."
+        )
     return (
         f"Counts from 1 to {limit} are shown as \u201c{suppressed_label(config)}\u201d "
-        f"(publication.small_count_max = {limit}); rates, percentages and intervals built on "
-        f"such a count (numerator, denominator or, for a percentage, its complement) are "
-        f"withheld. Results are aggregated by week of treatment or calendar month, never by "
-        f"an individual's date."
+        f"(publication.small_count_max = {limit}). So that no such count can be worked out "
+        f"by subtraction from the totals and other cells shown beside it (all sites, all "
+        f"years, the overall rate, the step before), other counts are withheld too "
+        f"(\u201cwithheld\u201d): complementary suppression. Zero is shown. Rates, "
+        f"percentages and intervals built on a suppressed count are withheld. Results are "
+        f"aggregated by week of treatment, calendar month or year, never by an individual's "
+        f"date; counts of data-quality checks are not suppressed."
     )
 
 
@@ -104,69 +120,7 @@ def rate_allowed(events: int | None, config: Mapping[str, Any] | None) -> bool:
     return not is_small(events, config)
 
 
-class PrivacyError(RuntimeError):
-    """A published file contains a patient identifier or birth date."""
-
-
-def identifiers(con) -> tuple[list[str], list[str]]:
-    """(patient ids, ISO birth dates) of every patient named anywhere in the input.
-
-    Ids come from every raw extract with a patient_id column (so quarantined rows and patients
-    known only to one extract count too); birth dates from raw and staged patients.
-    """
-    ids: set[str] = set()
-    births: set[str] = set()
-    tables = con.execute(
-        "SELECT table_schema || '.' || table_name, list(column_name) FROM "
-        "information_schema.columns WHERE table_schema IN ('raw', 'staging') "
-        "GROUP BY ALL"
-    ).fetchall()
-    for table, cols in tables:
-        if "patient_id" in cols:
-            ids.update(
-                str(r[0]).strip()
-                for r in con.execute(f"SELECT DISTINCT patient_id FROM {table}").fetchall()
-                if r[0] is not None
-            )
-        if table.endswith(".patients") and "birth_date" in cols:
-            births.update(
-                str(r[0]).strip()[:10]
-                for r in con.execute(f"SELECT DISTINCT birth_date FROM {table}").fetchall()
-                if r[0] is not None
-            )
-    return sorted(i for i in ids if i), sorted(b for b in births if b)
-
-
-def find_identifiers(
-    files: Iterable[Path], ids: Iterable[str], birth_dates: Iterable[str]
-) -> list[tuple[Path, str]]:
-    """(file, what) for each published file containing a patient id or birth date.
-
-    Ids match as whole tokens (not inside a longer run of letters and digits), so a short id
-    such as "P1" does not match "P10" or a colour "#P1A".
-    """
-    ids = [i for i in ids if i]
-    births = [b for b in birth_dates if b]
-    found: list[tuple[Path, str]] = []
-    id_pattern = (
-        re.compile(r"(?<![A-Za-z0-9])(" + "|".join(re.escape(i) for i in ids) + r")(?![A-Za-z0-9])")
-        if ids
-        else None
-    )
-    birth_pattern = re.compile("|".join(re.escape(b) for b in births)) if births else None
-    for path in files:
-        text = Path(path).read_text(encoding="utf-8", errors="replace")
-        if id_pattern and (m := id_pattern.search(text)):
-            found.append((Path(path), f"patient id {m.group(1)}"))
-        if birth_pattern and (m := birth_pattern.search(text)):
-            found.append((Path(path), f"birth date {m.group(0)}"))
-    return found
-
-
-def check_published(con, files: Iterable[Path]) -> None:
-    """Raise PrivacyError if any file contains a patient id or birth date of this warehouse."""
-    ids, births = identifiers(con)
-    found = find_identifiers(files, ids, births)
-    if found:
-        where = "; ".join(f"{path.name}: {what}" for path, what in found[:5])
-        raise PrivacyError(f"published dashboards contain identifying data ({where})")
+def check_published(con, files: Iterable[Path], *, public: Iterable[str] = ()) -> None:
+    """Raise PrivacyError if a file holds a patient id or birth date of this warehouse (the
+    scan of `trscohort.publication.scan`; `public` = text published on purpose, the config)."""
+    check_files(con, files, public=public, what="published dashboards")

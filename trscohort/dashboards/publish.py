@@ -13,6 +13,7 @@ import hashlib
 import html
 import itertools
 import json
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,7 @@ from trscohort.dashboards.common import (
     resolve_config,
     sites,
 )
+from trscohort.publication import files
 from trscohort.run_parameters import package_version
 
 PAGES: tuple[Page, ...] = (
@@ -169,6 +171,8 @@ def provenance(con, config) -> dict:
     """As-of date, inputs with sha256, configuration and suppression rule (all public)."""
     inputs = []
     if has_table(con, "audit.ingest_log"):
+        # Rows read, as the quarantine chart's table protects them (read = its three parts).
+        counts = safety.protected_ingest(con, config)
         for extract, file, sha, read in con.execute(
             "SELECT extract, file, sha256, rows_read FROM audit.ingest_log ORDER BY extract"
         ).fetchall():
@@ -177,7 +181,7 @@ def provenance(con, config) -> dict:
                     "extract": extract,
                     "file": Path(file).name if file else "(not supplied)",
                     "sha256": sha or "",
-                    "rows_read": privacy.count(read, config).label if read is not None else "",
+                    "rows_read": counts.cell((extract, "read")).label if read is not None else "",
                 }
             )
     config_json = json.dumps(dict(config), sort_keys=True, indent=1, default=str)
@@ -346,27 +350,41 @@ def write_dashboards(
 ) -> Published:
     """Write every page (or those whose slug is in `pages`) into `<out_dir>/dashboards/`.
 
-    With `check_privacy` (the default) every written page is scanned for the warehouse's
-    patient identifiers and birth dates and PrivacyError is raised on a hit.
+    The pages are built in a temporary folder beside it, scanned for the warehouse's patient
+    identifiers and birth dates (with `check_privacy`, the default), and only then swapped in
+    whole: a page that fails the scan is never published, and the previous dashboards stay as
+    they were (PrivacyError is raised).
     """
     config = resolve_config(con, config)
     directory = Path(out_dir) / DASHBOARD_DIR
-    directory.mkdir(parents=True, exist_ok=True)
-    prov = provenance(con, config)
+    building = Path(out_dir) / f".{DASHBOARD_DIR}.building-{os.getpid()}"
+    files.remove(building)
+    building.mkdir(parents=True)
+    try:
+        written, status, unavailable, drawn_total = _write_pages(con, building, config, pages)
+        if check_privacy:
+            privacy.check_published(con, [building / f for f in written], public=[config.to_json()])
+        files.make_published(building)
+        files.swap_in(building, directory)
+    finally:
+        files.remove(building)
+    return Published(directory, [directory / f for f in written], drawn_total, unavailable)
+
+
+def _write_pages(con, directory: Path, config, pages) -> tuple[list[str], list, list[str], int]:
+    """(file names written, page status, unavailable messages, charts drawn)."""
     site_options = sites(con)
     period_options = periods(con)
-    js = directory / PLOTLY_JS
-    bundle = get_plotlyjs()
-    if not js.is_file() or js.read_text(encoding="utf-8") != bundle:
-        js.write_text(bundle, encoding="utf-8")
-    files = [js]
+    (directory / PLOTLY_JS).write_text(get_plotlyjs(), encoding="utf-8")
+    written = [PLOTLY_JS]
     status = []
     unavailable: list[str] = []
     drawn_total = 0
-    for page in PAGES:
-        if pages is not None and page.slug not in pages:
-            continue
-        with publishing():
+    with publishing():  # one set of suppression decisions for every page and filter
+        prov = provenance(con, config)
+        for page in PAGES:
+            if pages is not None and page.slug not in pages:
+                continue
             text, drawn, missing = render_page(
                 con,
                 page,
@@ -375,15 +393,11 @@ def write_dashboards(
                 site_options=site_options,
                 period_options=period_options,
             )
-        path = directory / page.file_name
-        path.write_text(text, encoding="utf-8")
-        files.append(path)
-        status.append((page, drawn, len(page.charts)))
-        unavailable += missing
-        drawn_total += drawn
-    index = directory / "index.html"
-    index.write_text(_index_html(prov, status), encoding="utf-8")
-    files.append(index)
-    if check_privacy:
-        privacy.check_published(con, [f for f in files if f != js])
-    return Published(directory, files, drawn_total, unavailable)
+            (directory / page.file_name).write_text(text, encoding="utf-8")
+            written.append(page.file_name)
+            status.append((page, drawn, len(page.charts)))
+            unavailable += missing
+            drawn_total += drawn
+    (directory / "index.html").write_text(_index_html(prov, status), encoding="utf-8")
+    written.append("index.html")
+    return written, status, unavailable, drawn_total

@@ -15,6 +15,9 @@ import plotly.graph_objects as go
 
 from trscohort.dashboards import privacy
 from trscohort.dashboards.common import (
+    ALL_SITES,
+    ALL_TIME,
+    NO_SITE,
     Chart,
     Page,
     Period,
@@ -22,10 +25,16 @@ from trscohort.dashboards.common import (
     count_bars,
     filter_note,
     no_data,
+    patients_with_site,
+    periods,
+    protected_table,
     require,
     resolve_config,
-    where,
+    site_key,
+    sites,
+    time_key,
 )
+from trscohort.publication.suppression import CountTable, Hierarchy, cube
 
 FLAGS = "marts.safety_flags"
 DQ = "audit.dq_results"
@@ -42,26 +51,69 @@ FLAG_LABELS = {
 }
 
 
+def flags_table(con, config) -> CountTable:
+    """Flags raised (adding up over sites and years) and patients flagged (adding up over
+    sites only), per safety flag, site and year (and all years)."""
+    require(con, FLAGS)
+    patients = patients_with_site(con)
+    raised = con.execute(
+        f"SELECT p.site, coalesce(CAST(year(f.flag_date) AS VARCHAR), '(no date)'), f.flag_id, "
+        f"count(*) FROM {FLAGS} AS f JOIN {patients} AS p USING (patient_id) GROUP BY ALL"
+    ).fetchall()
+    flagged = con.execute(
+        f"SELECT p.site, coalesce(CAST(year(f.flag_date) AS VARCHAR), '{ALL_TIME}'), f.flag_id, "
+        f"count(DISTINCT f.patient_id) FROM {FLAGS} AS f JOIN {patients} AS p USING (patient_id) "
+        f"GROUP BY GROUPING SETS ((p.site, year(f.flag_date), f.flag_id), (p.site, f.flag_id))"
+    ).fetchall()
+    counts = {("flags", s, y, f): n for s, y, f, n in raised}
+    counts |= {("patients", s, y, f): n for s, y, f, n in flagged}
+    years = sorted({y for _, _, y, _ in counts if y not in (ALL_TIME, "(no date)")})
+    shown = set(periods(con))
+    flag_ids = sorted({f for *_, f in counts})
+    site_h = Hierarchy.flat([*sites(con), NO_SITE], ALL_SITES)
+    table = cube(
+        "safety flags",
+        {k[1:]: v for k, v in counts.items() if k[0] == "flags"},
+        [site_h, Hierarchy.flat([*years, "(no date)"], ALL_TIME), Hierarchy.roots(flag_ids)],
+        lambda key: key[0] != NO_SITE and (key[1] == ALL_TIME or key[1] in shown),
+    )
+    people = cube(
+        "patients flagged",
+        {k[1:]: v for k, v in counts.items() if k[0] == "patients"},
+        [site_h, Hierarchy.roots([*years, ALL_TIME]), Hierarchy.roots(flag_ids)],
+        lambda key: key[0] != NO_SITE and (key[1] == ALL_TIME or key[1] in shown),
+    )
+    for key, value in people.values.items():  # one table, two measures
+        table.add(("patients", *key), value, published=people.published[key])
+    for total, parts in people.sums:
+        table.add_sum(("patients", *total), [("patients", *p) for p in parts])
+    return table
+
+
 def fig_safety_flags(
     con, *, site: str | None = None, period: Period = None, config: Mapping[str, Any] | None = None
 ) -> go.Figure:
     """Flags raised and patients flagged, per safety flag."""
     config = resolve_config(con, config)
     require(con, FLAGS)
-    rows = con.execute(
-        f"SELECT flag_id, count(*), count(DISTINCT patient_id) FROM {FLAGS} WHERE TRUE"
-        f"{where(patient_col='patient_id', date_col='flag_date', site=site, period=period)} "
-        f"GROUP BY 1 ORDER BY 1"
-    ).fetchall()
-    labels = [f"{f}<br>{FLAG_LABELS.get(f, '')}" for f, _, _ in rows]
+    protected = protected_table(con, "safety flags", lambda: flags_table(con, config), config)
+    time, key = time_key(period, periods(con)), site_key(site)
+    values = protected.table.values
+    flags = sorted({k[2] for k in values if len(k) == 3 and k[:2] == (key, time) and values[k] > 0})
+    labels = [f"{f}<br>{FLAG_LABELS.get(f, '')}" for f in flags]
     fig = go.Figure()
-    for i, (what, colour) in enumerate((("flags", "#e76f51"), ("patients", "#1d3557")), start=1):
-        counts = [privacy.count(r[i], config) for r in rows]
-        hover = "%{x}: %{text} " + what + "<extra></extra>"
-        fig.add_trace(count_bars(labels, counts, name=what, colour=colour, hover=hover))
+    for what, cell, colour in (
+        ("flags", lambda f: (key, time, f), "#e76f51"),
+        ("patients", lambda f: ("patients", key, time, f), "#1d3557"),
+    ):
+        counts = [protected.cell(cell(f)) for f in flags]
+        hover = "%{x}: %{customdata} " + what + "<extra></extra>"
+        fig.add_traces(
+            count_bars(labels, counts, name=what, colour=colour, hover=hover, config=config)
+        )
     base_layout(fig, f"Safety flags{filter_note(site, period)}", barmode="group", height=460)
     fig.update_yaxes(title="count")
-    if not rows:
+    if not flags:
         no_data(fig, "No safety flags in this selection.")
     return fig
 
@@ -79,7 +131,8 @@ DQ_SHOWN = (
 def fig_dq_checks(
     con, *, site: str | None = None, period: Period = None, config: Mapping[str, Any] | None = None
 ) -> go.Figure:
-    """Data-quality checks passed and failed per suite."""
+    """Data-quality checks passed and failed per suite (counts of checks, not of patients:
+    not suppressed)."""
     config = resolve_config(con, config)
     require(con, DQ)
     rows = con.execute(
@@ -88,10 +141,16 @@ def fig_dq_checks(
     ).fetchall()
     fig = go.Figure()
     for i, (what, colour) in enumerate((("passed", "#2a9d8f"), ("failed", "#e63946")), start=1):
-        counts = [privacy.count(r[i], config) for r in rows]
-        hover = "%{x}: %{text} checks " + what + "<extra></extra>"
         fig.add_trace(
-            count_bars([r[0] for r in rows], counts, name=what, colour=colour, hover=hover)
+            go.Bar(
+                x=[r[0] for r in rows],
+                y=[r[i] for r in rows],
+                text=[f"{r[i]:,}" for r in rows],
+                textposition="outside",
+                name=what,
+                marker={"color": colour},
+                hovertemplate="%{x}: %{y} checks " + what + "<extra></extra>",
+            )
         )
     base_layout(fig, "Data-quality checks per suite", barmode="group")
     fig.update_yaxes(title="checks")
@@ -135,28 +194,53 @@ def fig_dq_failed_checks(
     return fig
 
 
+MEASURES = ("accepted", "quarantined", "duplicates")
+
+
+def ingest_table(con) -> CountTable:
+    """Rows read, accepted, quarantined and duplicate per extract: read = the other three, and
+    rows read is printed on every page (provenance)."""
+    require(con, INGEST_LOG, ("extract", "rows_read", "accepted", "quarantined", "duplicates"))
+    rows = con.execute(
+        f"SELECT extract, accepted, quarantined, duplicates FROM {INGEST_LOG} ORDER BY extract"
+    ).fetchall()
+    counts = {(e, m): v for e, *values in rows for m, v in zip(MEASURES, values, strict=True)}
+    return cube(
+        "ingest log",
+        counts,
+        [
+            Hierarchy.roots([r[0] for r in rows]),
+            Hierarchy({**dict.fromkeys(MEASURES, "read"), "read": None}),
+        ],
+        lambda key: True,
+    )
+
+
+def protected_ingest(con, config):
+    return protected_table(con, "ingest log", lambda: ingest_table(con), config)
+
+
 def fig_quarantine_by_extract(
     con, *, site: str | None = None, period: Period = None, config: Mapping[str, Any] | None = None
 ) -> go.Figure:
     """Rows accepted, quarantined and duplicate per extract (audit.ingest_log)."""
     config = resolve_config(con, config)
-    require(con, INGEST_LOG, ("extract", "rows_read", "accepted", "quarantined", "duplicates"))
-    rows = con.execute(
-        f"SELECT extract, rows_read, accepted, quarantined, duplicates FROM {INGEST_LOG} "
-        f"WHERE rows_read > 0 ORDER BY extract"
-    ).fetchall()
+    protected = protected_ingest(con, config)
+    extracts = sorted({e for (e, m), v in protected.table.values.items() if m == "read" and v > 0})
     fig = go.Figure()
-    for i, (what, colour) in enumerate(
-        (("accepted", "#2a9d8f"), ("quarantined", "#e63946"), ("duplicates", "#e9c46a")), start=2
+    for what, colour in (
+        ("accepted", "#2a9d8f"),
+        ("quarantined", "#e63946"),
+        ("duplicates", "#e9c46a"),
     ):
-        counts = [privacy.count(r[i], config) for r in rows]
-        hover = "%{x}: %{text} rows " + what + "<extra></extra>"
-        fig.add_trace(
-            count_bars([r[0] for r in rows], counts, name=what, colour=colour, hover=hover)
+        counts = [protected.cell((e, what)) for e in extracts]
+        hover = "%{x}: %{customdata} rows " + what + "<extra></extra>"
+        fig.add_traces(
+            count_bars(extracts, counts, name=what, colour=colour, hover=hover, config=config)
         )
     base_layout(fig, "Rows per extract: accepted, quarantined, duplicates", barmode="group")
     fig.update_yaxes(type="log", title="rows (log scale)")
-    if not rows:
+    if not extracts:
         no_data(fig)
     return fig
 

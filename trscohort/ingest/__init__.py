@@ -45,7 +45,7 @@ def ingest_extract(
         _, sha256 = load_omop_raw(con, source, config)
     else:
         sha256 = sha256_of(source.path)
-        load_raw(con, source, mapping)
+        load_raw(con, source, mapping, config)
     counts = stage_extract(con, extract, template_context(config, mapping, extract))
     record_ingest(con, extract, _describe(source), sha256, counts, started)
     return IngestResult(extract, source, sha256, counts)

@@ -1,4 +1,9 @@
-"""The HTML data-quality report, `<out>/data_quality.html`, written from audit.dq_results."""
+"""The HTML data-quality report, `<out>/data_quality.html`, written from audit.dq_results.
+
+It is published: observed values and examples appear as `trscohort.quality.masking` allows
+(row numbers and masked values), never as the raw values the warehouse keeps. It holds no
+time of day (audit.dq_results has it): two runs on the same input write the same bytes.
+"""
 
 from __future__ import annotations
 
@@ -96,8 +101,8 @@ def render_report(con: duckdb.DuckDBPyConnection) -> str:
     rows = (
         con.execute(
             """
-            SELECT table_name, suite, check_name, severity, expectation, success, observed_value,
-                   unexpected_count, element_count, examples, run_at
+            SELECT table_name, suite, check_name, severity, expectation, success,
+                   published_observed, unexpected_count, element_count, published_examples
             FROM audit.dq_results ORDER BY table_name, suite, check_name, expectation
             """
         ).fetchall()
@@ -120,7 +125,7 @@ def render_report(con: duckdb.DuckDBPyConnection) -> str:
         parts.append(
             f"<h2>{html.escape(table)}</h2><table><tr><th>check</th><th>severity</th>"
             "<th>status</th><th>expectation</th><th>observed</th><th>unexpected</th>"
-            "<th>examples</th><th>checked at</th></tr>"
+            "<th>examples</th></tr>"
         )
         for key, expectations in checks.items():
             if key[0] != table:
@@ -136,7 +141,7 @@ def render_report(con: duckdb.DuckDBPyConnection) -> str:
                     f"<tr><td>{_cell(key[2])}</td><td>{_cell(key[3])}</td>"
                     f"<td class='{status}'>{'passed' if r[5] else 'FAILED'}</td>"
                     f"<td><code>{_cell(r[4])}</code></td><td>{_cell(r[6])}</td>"
-                    f"<td>{unexpected}</td><td>{_cell(r[9])}</td><td>{_cell(r[10])}</td></tr>"
+                    f"<td>{unexpected}</td><td>{_cell(r[9])}</td></tr>"
                 )
         parts.append("</table>")
     if not tables:

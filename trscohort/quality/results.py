@@ -22,9 +22,14 @@ CREATE TABLE IF NOT EXISTS audit.dq_results (
     examples VARCHAR,
     message VARCHAR,
     run_at TIMESTAMP,
-    seconds DOUBLE
+    seconds DOUBLE,
+    published_observed VARCHAR,
+    published_examples VARCHAR
 )
 """
+# observed_value and examples are raw (they may quote identifiers: the warehouse is as
+# confidential as the data); message, published_observed and published_examples are what may
+# be published or logged: row numbers and masked values (trscohort.quality.masking).
 
 # Columns that record when a validation happened (tests compare warehouses without them).
 VOLATILE_COLUMNS = ("run_at", "seconds")
@@ -59,11 +64,14 @@ def record_results(con: duckdb.DuckDBPyConnection, result: SuiteResult) -> int:
                     e.sentence() if not e.success else message,
                     result.started_at,
                     result.seconds,
+                    e.published_observed,
+                    e.published_examples,
                 ]
             )
     if rows:
         con.executemany(
-            "INSERT INTO audit.dq_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO audit.dq_results VALUES "
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
     return len(rows)

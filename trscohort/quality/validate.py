@@ -14,6 +14,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 os.environ["GX_ANALYTICS_ENABLED"] = "False"  # no usage data leaves a clinical machine
@@ -25,7 +26,7 @@ from great_expectations.expectations.registry import get_expectation_impl  # noq
 from great_expectations.expectations.row_conditions import Column  # noqa: E402
 from packaging.version import Version  # noqa: E402
 
-from trscohort.quality import gx_duckdb  # noqa: E402
+from trscohort.quality import gx_duckdb, masking  # noqa: E402
 from trscohort.quality.suites import (  # noqa: E402
     Check,
     Expect,
@@ -54,20 +55,25 @@ class ExpectationOutcome:
     unexpected_count: int | None = None
     element_count: int | None = None
     unexpected_percent: float | None = None
-    examples: str | None = None
+    examples: str | None = None  # raw values: audit.dq_results only
     error: str | None = None
+    column: str | None = None
+    # What may be published or logged (trscohort.quality.masking): row numbers, masked values.
+    published_examples: str | None = None
+    published_observed: str | None = None
 
     def sentence(self) -> str:
+        """The outcome in one sentence, as published and logged (never a raw example)."""
         if self.error:
             return f"{self.expectation}: {self.error}"
         parts = [self.expectation]
         if self.unexpected_count:
             of = f" of {self.element_count:,}" if self.element_count is not None else ""
             parts.append(f"{self.unexpected_count:,}{of} rows unexpected")
-            if self.examples:
-                parts.append(f"e.g. {self.examples}")
-        elif self.observed_value is not None:
-            parts.append(f"observed {self.observed_value}")
+            if self.published_examples:
+                parts.append(f"e.g. {self.published_examples}")
+        elif self.published_observed is not None:
+            parts.append(f"observed {self.published_observed}")
         return parts[0] + (": " + "; ".join(parts[1:]) if parts[1:] else "")
 
 
@@ -172,7 +178,14 @@ def _text(value: Any, limit: int = 200) -> str | None:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _outcome(check: Check, expect: Expect, gx_result) -> ExpectationOutcome:
+def _column(expect: Expect) -> str | None:
+    kwargs = expect.kwargs
+    return kwargs.get("column") or kwargs.get("column_A") or None
+
+
+def _outcome(
+    check: Check, expect: Expect, gx_result, source: str | None = None
+) -> ExpectationOutcome:
     result = gx_result.result or {}
     info = gx_result.exception_info or {}
     error = None
@@ -189,19 +202,35 @@ def _outcome(check: Check, expect: Expect, gx_result) -> ExpectationOutcome:
         messages = [m for m in messages if m]
         if messages:
             error = messages[0].strip().splitlines()[0][:300]
-    examples = result.get("partial_unexpected_list")
+    examples = (result.get("partial_unexpected_list") or [])[:EXAMPLES]
+    indices = (result.get("partial_unexpected_index_list") or [])[:EXAMPLES]
+    rows = [i.get("source_row") for i in indices if isinstance(i, dict)]
+    column = _column(expect)
+    observed = result.get("observed_value")
     return ExpectationOutcome(
         check=check.name,
         severity=check.severity,
         expectation=expect.label(),
         success=bool(gx_result.success),
-        observed_value=_text(result.get("observed_value")),
+        observed_value=_text(observed),
         unexpected_count=result.get("unexpected_count"),
         element_count=result.get("element_count"),
         unexpected_percent=result.get("unexpected_percent"),
-        examples=_text(", ".join(repr(v) for v in examples[:EXAMPLES])) if examples else None,
+        examples=_text(", ".join(repr(masking.as_text(v)) for v in examples)) if examples else None,
         error=error,
+        column=column,
+        published_examples=masking.published_examples(examples, rows, column, source),
+        published_observed=_text(masking.masked_observed(observed, column)),
     )
+
+
+def _source_file(con: duckdb.DuckDBPyConnection, table: str) -> str | None:
+    """The extract file a staging table was read from (examples cite its rows)."""
+    schema, name = table.split(".")
+    if schema != "staging" or not table_exists(con, "audit.ingest_log"):
+        return None
+    row = con.execute("SELECT file FROM audit.ingest_log WHERE extract = ?", [name]).fetchone()
+    return Path(row[0]).name if row and row[0] else None
 
 
 def _context():
@@ -244,6 +273,7 @@ def validate_suite(
             kwargs=gx_duckdb.engine_kwargs(gxcon),
         )
         gx_results: dict[int, Any] = {}
+        source = _source_file(gxcon, suite.table)
         for batch in sorted({e.on for _, e in planned}):
             asset = datasource.add_table_asset(batch, table_name=views[batch])
             definition = asset.add_batch_definition_whole_table("whole")
@@ -262,9 +292,13 @@ def validate_suite(
                     name=f"{suite.name}__{batch}", data=definition, suite=gx_suite
                 )
             )
-            run = validation.run(
-                result_format={"result_format": "SUMMARY", "partial_unexpected_count": EXAMPLES}
-            )
+            result_format: dict[str, Any] = {
+                "result_format": "SUMMARY",
+                "partial_unexpected_count": EXAMPLES,
+            }
+            if batch == "table" and "source_row" in columns:  # examples cite their file's row
+                result_format["unexpected_index_column_names"] = ["source_row"]
+            run = validation.run(result_format=result_format)
             for r in run.results:
                 gx_results[r.expectation_config.meta["i"]] = r
     finally:
@@ -272,6 +306,8 @@ def validate_suite(
 
     outcomes: dict[str, list[ExpectationOutcome]] = {c.name: [] for c in suite.checks}
     for index, (check, expect) in enumerate(planned):
-        outcomes[check.name].append(_outcome(check, expect, gx_results[index]))
+        outcomes[check.name].append(
+            _outcome(check, expect, gx_results[index], source if expect.on == "table" else None)
+        )
     checks = tuple(CheckOutcome(c, tuple(outcomes[c.name])) for c in suite.checks)
     return SuiteResult(suite, checks, started_at=started_at, seconds=time.perf_counter() - started)

@@ -92,7 +92,8 @@ NULLIF(TRIM(regexp_replace(regexp_replace(regexp_replace(
 {#- concat_ws skips NULLs; NULLIF turns "no reason at all" into NULL. -#}
 {%- macro collect(reasons) -%} NULLIF(concat_ws('; ', {{ reasons }}), '') {%- endmacro %}
 
-{#- The site's extra columns, carried through untouched. -#}
+{#- The site's extra columns, carried through untouched: raw.py keeps them all in one struct
+    column, `extras`, so the star below can only bring that (never a name used in a model). -#}
 {%- macro extras(also=[]) -%}
 * EXCLUDE (_row, _problem{% for c in canonical %}, {{ c }}, p_{{ c }}{% endfor %}{% for c in also %}, {{ c }}{% endfor %})
 {%- endmacro %}

@@ -54,7 +54,7 @@ covered AS (
     SELECT episode_id, sum(days) AS covered_days, string_agg(DISTINCT source, '+' ORDER BY source) AS sources
     FROM (
         SELECT episode_id, island, date_diff('day', min(first_day), max(last_day)) + 1 AS days,
-               string_agg(DISTINCT source, '+') AS source
+               string_agg(DISTINCT source, '+' ORDER BY source) AS source
         FROM islands
         GROUP BY episode_id, island
     ) AS i

@@ -68,7 +68,7 @@ trial_counts AS (
             FILTER (WHERE failed) AS n_distinct_failed_any_adequacy,
         string_agg(
             generic_name || ' ' || CAST(start_date AS VARCHAR) || ' to ' || CAST(end_date AS VARCHAR)
-            || ': ' || reasons, '; ' ORDER BY start_date
+            || ': ' || reasons, '; ' ORDER BY start_date, generic_name, end_date
         ) FILTER (WHERE failed AND NOT adequate) AS inadequate_failed_reasons
     FROM trials
     GROUP BY patient_id

@@ -1,0 +1,65 @@
+"""The reader who tries to undo suppression: from shown counts, the bounds a label gives away
+("<11": 1..10; "withheld": above 10; zero is shown) and the relations between cells, a linear
+program finds the smallest and largest value each suppressed cell can take. A cell is
+recovered when only one whole number fits."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Mapping, Sequence
+
+import numpy as np
+from scipy.optimize import linprog
+
+Cell = Hashable
+
+
+def feasible_ranges(
+    shown: Mapping[Cell, float],
+    unknown: Mapping[Cell, tuple[float, float]],
+    relations: Sequence[Mapping[Cell, int]],
+) -> dict[Cell, tuple[float, float]]:
+    """{unknown cell: (min, max)} over every assignment that satisfies every relation
+    (sum of coefficient * cell = 0) with the shown cells fixed."""
+    cells = sorted(unknown, key=repr)
+    index = {c: i for i, c in enumerate(cells)}
+    rows, rhs = [], []
+    for relation in relations:
+        if not any(c in index for c in relation):
+            continue
+        missing = [c for c in relation if c not in index and c not in shown]
+        if missing:  # a relation on a cell the reader cannot see at all: unusable
+            continue
+        row = np.zeros(len(cells))
+        constant = 0.0
+        for c, coefficient in relation.items():
+            if c in index:
+                row[index[c]] += coefficient
+            else:
+                constant += coefficient * shown[c]
+        rows.append(row)
+        rhs.append(-constant)
+    if not cells:
+        return {}
+    bounds = [(unknown[c][0], None if math.isinf(unknown[c][1]) else unknown[c][1]) for c in cells]
+    a_eq = np.array(rows) if rows else None
+    b_eq = np.array(rhs) if rows else None
+    ranges = {}
+    for c in cells:
+        objective = np.zeros(len(cells))
+        objective[index[c]] = 1.0
+        low = linprog(objective, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
+        high = linprog(-objective, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
+        assert low.status == 0, f"the published figures are inconsistent ({low.message})"
+        top = -high.fun if high.status == 0 else math.inf  # unbounded above
+        ranges[c] = (low.fun, top)
+    return ranges
+
+
+def recovered(ranges: Mapping[Cell, tuple[float, float]]) -> list[Cell]:
+    """Cells whose range holds a single whole number."""
+    return [
+        c
+        for c, (low, high) in ranges.items()
+        if math.isfinite(high) and math.floor(high + 1e-6) == math.ceil(low - 1e-6)
+    ]

@@ -1,0 +1,547 @@
+"""Small-count suppression with complementary (secondary) suppression, for every published table.
+
+Primary suppression hides a count from 1 to `publication.small_count_max` (k = 10 by default):
+it is shown as "<11". That alone is not enough: a page that shows a total beside its parts gives a
+hidden part back by subtraction (events per stratum against the event total, a site's adherence
+against the overall figure, one funnel step against the next). Statistical agencies add
+complementary suppression, and so does this module:
+
+* A published table is a `CountTable`: cells (counts) and the additive relations a reader knows
+  between them (`total = part + part + ...`: sites add up to all sites, months to years, strata
+  to the overall figure, observed + missed windows to expected ones, accepted + quarantined +
+  duplicates to rows read). Cells that are never shown but follow from others (the patients who
+  drop out between two funnel steps, the patients without a site, missed windows per rule) are
+  *hidden* cells of the table: they are counts too, and protected like the others.
+* `protect` marks the small cells (primary), then repeatedly looks for a suppressed cell, or a
+  small hidden one, that a reader could work out, and withholds one more shown cell of a relation
+  that gives it away (secondary, shown as "withheld"), until none can be worked out.
+* What a reader knows, and what "worked out" means: shown cells exactly; zero is always shown (it
+  describes no one); a "<11" cell lies in 1..k; a withheld cell is above k (it was not small); a
+  hidden cell is at least 1. A cell is given away when the relations and these bounds leave it a
+  single possible value (by bounds tightened relation by relation, and by linear algebra: a cell
+  fixed by any combination of relations). `tests/security/test_complementary_suppression.py`
+  checks the published pages the other way round: it solves for every suppressed cell, from what
+  the pages publish, with a linear program.
+
+Zero cells are never suppressed and never chosen as complements. A complement is the smallest
+shown count among the cells that are not totals of another relation, where there is one: the
+least information lost. Counts of data-quality checks are not patient counts and are not
+suppressed.
+
+Tables are built from aggregates (never rows): `cube` builds one from leaf counts and one
+hierarchy per dimension (site -> all sites, month -> year -> all time, rule -> group), adding
+every marginal cell and every relation between them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import defaultdict
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+
+import numpy as np
+
+Key = tuple[Hashable, ...]
+INF = math.inf
+
+
+class Status(Enum):
+    SHOWN = "shown"
+    PRIMARY = "primary"  # 1..k: shown as "<k+1"
+    SECONDARY = "secondary"  # withheld so that a small count cannot be worked out
+    HIDDEN = "hidden"  # never published (a derived count)
+
+
+@dataclass(frozen=True)
+class PublishedCount:
+    """What a page may show for one cell: `value` is None when suppressed."""
+
+    value: int | None
+    label: str
+    status: Status
+
+    @property
+    def suppressed(self) -> bool:
+        return self.value is None
+
+
+WITHHELD = "withheld"
+
+
+def small_label(small_max: int) -> str:
+    return f"<{small_max + 1}"
+
+
+@dataclass
+class CountTable:
+    """Cells (key -> count), which of them are published, and the relations between them."""
+
+    name: str
+    values: dict[Key, int] = field(default_factory=dict)
+    published: dict[Key, bool] = field(default_factory=dict)
+    sums: list[tuple[Key, tuple[Key, ...]]] = field(default_factory=list)
+
+    def add(self, key: Key, value: int, *, published: bool = True) -> None:
+        value = int(value or 0)
+        if value < 0:
+            raise ValueError(f"{self.name}: negative count {value} for {key}")
+        if key in self.values and self.values[key] != value:
+            raise ValueError(f"{self.name}: {key} added twice with different counts")
+        self.values[key] = value
+        self.published[key] = self.published.get(key, False) or published
+
+    def add_sum(self, total: Key, parts: Iterable[Key]) -> None:
+        """A relation the reader knows: count(total) = sum of count(parts)."""
+        parts = tuple(parts)
+        missing = [k for k in (total, *parts) if k not in self.values]
+        if missing:
+            raise KeyError(f"{self.name}: relation on unknown cells {missing[:3]}")
+        if self.values[total] != sum(self.values[p] for p in parts):
+            raise ValueError(f"{self.name}: {total} is not the sum of its parts")
+        self.sums.append((total, parts))
+
+    def relations(self) -> list[dict[Key, int]]:
+        """Each relation as {cell: coefficient}, summing to zero."""
+        found = []
+        for total, parts in self.sums:
+            terms: dict[Key, int] = defaultdict(int)
+            terms[total] -= 1
+            for p in parts:
+                terms[p] += 1
+            found.append({k: c for k, c in terms.items() if c})
+        return found
+
+
+# --------------------------------------------------------------------------- the reader's view
+
+
+def _bounds(status: Status, value: int, small_max: int) -> tuple[float, float]:
+    """What a reader knows of a cell before using any relation."""
+    if status is Status.SHOWN or value == 0:
+        return (value, value)
+    if status is Status.PRIMARY:
+        return (1, small_max)
+    if status is Status.SECONDARY:
+        return (small_max + 1, INF)
+    return (1, INF)  # hidden, non-zero
+
+
+def _sensitive(status: Status, value: int, small_max: int) -> bool:
+    """A cell that must not be worked out: every suppressed one, and small hidden ones."""
+    if status in (Status.PRIMARY, Status.SECONDARY):
+        return True
+    return status is Status.HIDDEN and 1 <= value <= small_max
+
+
+@dataclass(frozen=True)
+class _Incidence:
+    """The relations as coordinate arrays: entry e says relation rel[e] has coef[e] * cell[e]."""
+
+    keys: list[Key]
+    rel: np.ndarray
+    cell: np.ndarray
+    coef: np.ndarray
+    n_relations: int
+
+    @staticmethod
+    def of(table: CountTable, relations: list[dict[Key, int]]) -> _Incidence:
+        keys = list(table.values)
+        index = {k: i for i, k in enumerate(keys)}
+        rel, cell, coef = [], [], []
+        for r, relation in enumerate(relations):
+            for k, c in relation.items():
+                rel.append(r)
+                cell.append(index[k])
+                coef.append(c)
+        return _Incidence(
+            keys,
+            np.asarray(rel, dtype=np.int64),
+            np.asarray(cell, dtype=np.int64),
+            np.asarray(coef, dtype=float),
+            len(relations),
+        )
+
+
+def _others(values: np.ndarray, finite: np.ndarray, rel: np.ndarray, n: int, none: float):
+    """Per entry: the sum of the other entries of its relation (`none` if one is infinite)."""
+    total = np.bincount(rel, weights=np.where(finite, values, 0.0), minlength=n)
+    infinite = np.bincount(rel, weights=(~finite).astype(float), minlength=n)
+    own = np.where(finite, values, 0.0)
+    others_infinite = infinite[rel] - (~finite) > 0
+    return np.where(others_infinite, none, total[rel] - own)
+
+
+def _tighten(incidence: _Incidence, low: np.ndarray, high: np.ndarray, passes: int = 500) -> None:
+    """Bounds of each cell from each relation, repeated until nothing changes (in place).
+    For a relation sum(c * x) = 0: c_k * x_k = -(sum of the others), whose range is known."""
+    rel, cell, coef, n = incidence.rel, incidence.cell, incidence.coef, incidence.n_relations
+    if rel.size == 0:
+        return
+    positive = coef > 0
+    with np.errstate(invalid="ignore"):
+        for _ in range(passes):
+            a = np.where(positive, coef * low[cell], coef * high[cell])  # lowest c * x
+            b = np.where(positive, coef * high[cell], coef * low[cell])  # highest c * x
+            others_low = _others(a, np.isfinite(a), rel, n, -INF)
+            others_high = _others(b, np.isfinite(b), rel, n, INF)
+            new_low = np.where(positive, -others_high / coef, -others_low / coef)
+            new_high = np.where(positive, -others_low / coef, -others_high / coef)
+            new_low = np.where(np.isfinite(new_low), np.ceil(new_low - 1e-9), new_low)
+            new_high = np.where(np.isfinite(new_high), np.floor(new_high + 1e-9), new_high)
+            before_low, before_high = low.copy(), high.copy()
+            np.maximum.at(low, cell, new_low)
+            np.minimum.at(high, cell, new_high)
+            if np.array_equal(low, before_low) and np.array_equal(high, before_high):
+                return
+
+
+def _components(relations: list[dict[Key, int]], unknown: set[Key]) -> list[list[int]]:
+    """Indices of relations grouped by the unknown cells they share."""
+    parent: dict[Key, Key] = {}
+
+    def find(k: Key) -> Key:
+        while parent.setdefault(k, k) != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    for relation in relations:
+        keys = [k for k in relation if k in unknown]
+        for a, b in itertools.pairwise(keys):
+            parent[find(a)] = find(b)
+    groups: dict[Key, list[int]] = defaultdict(list)
+    for i, relation in enumerate(relations):
+        keys = [k for k in relation if k in unknown]
+        if keys:
+            groups[find(keys[0])].append(i)
+    return list(groups.values())
+
+
+def _linearly_fixed(relations: list[dict[Key, int]], unknown: set[Key]) -> set[Key]:
+    """Unknown cells that some combination of relations fixes, bounds aside: e_j in the row
+    space of the relations restricted to the unknowns (its coordinate is 0 in the null space)."""
+    from scipy.sparse import csr_matrix
+
+    fixed: set[Key] = set()
+    for group in _components(relations, unknown):
+        keys = sorted({k for i in group for k in relations[i] if k in unknown}, key=repr)
+        index = {k: j for j, k in enumerate(keys)}
+        rows, cols, data = [], [], []
+        for row, i in enumerate(group):
+            for k, c in relations[i].items():
+                if k in index:
+                    rows.append(row)
+                    cols.append(index[k])
+                    data.append(float(c))
+        matrix = csr_matrix((data, (rows, cols)), shape=(len(group), len(keys)))
+        for k, free in zip(keys, _free_coordinates(matrix), strict=True):
+            if not free:
+                fixed.add(k)
+    return fixed
+
+
+def _free_coordinates(matrix) -> list[bool]:
+    """For each column of a sparse matrix: does its null space move that coordinate?"""
+    rows, cols = matrix.shape
+    if cols <= 40:
+        gram = (matrix.T @ matrix).toarray()
+        eigenvalues, vectors = np.linalg.eigh(gram)
+        null = vectors[:, eigenvalues < 1e-9 * max(1.0, float(eigenvalues.max(initial=0.0)))]
+        if null.size == 0:
+            return [False] * cols
+        return list(np.linalg.norm(null, axis=1) > 1e-6)
+    # Large: project random vectors onto the null space (least squares on the relations).
+    from scipy.sparse.linalg import lsqr
+
+    rng = np.random.default_rng(0)
+    free = np.zeros(cols, dtype=bool)
+    transposed = matrix.T.tocsr()
+    for _ in range(3):
+        z = rng.standard_normal(cols)
+        y = lsqr(transposed, z, atol=1e-14, btol=1e-14, iter_lim=20 * cols)[0]
+        free |= np.abs(z - transposed @ y) > 1e-6
+    return list(free)
+
+
+def given_away(table: CountTable, status: Mapping[Key, Status], small_max: int) -> list[Key]:
+    """Sensitive cells a reader can work out from the shown ones, the bounds and the relations."""
+    relations = table.relations()
+    incidence = _Incidence.of(table, relations)
+    start = [_bounds(status[k], table.values[k], small_max) for k in incidence.keys]
+    low = np.array([b[0] for b in start], dtype=float)
+    high = np.array([b[1] for b in start], dtype=float)
+    _tighten(incidence, low, high)
+    exposed = set()
+    for i, key in enumerate(incidence.keys):
+        if not _sensitive(status[key], table.values[key], small_max):
+            continue
+        if low[i] == high[i] and start[i][0] != start[i][1]:
+            exposed.add(key)
+    unknown = {k for i, k in enumerate(incidence.keys) if low[i] != high[i]}
+    for key in _linearly_fixed(relations, unknown):
+        if _sensitive(status[key], table.values[key], small_max):
+            exposed.add(key)
+    return sorted(exposed, key=repr)
+
+
+# --------------------------------------------------------------------------- protection
+
+
+@dataclass(frozen=True)
+class Protected:
+    """A table with the status of every cell after primary and complementary suppression."""
+
+    table: CountTable
+    status: Mapping[Key, Status]
+    small_max: int
+
+    def cell(self, key: Key) -> PublishedCount:
+        """What may be shown for a cell (a key the table does not have counts as 0)."""
+        if key not in self.table.values:
+            return PublishedCount(0, "0", Status.SHOWN)
+        value, status = self.table.values[key], self.status[key]
+        if status is Status.SHOWN:
+            return PublishedCount(value, f"{value:,}", status)
+        if status is Status.PRIMARY:
+            return PublishedCount(None, small_label(self.small_max), status)
+        if status is Status.SECONDARY:
+            return PublishedCount(None, WITHHELD, status)
+        raise KeyError(f"{self.table.name}: {key} is never published")
+
+    def shown(self, *keys: Key) -> bool:
+        return all(not self.cell(k).suppressed for k in keys)
+
+    def suppressed_keys(self) -> list[Key]:
+        return [k for k, s in self.status.items() if s in (Status.PRIMARY, Status.SECONDARY)]
+
+
+def _is_total(table: CountTable) -> set[Key]:
+    return {total for total, _ in table.sums}
+
+
+def _complement(
+    table: CountTable,
+    status: dict[Key, Status],
+    key: Key,
+    relations_of: Mapping[Key, list[int]],
+    relations: list[dict[Key, int]],
+    totals: set[Key],
+) -> Key | None:
+    """A shown cell whose suppression protects `key`: from its relation with the fewest
+    suppressed cells, a non-total before a total, the smallest count first."""
+    best = None
+    for i in sorted(
+        relations_of.get(key, []),
+        key=lambda i: sum(1 for k in relations[i] if status[k] is not Status.SHOWN),
+    ):
+        candidates = [
+            k
+            for k in relations[i]
+            if k != key and status[k] is Status.SHOWN and table.values[k] > 0
+        ]
+        if candidates:
+            best = min(candidates, key=lambda k: (k in totals, table.values[k], repr(k)))
+            return best
+    return best
+
+
+def protect(table: CountTable, small_max: int) -> Protected:
+    """Primary suppression of counts 1..small_max, then complementary suppression until no
+    suppressed (or small hidden) cell can be worked out. small_max 0: nothing is suppressed."""
+    status = {
+        k: (
+            Status.HIDDEN
+            if not table.published[k]
+            else Status.PRIMARY
+            if 1 <= v <= small_max
+            else Status.SHOWN
+        )
+        for k, v in table.values.items()
+    }
+    if small_max <= 0:
+        return Protected(table, status, small_max)
+    relations = table.relations()
+    relations_of: dict[Key, list[int]] = defaultdict(list)
+    for i, relation in enumerate(relations):
+        for k in relation:
+            relations_of[k].append(i)
+    totals = _is_total(table)
+    stuck: set[Key] = set()
+    while True:
+        exposed = [k for k in given_away(table, status, small_max) if k not in stuck]
+        if not exposed:
+            return Protected(table, status, small_max)
+        added = False
+        reason = _derivations(table, status, relations)
+        for key in exposed:
+            complement = _complement(table, status, key, relations_of, relations, totals)
+            if complement is None:
+                complement = _traced_complement(table, status, key, reason, relations, totals)
+            if complement is None:
+                complement = _any_complement(table, status, key, relations_of, relations)
+            if complement is None:
+                stuck.add(key)  # nothing left to withhold around it
+                continue
+            status[complement] = Status.SECONDARY
+            added = True
+        if not added:
+            return Protected(table, status, small_max)
+
+
+def _derivations(
+    table: CountTable, status: Mapping[Key, Status], relations: list[dict[Key, int]]
+) -> dict[Key, int]:
+    """For each cell a reader can compute by subtraction alone (a relation with one cell left
+    unknown, repeated): the relation that gives it."""
+    known = {k for k, v in table.values.items() if status[k] is Status.SHOWN or v == 0}
+    missing = [sum(1 for k in r if k not in known) for r in relations]
+    relations_of: dict[Key, list[int]] = defaultdict(list)
+    for i, relation in enumerate(relations):
+        for k in relation:
+            relations_of[k].append(i)
+    reason: dict[Key, int] = {}
+    queue = [i for i, m in enumerate(missing) if m == 1]
+    while queue:
+        i = queue.pop()
+        if missing[i] != 1:
+            continue
+        (cell,) = [k for k in relations[i] if k not in known]
+        known.add(cell)
+        reason[cell] = i
+        for j in relations_of[cell]:
+            missing[j] -= 1
+            if missing[j] == 1:
+                queue.append(j)
+    return reason
+
+
+def _traced_complement(
+    table: CountTable,
+    status: dict[Key, Status],
+    key: Key,
+    reason: Mapping[Key, int],
+    relations: list[dict[Key, int]],
+    totals: set[Key],
+) -> Key | None:
+    """Follow the subtractions that give `key` away back to a shown cell they use."""
+    seen, stack = {key}, [key]
+    while stack:
+        cell = stack.pop(0)
+        if cell not in reason:
+            continue
+        relation = relations[reason[cell]]
+        shown = [
+            k for k in relation if status[k] is Status.SHOWN and table.values[k] > 0 and k != cell
+        ]
+        if shown:
+            return min(shown, key=lambda k: (k in totals, table.values[k], repr(k)))
+        for k in relation:
+            if k not in seen:
+                seen.add(k)
+                stack.append(k)
+    return None
+
+
+def _any_complement(
+    table: CountTable,
+    status: dict[Key, Status],
+    key: Key,
+    relations_of: Mapping[Key, list[int]],
+    relations: list[dict[Key, int]],
+    limit: int = 5_000,
+) -> Key | None:
+    """A shown cell near `key` through the relations (breadth first, a bounded search)."""
+    seen, frontier = {key}, [key]
+    while frontier and len(seen) < limit:
+        next_frontier = []
+        for k in frontier:
+            for i in relations_of.get(k, []):
+                for other in relations[i]:
+                    if other in seen:
+                        continue
+                    seen.add(other)
+                    if status[other] is Status.SHOWN and table.values[other] > 0:
+                        return other
+                    next_frontier.append(other)
+        frontier = next_frontier
+    return None
+
+
+# --------------------------------------------------------------------------- cubes
+
+
+ALL = "*"
+
+
+@dataclass(frozen=True)
+class Hierarchy:
+    """One dimension: each node's parent (a root's is None). Leaves carry the counts."""
+
+    parents: Mapping[Hashable, Hashable | None]
+
+    @property
+    def nodes(self) -> list[Hashable]:
+        return list(self.parents)
+
+    def children(self, node: Hashable) -> list[Hashable]:
+        return [n for n, p in self.parents.items() if p == node]
+
+    @staticmethod
+    def flat(leaves: Sequence[Hashable], root: Hashable = ALL) -> Hierarchy:
+        return Hierarchy({**{leaf: root for leaf in leaves}, root: None})
+
+    @staticmethod
+    def single(node: Hashable = ALL) -> Hierarchy:
+        return Hierarchy({node: None})
+
+    @staticmethod
+    def roots(nodes: Sequence[Hashable]) -> Hierarchy:
+        """Nodes with no relation between them (e.g. distinct patients per year and overall)."""
+        return Hierarchy(dict.fromkeys(nodes))
+
+
+def _chain(hierarchy: Hierarchy, node: Hashable) -> list[Hashable]:
+    """The node and its ancestors up to its root."""
+    chain = [node]
+    while hierarchy.parents[chain[-1]] is not None:
+        chain.append(hierarchy.parents[chain[-1]])
+    return chain
+
+
+def cube(
+    name: str,
+    leaf_counts: Mapping[Key, int],
+    dimensions: Sequence[Hierarchy],
+    published: Callable[[Key], bool],
+    keep: Callable[[Key], bool] | None = None,
+) -> CountTable:
+    """Every combination of nodes of the hierarchies, each internal node the sum of its
+    children along every dimension; `published(key)` says which cells a page shows.
+
+    `keep(key)` False leaves a combination out (a layer no page shows, such as months by site
+    when months are only published for all sites): a relation on a left-out cell is left out
+    too, which hides nothing a reader could derive, since the cell was never published."""
+    values: dict[Key, int] = {
+        key: 0
+        for key in itertools.product(*(h.nodes for h in dimensions))
+        if keep is None or keep(key)
+    }
+    for leaf, count in leaf_counts.items():
+        chains = [_chain(h, node) for h, node in zip(dimensions, leaf, strict=True)]
+        for key in itertools.product(*chains):
+            if key in values:
+                values[key] += int(count)
+    table = CountTable(name)
+    for key, value in values.items():
+        table.add(key, value, published=published(key))
+    children = [{n: h.children(n) for n in h.nodes} for h in dimensions]
+    for key in values:
+        for d in range(len(dimensions)):
+            kids = children[d][key[d]]
+            parts = [key[:d] + (kid,) + key[d + 1 :] for kid in kids]
+            if kids and all(p in values for p in parts):
+                table.add_sum(key, parts)
+    return table
