@@ -64,10 +64,13 @@ def test_month_by_month_withholds_rates_on_small_counts(mart):
     assert "19" not in published and " 5 " not in published  # the withheld numerators
 
 
-def test_small_denominators_are_shown_as_below_11_and_drawn_as_zero(mart):
+def test_small_denominators_are_shown_as_below_11_on_a_hatched_marker(mart):
     fig = qi_page.fig_qi_by_month(mart, "QI-LAX", site="south", config=load_config())
-    bars, line = fig.data
-    assert list(bars.text) == ["<11", "12"] and list(bars.y) == [0, 12]
+    bars, marker, line = fig.data
+    # the suppressed count's own bar is empty (never 0); a marker bar carries "<11"
+    assert list(bars.text) == [None, "12"] and list(bars.y) == [None, 12]
+    assert list(marker.x) == ["2024-03"] and list(marker.text) == ["<11"]
+    assert marker.marker.pattern.shape == "/"
     assert list(line.y) == [None, 100.0]
     assert line.text[0] == "withheld (denominator <11)"
 

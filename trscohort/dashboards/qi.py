@@ -249,13 +249,14 @@ def fig_qi_by_month(
         highs.append(round(100 * high - share.pct, 2))
     denominators = [privacy.count(c[2], config) for c in cells]
     fig = go.Figure()
-    fig.add_trace(
+    fig.add_traces(
         count_bars(
             months,
             denominators,
             colour=BAR,
             name="denominator",
-            hover="%{x}: %{text} in the denominator<extra></extra>",
+            hover="%{x}: %{customdata} in the denominator<extra></extra>",
+            config=config,
         )
     )
     fig.add_trace(
