@@ -54,6 +54,12 @@ EXTRACT_FILES = {
         P1,2020-02-01,PANSS,85
         P1,2020-02-02,PANSS,999
     """,
+    # One open period, one ending before it starts (quarantined).
+    "observation_periods": """
+        patient_id,start_date,end_date
+        P1,2015-01-01,
+        P2,2021-01-01,2020-01-01
+    """,
 }
 
 

@@ -6,7 +6,8 @@
 -- (field daily_dose_mg: TRS-4 cannot judge them; from an OMOP CDM, a dose that neither
 -- drug_strength, quantity in mg nor sig gave). Values the site vocabulary marks `ignore` are left
 -- out. `match_text` is what the fuzzy suggestions compare (trscohort.vocab.unmapped fills the
--- suggestion columns afterwards, for the most frequent values only).
+-- suggestion columns afterwards, for the most frequent values only). The most frequent spelling
+-- is chosen with mode() WITHIN GROUP (ORDER BY ...): ties go to the first in order, so two runs agree.
 WITH drug_values AS (
     SELECT 'prescriptions' AS extract, 'drug' AS field, drug_key AS value_key, drug, patient_id,
            start_date AS event_date
@@ -21,7 +22,7 @@ WITH drug_values AS (
 drugs AS (
     SELECT
         extract, field, value_key,
-        mode(drug) AS source_value,
+        mode() WITHIN GROUP (ORDER BY drug) AS source_value,
         CAST(NULL AS VARCHAR) AS source_code,
         CAST(NULL AS VARCHAR) AS unit,
         CAST(NULL AS VARCHAR) AS description,
@@ -46,9 +47,9 @@ lab_values AS (
 labs AS (
     SELECT
         'labs' AS extract, field, value_key,
-        mode(written) AS source_value,
-        mode(test_code) AS source_code,
-        mode(unit_as_written) AS unit,
+        mode() WITHIN GROUP (ORDER BY written) AS source_value,
+        mode() WITHIN GROUP (ORDER BY test_code) AS source_code,
+        mode() WITHIN GROUP (ORDER BY unit_as_written) AS unit,
         CAST(NULL AS VARCHAR) AS description,
         count(*) AS n_rows,
         count(DISTINCT patient_id) AS n_patients,
@@ -72,7 +73,7 @@ units AS (
     SELECT
         'labs' AS extract, 'unit' AS field,
         analyte || ': ' || {{ m.norm_text('unit') }} AS value_key,
-        mode(unit) AS source_value,
+        mode() WITHIN GROUP (ORDER BY unit) AS source_value,
         CAST(NULL AS VARCHAR) AS source_code,
         analyte AS unit,
         CAST(NULL AS VARCHAR) AS description,
@@ -87,10 +88,10 @@ units AS (
 diagnoses AS (
     SELECT
         'diagnoses' AS extract, 'code' AS field, source_code AS value_key,
-        mode(source_code) AS source_value,
-        mode(code_system) AS source_code,
+        mode() WITHIN GROUP (ORDER BY source_code) AS source_value,
+        mode() WITHIN GROUP (ORDER BY code_system) AS source_code,
         CAST(NULL AS VARCHAR) AS unit,
-        mode(description) AS description,
+        mode() WITHIN GROUP (ORDER BY description) AS description,
         count(*) AS n_rows,
         count(DISTINCT patient_id) AS n_patients,
         min(diagnosed_at) AS first_date,
@@ -103,8 +104,8 @@ diagnoses AS (
 doses AS (
     SELECT
         'prescriptions' AS extract, 'daily_dose_mg' AS field, {{ m.norm_text('drug') }} AS value_key,
-        mode(drug) AS source_value,
-        mode(drug_concept_id) AS source_code,
+        mode() WITHIN GROUP (ORDER BY drug) AS source_value,
+        mode() WITHIN GROUP (ORDER BY drug_concept_id) AS source_code,
         CAST(NULL AS VARCHAR) AS unit,
         'antipsychotic prescription without a daily dose' AS description,
         count(*) AS n_rows,
