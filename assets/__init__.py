@@ -1,12 +1,8 @@
-"""Dagster assets: thin wrappers over the trscohort domain core."""
+"""Shim: the Dagster assets live in `trscohort.orchestration.assets` (installed with the package).
 
-from .checks import build_checks
-from .dashboards import dashboard_assets
-from .ingest import ingest_assets
-from .rates import rate_assets
-from .transform import transform_assets
+This folder keeps the project's layout for readers of the repository; nothing else is here.
+"""
 
-all_assets = [*ingest_assets, *transform_assets, *dashboard_assets, *rate_assets]
+from trscohort.orchestration.assets import all_assets, all_checks
 
-# Data-quality asset checks built from expectations/ (blocking or warning).
-all_checks = build_checks(all_assets)
+__all__ = ["all_assets", "all_checks"]

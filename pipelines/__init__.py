@@ -1,0 +1,1 @@
+"""Shim: the Dagster definitions live in `trscohort.orchestration` (installed with the package)."""

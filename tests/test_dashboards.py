@@ -211,8 +211,8 @@ def test_rates_overall_rows(con):
 
 
 def test_dashboards_asset_depends_only_on_marts_that_exist():
-    from assets.dashboards import dashboards
     from trscohort.models import SQL_DIR
+    from trscohort.orchestration.assets.dashboards import dashboards
 
     deps = {key.path[0] + "/" + key.path[-1] for key in dashboards.dependency_keys}
     assert "audit/run_parameters" in deps
@@ -228,8 +228,8 @@ def test_dashboards_asset_writes_into_the_settings_out_dir(site, tmp_path):
     from dagster import materialize
     from dagster_duckdb import DuckDBResource
 
-    from assets.dashboards import dashboards
-    from pipelines.resources import TrsSettings
+    from trscohort.orchestration.assets.dashboards import dashboards
+    from trscohort.orchestration.resources import TrsSettings
 
     warehouse = tmp_path / "w.duckdb"  # a copy: the module's read-only connection holds site[0]
     warehouse.write_bytes(site[0].read_bytes())

@@ -9,9 +9,9 @@ from pathlib import Path
 import duckdb
 from dagster import AssetKey, DagsterInstance, materialize
 
-from assets import all_assets
-from pipelines.definitions import build_resources, defs
 from tests.conftest import BASE_EXTRACTS, write_extracts
+from trscohort.orchestration.assets import all_assets
+from trscohort.orchestration.definitions import build_resources, defs
 
 ROOT = Path(__file__).resolve().parents[1]
 

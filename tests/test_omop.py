@@ -493,8 +493,8 @@ def test_vocab_suggest_drafts_the_cdm_unmapped_values(tmp_path, capsys):
 
 
 def test_dagster_ui_reads_the_cdm_named_by_the_environment(tmp_path, monkeypatch):
-    from pipelines.definitions import build_resources
     from trscohort.omop import CdmExtract
+    from trscohort.orchestration.definitions import build_resources
 
     path = write_duckdb_cdm(tmp_path / "omop54.duckdb")
     monkeypatch.setenv("TRSCOHORT_OMOP", str(path))

@@ -196,8 +196,8 @@ def test_bad_suite_files_are_reported(tmp_path):
 
 
 def test_dagster_checks_are_blocking_or_warning_and_run_with_the_assets(tmp_path):
-    from assets import all_assets, all_checks
-    from pipelines.definitions import build_resources, defs
+    from trscohort.orchestration.assets import all_assets, all_checks
+    from trscohort.orchestration.definitions import build_resources, defs
 
     specs = {(s.asset_key.to_user_string(), s.name): s for c in all_checks for s in c.check_specs}
     assert specs[("staging/labs", "columns")].blocking

@@ -306,8 +306,8 @@ def fully_quarantined(con: duckdb.DuckDBPyConnection) -> str | None:
 def _materialize(paths: RunPaths, options: RunOptions, config: Config, stream):
     from dagster import DagsterInstance, materialize
 
-    from assets import all_assets, all_checks
-    from pipelines.definitions import build_resources
+    from trscohort.orchestration.assets import all_assets, all_checks
+    from trscohort.orchestration.definitions import build_resources
 
     resources = build_resources(
         warehouse=str(paths.building),

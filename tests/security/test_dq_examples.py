@@ -10,8 +10,8 @@ import pytest
 from dagster import AssetKey, DagsterInstance, asset, materialize
 from dagster_duckdb import DuckDBResource
 
-from assets.checks import suite_check
-from pipelines.resources import TrsSettings
+from trscohort.orchestration.assets.checks import suite_check
+from trscohort.orchestration.resources import TrsSettings
 from trscohort.quality import checks_summary, load_suites, record_results, validate_suite
 from trscohort.quality.report import write_report
 

@@ -27,7 +27,7 @@ from dagster import (
 )
 from dagster_duckdb import DuckDBResource
 
-from pipelines.resources import TrsSettings
+from trscohort.orchestration.resources import TrsSettings
 from trscohort.quality import Suite, record_results, suites_for_tables, validate_suite, write_report
 
 from .progress import report

@@ -14,10 +14,10 @@ from dagster import (
 )
 from dagster_duckdb import DuckDBResource
 
-from pipelines.resources import TrsSettings
 from trscohort.contract import EXTRACTS
 from trscohort.ingest import ingest_extract
 from trscohort.ingest.staging import load_reference
+from trscohort.orchestration.resources import TrsSettings
 from trscohort.quality import write_report
 from trscohort.run_parameters import record_run_parameters
 from trscohort.vocab.checks import raise_on_errors

@@ -7,9 +7,9 @@ from collections.abc import Callable
 from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, MaterializeResult, asset
 from dagster_duckdb import DuckDBResource
 
-from pipelines.resources import TrsSettings
 from trscohort.competing import build_competing_risks
 from trscohort.models import Model
+from trscohort.orchestration.resources import TrsSettings
 from trscohort.rates import build_ae_rates, build_grace_sensitivity
 
 from .progress import report

@@ -8,9 +8,9 @@ page, not a failure.
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 from dagster_duckdb import DuckDBResource
 
-from pipelines.resources import TrsSettings
 from trscohort.dashboards import tables_read, write_dashboards
 from trscohort.models import SQL_DIR
+from trscohort.orchestration.resources import TrsSettings
 
 from .progress import report
 

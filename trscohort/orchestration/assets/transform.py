@@ -14,9 +14,9 @@ from dagster import (
 )
 from dagster_duckdb import DuckDBResource
 
-from pipelines.resources import TrsSettings
 from trscohort.config import load_config
 from trscohort.models import Model, build_model, model_refs, transform_context, transform_models
+from trscohort.orchestration.resources import TrsSettings
 
 from .progress import report
 

@@ -1,0 +1,70 @@
+"""The Dagster code location: `dagster dev` in the repository root loads these definitions.
+
+Paths come from environment variables so the UI can point at another site's extracts:
+TRSCOHORT_INPUT, TRSCOHORT_WAREHOUSE, TRSCOHORT_OUT, TRSCOHORT_MAPPING, TRSCOHORT_CONFIG,
+TRSCOHORT_AS_OF; TRSCOHORT_OMOP (and TRSCOHORT_OMOP_SCHEMA) reads an OMOP CDM instead of the
+input folder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from dagster import AssetSelection, Definitions, ScheduleDefinition, define_asset_job
+from dagster_duckdb import DuckDBResource
+
+from trscohort.config import load_config
+from trscohort.orchestration.assets import all_assets, all_checks
+from trscohort.orchestration.resources import TrsSettings
+from trscohort.runner import duckdb_settings
+
+DEFAULT_WAREHOUSE = "warehouse/trscohort.duckdb"
+
+
+def build_resources(
+    *,
+    warehouse: str | None = None,
+    input_dir: str | None = None,
+    out_dir: str | None = None,
+    mapping_path: str | None = None,
+    config_path: str | None = None,
+    as_of: str | None = None,
+    omop_path: str | None = None,
+    omop_schema: str | None = None,
+    connection_config: dict | None = None,
+) -> dict:
+    """Resources for a run; DuckDB's memory limit and spill folder come from the config's
+    `runtime` section (`trscohort run` passes a private spill folder of its own)."""
+    env = os.environ.get
+    database = warehouse or env("TRSCOHORT_WAREHOUSE", DEFAULT_WAREHOUSE)
+    if connection_config is None:
+        config = load_config(config_path or env("TRSCOHORT_CONFIG"))
+        temp = config["runtime"]["temp_directory"] or f"{database}.tmp"
+        connection_config = duckdb_settings(config, Path(temp))
+    return {
+        "duckdb": DuckDBResource(database=database, connection_config=connection_config),
+        "settings": TrsSettings(
+            input_dir=input_dir or env("TRSCOHORT_INPUT", "data/sample"),
+            out_dir=out_dir or env("TRSCOHORT_OUT", "out"),
+            mapping_path=mapping_path or env("TRSCOHORT_MAPPING"),
+            config_path=config_path or env("TRSCOHORT_CONFIG"),
+            as_of=as_of or env("TRSCOHORT_AS_OF"),
+            omop_path=omop_path or env("TRSCOHORT_OMOP"),
+            omop_schema=omop_schema or env("TRSCOHORT_OMOP_SCHEMA"),
+        ),
+    }
+
+
+full_refresh = define_asset_job("full_refresh", selection=AssetSelection.all())
+
+# Quality-improvement analysts run monthly: the 2nd of each month, after month-end extracts land.
+monthly_refresh = ScheduleDefinition(job=full_refresh, cron_schedule="0 6 2 * *")
+
+defs = Definitions(
+    assets=all_assets,
+    asset_checks=all_checks,
+    jobs=[full_refresh],
+    schedules=[monthly_refresh],
+    resources=build_resources(),
+)
