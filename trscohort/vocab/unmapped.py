@@ -39,6 +39,7 @@ def _drug_choices(con: duckdb.DuckDBPyConnection) -> list[Choice]:
         """
         SELECT n.name, d.concept_id, d.is_antipsychotic, d.is_clozapine
         FROM reference.drug_names AS n JOIN reference.drugs AS d USING (concept_id)
+        ORDER BY n.name, d.concept_id
         """
     ).fetchall()
     return [
@@ -53,6 +54,7 @@ def _lab_choices(con: duckdb.DuckDBPyConnection) -> list[Choice]:
         SELECT name, analyte FROM reference.lab_names
         UNION SELECT code, analyte FROM reference.lab_codes
         UNION SELECT replace(analyte, '_', ' '), analyte FROM reference.lab_analytes
+        ORDER BY 1, 2
         """
     ).fetchall()
     return [Choice(text, analyte, _analyte_label(analyte)) for text, analyte in rows]
@@ -64,7 +66,9 @@ def _analyte_label(analyte: str) -> str:
 
 def _unit_choices(con: duckdb.DuckDBPyConnection) -> dict[str, list[Choice]]:
     by_analyte: dict[str, list[Choice]] = {}
-    for analyte, unit in con.execute("SELECT analyte, unit FROM reference.lab_units").fetchall():
+    for analyte, unit in con.execute(
+        "SELECT analyte, unit FROM reference.lab_units ORDER BY analyte, unit"
+    ).fetchall():
         by_analyte.setdefault(analyte, []).append(Choice(unit, unit, f"unit of {analyte}"))
     return by_analyte
 
