@@ -53,11 +53,12 @@ def size_mb(dist: metadata.Distribution) -> float:
     return total / MB
 
 
-def closure(root: str, dists: dict[str, metadata.Distribution]) -> set[str]:
+def closure(root: str, dists: dict[str, metadata.Distribution], stop: set[str]) -> set[str]:
+    """`root` and what it pulls in, not walking into the other direct requirements (`stop`)."""
     seen, todo = set(), [root]
     while todo:
         name = todo.pop()
-        if name in seen or name not in dists:
+        if name in seen or name not in dists or (name in stop and name != root):
             continue
         seen.add(name)
         todo.extend(requirement_names(dists[name], set()))
@@ -70,13 +71,13 @@ def main() -> None:
     args = parser.parse_args()
     dists = installed()
     roots = requirement_names(dists["trscohort"], {canonical(e) for e in args.extra})
-    closures = {root: closure(root, dists) for root in roots}
+    closures = {root: closure(root, dists, set(roots)) for root in roots}
     owners: dict[str, list[str]] = {}
     for root, names in closures.items():
         for name in names:
             owners.setdefault(name, []).append(root)
     sizes = {name: size_mb(dists[name]) for name in owners}
-    print("| requirement | MB with what only it brings | largest of those |")
+    print("| requirement | MB: itself and what only it brings | largest of those |")
     print("|---|---:|---|")
     rows = []
     for root in roots:

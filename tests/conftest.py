@@ -119,6 +119,23 @@ def pytest_sessionstart(session):
     _TREE_BEFORE.update(tree_snapshot())
 
 
+def pytest_sessionfinish(session, exitstatus):
+    """Under pytest-xdist the repository test runs inside one worker while the other may still
+    be working: the controller checks the tree again once every worker has finished."""
+    if not hasattr(session.config, "workerinput") and session.config.pluginmanager.hasplugin(
+        "xdist"
+    ):
+        from tests.security.repository import tree_changes, tree_snapshot
+
+        changes = tree_changes(_TREE_BEFORE, tree_snapshot())
+        if changes and getattr(session.config.option, "numprocesses", None):
+            reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+            reporter.write_line(
+                "FAILED the test suite changed the repository: " + "; ".join(changes[:10]), red=True
+            )
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 @pytest.fixture(scope="session")
 def repository_before_session() -> dict:
     return dict(_TREE_BEFORE)
