@@ -105,7 +105,6 @@ def sample_warehouse(tmp_path_factory) -> Path:
 
 SAMPLE_DIR = Path(__file__).resolve().parents[1] / "data" / "sample"
 SLOW = os.environ.get("TRSCOHORT_SLOW") == "1"
-_REPORTS: list[str] = []
 
 
 _TREE_BEFORE: dict = {}
@@ -154,14 +153,18 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_terminal_summary(terminalreporter):
-    for text in _REPORTS:
-        terminalreporter.write_line(text)
+    """Print what tests passed to `report` (a test's user_properties travel from xdist workers)."""
+    for reports in terminalreporter.stats.values():
+        for test_report in reports:
+            for key, text in getattr(test_report, "user_properties", ()):
+                if key == "report" and getattr(test_report, "when", "") == "call":
+                    terminalreporter.write_line(text)
 
 
-@pytest.fixture(scope="session")
-def report():
+@pytest.fixture
+def report(request):
     """report(text): printed in pytest's terminal summary (e.g. a confusion table)."""
-    return _REPORTS.append
+    return lambda text: request.node.user_properties.append(("report", text))
 
 
 @pytest.fixture(scope="session")
