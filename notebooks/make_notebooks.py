@@ -16,7 +16,13 @@ HERE = Path(__file__).parent
 OPEN = """\
 import os
 
+import plotly.io as pio
+
 from trscohort.api import open_warehouse
+
+# Figures show in JupyterLab and stay in `jupyter nbconvert --to html` exports (plotly.js inlined
+# once, so the export opens offline).
+pio.renderers.default = "plotly_mimetype+notebook"
 
 # The warehouse `trscohort run` built (set TRSCOHORT_WAREHOUSE to use another file).
 wh = open_warehouse(os.environ.get("TRSCOHORT_WAREHOUSE", "../warehouse/trscohort.duckdb"))"""

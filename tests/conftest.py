@@ -105,7 +105,6 @@ def sample_warehouse(tmp_path_factory) -> Path:
 
 SAMPLE_DIR = Path(__file__).resolve().parents[1] / "data" / "sample"
 SLOW = os.environ.get("TRSCOHORT_SLOW") == "1"
-_REPORTS: list[str] = []
 
 
 _TREE_BEFORE: dict = {}
@@ -117,6 +116,23 @@ def pytest_sessionstart(session):
     from tests.security.repository import tree_snapshot
 
     _TREE_BEFORE.update(tree_snapshot())
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Under pytest-xdist the repository test runs inside one worker while the other may still
+    be working: the controller checks the tree again once every worker has finished."""
+    if not hasattr(session.config, "workerinput") and session.config.pluginmanager.hasplugin(
+        "xdist"
+    ):
+        from tests.security.repository import tree_changes, tree_snapshot
+
+        changes = tree_changes(_TREE_BEFORE, tree_snapshot())
+        if changes and getattr(session.config.option, "numprocesses", None):
+            reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+            reporter.write_line(
+                "FAILED the test suite changed the repository: " + "; ".join(changes[:10]), red=True
+            )
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session")
@@ -137,14 +153,18 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_terminal_summary(terminalreporter):
-    for text in _REPORTS:
-        terminalreporter.write_line(text)
+    """Print what tests passed to `report` (a test's user_properties travel from xdist workers)."""
+    for reports in terminalreporter.stats.values():
+        for test_report in reports:
+            for key, text in getattr(test_report, "user_properties", ()):
+                if key == "report" and getattr(test_report, "when", "") == "call":
+                    terminalreporter.write_line(text)
 
 
-@pytest.fixture(scope="session")
-def report():
+@pytest.fixture
+def report(request):
     """report(text): printed in pytest's terminal summary (e.g. a confusion table)."""
-    return _REPORTS.append
+    return lambda text: request.node.user_properties.append(("report", text))
 
 
 @pytest.fixture(scope="session")

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import duckdb
+import pytest
 from dagster import AssetKey, DagsterInstance, materialize
 
 from tests.conftest import BASE_EXTRACTS, write_extracts
+from trscohort.errors import UsageError
 from trscohort.orchestration.assets import all_assets
-from trscohort.orchestration.definitions import build_resources, defs
+from trscohort.orchestration.definitions import build_resources, defs, schedule_timezone
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -21,8 +25,40 @@ def test_definitions_hold_every_layer_and_the_monthly_schedule():
     assert {"reference/reference_data", "staging/patients", "quarantine/labs"} <= keys
     assert "audit/run_parameters" in keys
     schedule = defs.resolve_schedule_def("full_refresh_schedule")
-    assert schedule.cron_schedule == "0 6 2 * *"
+    # README: "02:00 on the 2nd of each month" in TRSCOHORT_SCHEDULE_TIMEZONE (UTC by default)
+    assert schedule.cron_schedule == "0 2 2 * *"
+    assert schedule.execution_timezone == "UTC"
     assert schedule.job_name == "full_refresh"
+
+
+def test_the_schedule_time_zone_is_an_iana_name(monkeypatch):
+    monkeypatch.setenv("TRSCOHORT_SCHEDULE_TIMEZONE", "Europe/London")
+    assert schedule_timezone() == "Europe/London"
+    monkeypatch.setenv("TRSCOHORT_SCHEDULE_TIMEZONE", "Europe/Londn")
+    with pytest.raises(UsageError, match="'Europe/Londn' is not an IANA time zone"):
+        schedule_timezone()
+
+
+def test_the_project_loads_with_dg_and_leaves_no_dagster_home_behind(tmp_path):
+    """`dg` (Dagster's current CLI) finds the code location from pyproject's [tool.dg]."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    before = {p.name for p in ROOT.iterdir()}
+    completed = subprocess.run(
+        [str(Path(sys.executable).with_name("dg")), "list", "defs", "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "DAGSTER_HOME": str(home)},
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    found = json.loads(completed.stdout)
+    assert {"name": "full_refresh_schedule", "cron_schedule": "0 2 2 * *"} in found["schedules"]
+    assert {"name": "full_refresh"} in found["jobs"]
+    assert "marts/patient_trs_status" in {a["asset_key"] for a in found["assets"]}
+    assert {p.name for p in ROOT.iterdir()} == before
 
 
 def test_workspace_loads_with_the_dagster_cli():

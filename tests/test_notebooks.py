@@ -8,6 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbclient import NotebookClient
+from nbconvert import HTMLExporter
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 
@@ -36,3 +37,13 @@ def test_notebook_runs_top_to_bottom(path, sample_warehouse, monkeypatch):
         if output.get("output_type") == "error"
     ]
     assert errors == []
+    _assert_html_export_keeps_figures(notebook)
+
+
+def _assert_html_export_keeps_figures(notebook) -> None:
+    """`jupyter nbconvert --to html` keeps every figure (README: notebooks)."""
+    figure_cells = [c for c in notebook.cells if c.cell_type == "code" and "wh.figure(" in c.source]
+    html, _ = HTMLExporter().from_notebook_node(notebook)
+    assert figure_cells
+    assert html.count('class="plotly-graph-div"') == len(figure_cells)
+    assert html.count("Plotly.newPlot(") >= len(figure_cells)  # drawn, not a placeholder

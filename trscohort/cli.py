@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from trscohort.contract import default_input_dir
 from trscohort.errors import UsageError
 
 
@@ -22,7 +23,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.omop_schema and not args.omop:
         raise UsageError("--omop-schema needs --omop")
     options = RunOptions(
-        input_dir=Path(args.input or "data/sample"),
+        input_dir=Path(args.input) if args.input else default_input_dir(),
         warehouse=Path(args.warehouse),
         out_dir=Path(args.out),
         as_of=args.as_of,
@@ -70,7 +71,7 @@ def _vocab_suggest(args: argparse.Namespace) -> int:
     if args.omop_schema and not args.omop:
         raise UsageError("--omop-schema needs --omop")
     draft = suggest_draft(
-        Path(args.input),
+        Path(args.input) if args.input else default_input_dir(),
         Path(args.mapping) if args.mapping else None,
         Path(args.config) if args.config else None,
         CdmSource(Path(args.omop), args.omop_schema) if args.omop else None,
@@ -132,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     suggest = vocab_commands.add_parser(
         "suggest", help="unmapped source values with suggestions, as a commented concepts draft"
     )
-    suggest.add_argument("--input", default="data/sample", help="folder of extracts")
+    suggest.add_argument("--input", help="folder of extracts (default data/sample)")
     suggest.add_argument("--omop", help="an OMOP CDM (folder or .duckdb file) instead")
     suggest.add_argument("--omop-schema", help="schema of the CDM inside the DuckDB file")
     suggest.add_argument("--mapping", help="site mapping YAML (its concepts are applied first)")

@@ -236,6 +236,13 @@ def _outside(mapped: str) -> bool:
     return path.is_absolute() or os.path.normpath(path).split(os.sep)[0] == os.pardir
 
 
+def default_input_dir() -> Path:
+    """`data/sample` under the working folder (a checkout), else the 500-patient synthetic sample
+    shipped inside the package (a wheel install run from anywhere)."""
+    here = Path("data/sample")
+    return here if here.is_dir() else Path(__file__).resolve().parent / "sample"
+
+
 def discover_sources(
     input_dir: str | Path, mapping: SiteMapping, *, allow_outside: bool = False
 ) -> dict[str, SourceFile]:

@@ -224,10 +224,17 @@ def clean_stale(paths: RunPaths) -> list[Path]:
 # --------------------------------------------------------------------------- run results
 
 
+class _ProgressFormatter(logging.Formatter):
+    """`  ✓ message`, or `  ✗ message` for a line reported as failed."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"  {getattr(record, 'mark', '✓')} {record.getMessage()}"
+
+
 @contextmanager
 def _progress_printer(stream):
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(logging.Formatter("  ✓ %(message)s"))
+    handler.setFormatter(_ProgressFormatter())
     logger = logging.getLogger("trscohort.progress")
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)

@@ -9,12 +9,14 @@ input folder.
 from __future__ import annotations
 
 import os
+import zoneinfo
 from pathlib import Path
 
 from dagster import AssetSelection, Definitions, ScheduleDefinition, define_asset_job
 from dagster_duckdb import DuckDBResource
 
 from trscohort.config import load_config
+from trscohort.errors import UsageError
 from trscohort.orchestration.assets import all_assets, all_checks
 from trscohort.orchestration.resources import TrsSettings
 from trscohort.runner import duckdb_settings
@@ -58,8 +60,27 @@ def build_resources(
 
 full_refresh = define_asset_job("full_refresh", selection=AssetSelection.all())
 
-# Quality-improvement analysts run monthly: the 2nd of each month, after month-end extracts land.
-monthly_refresh = ScheduleDefinition(job=full_refresh, cron_schedule="0 6 2 * *")
+# Quality-improvement analysts run monthly: 02:00 on the 2nd of each month, after month-end
+# extracts land, in the site's time zone (TRSCOHORT_SCHEDULE_TIMEZONE, an IANA name; UTC).
+MONTHLY_CRON = "0 2 2 * *"
+
+
+def schedule_timezone() -> str:
+    """TRSCOHORT_SCHEDULE_TIMEZONE checked against the IANA database (a typo is an error here,
+    not a schedule that silently runs in UTC)."""
+    name = os.environ.get("TRSCOHORT_SCHEDULE_TIMEZONE", "UTC")
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise UsageError(
+            f"TRSCOHORT_SCHEDULE_TIMEZONE: '{name}' is not an IANA time zone (e.g. Europe/London)"
+        ) from None
+    return name
+
+
+monthly_refresh = ScheduleDefinition(
+    job=full_refresh, cron_schedule=MONTHLY_CRON, execution_timezone=schedule_timezone()
+)
 
 defs = Definitions(
     assets=all_assets,

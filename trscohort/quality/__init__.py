@@ -13,7 +13,12 @@ from pathlib import Path
 import duckdb
 
 from trscohort.quality.report import REPORT_NAME, write_report
-from trscohort.quality.results import checks_summary, failed_checks, record_results
+from trscohort.quality.results import (
+    checks_summary,
+    failed_checks,
+    record_results,
+    suite_progress_line,
+)
 from trscohort.quality.suites import Suite, load_suites, suites_for_tables
 from trscohort.quality.validate import CheckOutcome, SuiteResult, validate_suite
 
@@ -28,6 +33,7 @@ __all__ = [
     "load_suites",
     "record_results",
     "run_suites",
+    "suite_progress_line",
     "suites_for_tables",
     "validate_suite",
     "write_report",

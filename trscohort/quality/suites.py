@@ -50,11 +50,15 @@ GENERATED = ("rates_non_negative", "intervals_contain_rate")
 
 
 def expectations_dir() -> Path:
-    """`expectations/` at the repository root, or TRSCOHORT_EXPECTATIONS."""
+    """The suites: TRSCOHORT_EXPECTATIONS if set, else the package's `expectations/` (in a
+    checkout a link to the repository's top-level `expectations/`, in a wheel the suites
+    themselves), else the repository's folder (a checkout without symbolic links)."""
     configured = os.environ.get("TRSCOHORT_EXPECTATIONS")
     if configured:
         return Path(configured)
-    return Path(__file__).resolve().parents[2] / "expectations"
+    package = Path(__file__).resolve().parents[1]
+    packaged = package / "expectations"
+    return packaged if packaged.is_dir() else package.parent / "expectations"
 
 
 @dataclass(frozen=True)

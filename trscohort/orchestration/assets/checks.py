@@ -28,7 +28,14 @@ from dagster import (
 from dagster_duckdb import DuckDBResource
 
 from trscohort.orchestration.resources import TrsSettings
-from trscohort.quality import Suite, record_results, suites_for_tables, validate_suite, write_report
+from trscohort.quality import (
+    Suite,
+    record_results,
+    suite_progress_line,
+    suites_for_tables,
+    validate_suite,
+    write_report,
+)
 
 from .progress import report
 
@@ -78,14 +85,7 @@ def suite_check(suite: Suite) -> AssetChecksDefinition:
                     metadata={"skipped": result.skipped},
                 )
             return
-        failed = [c.check.name for c in result.checks if not c.success]
-        passed = len(result.checks) - len(failed)
-        report(
-            context,
-            f"checks {suite.table} ({suite.name}): {passed} of {len(result.checks)} passed"
-            + (f"; failed: {', '.join(failed)}" if failed else "")
-            + f" ({result.seconds:.1f} s)",
-        )
+        report(context, suite_progress_line(result), ok=result.success)
         for outcome in result.checks:
             message = outcome.message(result.table)
             yield AssetCheckResult(

@@ -9,6 +9,10 @@ from dagster import AssetExecutionContext
 PROGRESS = logging.getLogger("trscohort.progress")
 
 
-def report(context: AssetExecutionContext, message: str) -> None:
-    context.log.info(message)
-    PROGRESS.info(message)
+def report(context: AssetExecutionContext, message: str, ok: bool = True) -> None:
+    """`ok=False` marks the line as a failure (✗ instead of ✓ on the CLI)."""
+    if ok:
+        context.log.info(message)
+    else:
+        context.log.warning(message)
+    PROGRESS.info(message, extra={"mark": "✓" if ok else "✗"})
