@@ -90,13 +90,17 @@ def flags_table(con, config) -> CountTable:
     return table
 
 
+def protected_flags(con, config):
+    return protected_table(con, "safety flags", lambda: flags_table(con, config), config)
+
+
 def fig_safety_flags(
     con, *, site: str | None = None, period: Period = None, config: Mapping[str, Any] | None = None
 ) -> go.Figure:
     """Flags raised and patients flagged, per safety flag."""
     config = resolve_config(con, config)
     require(con, FLAGS)
-    protected = protected_table(con, "safety flags", lambda: flags_table(con, config), config)
+    protected = protected_flags(con, config)
     time, key = time_key(period, periods(con)), site_key(site)
     values = protected.table.values
     flags = sorted({k[2] for k in values if len(k) == 3 and k[:2] == (key, time) and values[k] > 0})
