@@ -112,14 +112,19 @@ const TRS = (function () {
     for (const tr of fig.data || []) {
       if (tr.legendgroup === "suppressed" || tr.showlegend === false && !tr.customdata
           && tr.mode === "markers") { continue; }
-      const horizontal = tr.orientation === "h";
+      if (tr.hoverinfo === "skip" || tr.fill === "toself") { continue; }  // bands: drawn, not data
+      const horizontal = tr.orientation === "h" || (Array.isArray(tr.y) && Array.isArray(tr.x)
+        && typeof tr.y.find(v => v !== null) === "string"
+        && typeof tr.x.find(v => v !== null) !== "string");
       const cats = horizontal ? tr.y : (tr.x || tr.labels);
       const vals = horizontal ? tr.x : (tr.y || tr.values);
       if (!cats || !vals || typeof cats !== "object") { continue; }
       for (let i = 0; i < cats.length; i++) {
-        const shown = tr.customdata && tr.customdata[i] !== undefined
+        let shown = tr.customdata && tr.customdata[i] !== undefined
           ? (Array.isArray(tr.customdata[i]) ? tr.customdata[i].join(" ") : tr.customdata[i])
           : vals[i];
+        const text = Array.isArray(tr.text) ? tr.text[i] : null;
+        if (text && String(text) !== String(shown)) { shown = shown + " (" + text + ")"; }
         rows.push([tr.name || "", String(cats[i]).replace(/<br>/g, " "),
                    shown === null || shown === undefined ? "" : shown]);
       }
@@ -470,6 +475,79 @@ MONITORING_JS = r"""
     siteRun("adherence_run_chart", sel);
     bars("other_monitoring_adherence", D.otherRules, sel);
     missed("missed_share_by_month", sel);
+  };
+  F.build(document.getElementById("client-filters"), draw);
+  draw();
+  window.addEventListener("resize", () => { clearTimeout(window._trsResize); window._trsResize = setTimeout(draw, 200); });
+})();
+"""
+
+SAFETY_JS = r"""
+(function () {
+  const F = FILTER, D = F.D;
+  const R = F.index(D.raised.rows, 3);
+  const siteIdx = s => (s === "" ? -1 : D.sites.indexOf(s));
+  function raised(site, monthIdx, f) {
+    // Flags raised over the months (suppressed if any month is); 0 when none.
+    const codes = [];
+    for (const m of monthIdx) {
+      const row = R.get([siteIdx(site), m, f].join("|"));
+      if (row) { codes.push(row[3]); }
+    }
+    return F.total(codes);
+  }
+  const colour = {urgent: "#e63946", review: "#f4a261", process: "#457b9d"};
+  function bars(id, sel) {
+    const months = F.monthIndexes(sel.a, sel.b);
+    const prev = sel.prev ? F.monthIndexes(sel.prev.a, sel.prev.b) : [];
+    const flags = D.flags.map((f, i) => ({f: f, i: i}));
+    const labels = flags.map(x => x.f + " (" + D.severity[x.f] + ")");
+    const now = flags.map(x => raised(sel.site, months, x.i));
+    const before = flags.map(x => raised(sel.site, prev, x.i));
+    const traces = [{type: "bar", orientation: "h", y: labels, x: now.map(c => c.v),
+      text: now.map(c => c.label), textposition: "outside", cliponaxis: false, name: sel.name,
+      marker: {color: flags.map(x => colour[D.severity[x.f]] || "#6c757d")},
+      customdata: flags.map(x => D.flagLabels[x.f]),
+      hovertemplate: "%{y}: %{text} flags<br>%{customdata}<extra></extra>"}];
+    if (sel.prev) {
+      traces.push({type: "bar", orientation: "h", y: labels, x: before.map(c => c.v),
+        text: before.map(c => c.label), textposition: "outside", cliponaxis: false,
+        name: sel.prev.name, marker: {color: "#adb5bd"},
+        hovertemplate: "%{y}: %{text} flags<extra>previous</extra>"});
+    }
+    const layout = TRS.fitLayout({barmode: "group", yaxis: {autorange: "reversed", automargin: true},
+      xaxis: {title: {text: "flags raised (a suppressed count is labelled, not drawn)"},
+              rangemode: "tozero"}}, 120 + 40 * flags.length * (sel.prev ? 1.6 : 1));
+    Plotly.react(document.getElementById("chart-" + id), traces, layout, TRS.plotConfig());
+    const columns = ["flag", "severity", "what it flags", "flags raised (n)"];
+    if (sel.prev) { columns.push("previous period (n)"); }
+    TRS.table(document.getElementById("table-" + id), id, columns, flags.map((x, j) => {
+      const row = [x.f, D.severity[x.f], D.flagLabels[x.f], now[j].label];
+      if (sel.prev) { row.push(before[j].label); }
+      return row;
+    }), "Every flag type is listed, zero included; urgent first.");
+  }
+  function trend(id, sel) {
+    const months = F.monthIndexes(sel.a, sel.b);
+    const traces = [], rows = [];
+    D.flags.forEach((f, i) => {
+      const cells = months.map(m => raised(sel.site, [m], i));
+      traces.push({type: "scatter", mode: "lines+markers", name: f, x: months.map(m => D.months[m]),
+        y: cells.map(c => c.v), text: cells.map(c => c.label), marker: {size: 5},
+        line: {color: colour[D.severity[f]] || "#6c757d", width: D.severity[f] === "urgent" ? 3 : 1.5},
+        hovertemplate: "%{x}: %{text}<extra>" + f + "</extra>"});
+      months.forEach((m, j) => rows.push([D.months[m], f, cells[j].label]));
+    });
+    const layout = TRS.fitLayout({xaxis: {type: "category", title: {text: "month of the flag"}},
+      yaxis: {title: {text: "flags raised"}, rangemode: "tozero"}}, 420);
+    Plotly.react(document.getElementById("chart-" + id), traces, layout, TRS.plotConfig());
+    TRS.table(document.getElementById("table-" + id), id, ["month", "flag", "flags raised (n)"],
+      rows, "Suppressed months are gaps in the line and labelled in this table.");
+  }
+  const draw = () => {
+    const sel = F.current();
+    bars("safety_flags", sel);
+    trend("safety_flags_by_month", sel);
   };
   F.build(document.getElementById("client-filters"), draw);
   draw();

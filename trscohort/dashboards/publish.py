@@ -34,7 +34,13 @@ from trscohort.dashboards import (
     safety,
 )
 from trscohort.dashboards.client import script_json
-from trscohort.dashboards.client_js import COMMON_JS, FIGURE_JS, FILTER_JS, MONITORING_JS
+from trscohort.dashboards.client_js import (
+    COMMON_JS,
+    FIGURE_JS,
+    FILTER_JS,
+    MONITORING_JS,
+    SAFETY_JS,
+)
 from trscohort.dashboards.common import (
     TEMPLATE,
     Chart,
@@ -159,7 +165,7 @@ a.headline { text-decoration: none; color: inherit; }
 
 _script_json = script_json
 
-CLIENT_JS = {"monitoring": MONITORING_JS}  # page slug -> its renderer
+CLIENT_JS = {"monitoring": MONITORING_JS, "safety_quality": SAFETY_JS}  # page slug -> its renderer
 
 
 def provenance(con, config) -> dict:
