@@ -271,6 +271,7 @@ TABLES = """
     csv: link ? decodeURIComponent(link.href.split(',').slice(1).join(',')) : null,
     download: link ? link.download : null,
     plotWidth: plot ? plot.getBoundingClientRect().width : 0,
+    area: plot && plot._fullLayout ? [plot._fullLayout._size.w, plot._fullLayout._size.h] : [0, 0],
   };
 })))()
 """
@@ -314,6 +315,8 @@ def test_page_renders_without_errors(browser, full_site, page, width, screenshot
         small = [c for c in chart["counts"] if re.fullmatch(r"(10|[1-9])", c.strip())]
         assert small == [], (chart["id"], small[:5])
         assert chart["plotWidth"] > 0.8 * min(width, 1280) - 120, chart["id"]
+        # the drawing area itself (not 0 or 10 px wide at phone width)
+        assert chart["area"][0] >= 90 and chart["area"][1] >= 60, (chart["id"], chart["area"])
     # every filter value redraws every chart without an error
     for select in state["selects"]:
         for value in select["values"][1:3]:

@@ -126,6 +126,9 @@ def test_masked_reason_keeps_the_shape_of_ids_and_dates_only():
     assert masked_reason("unparseable collected_at '2023-02-30'") == (
         "unparseable collected_at '9999-99-99'"
     )
+    assert masked_reason("birth_date outside plausible range: 1880-01-01") == (
+        "birth_date outside plausible range: 9999-99-99"
+    )
     assert masked_reason("unit not recognised for anc: 'foo'") == (
         "unit not recognised for anc: 'foo'"
     )

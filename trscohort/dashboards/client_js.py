@@ -25,7 +25,7 @@ const TRS = (function () {
       out.margin = Object.assign({}, out.margin, {l: 45, r: 10});
       out.legend.y = -0.35;
     }
-    if (height) { out.height = height; }
+    if (height) { out.height = narrow() ? Math.round(height * 1.3) : height; }
     return out;
   }
   function csvCell(v) {

@@ -163,18 +163,21 @@ def _failed_section(failed: dict, about: dict) -> list[str]:
     return parts
 
 
+ANY_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 QUOTED = re.compile(r"(\w+)?(\s*:?\s*)'([^']*)'")
 
 
 def masked_reason(reason: str) -> str:
     """A quarantine reason as it may be published: a quoted identifier or date keeps only its
-    shape (`unknown patient_id 'AA9999999'`), other quoted values (a unit, 'n/a') stay."""
+    shape (`unknown patient_id 'AA9999999'`), other quoted values (a unit, 'n/a') stay, and
+    any date in the text is shown as 9999-99-99."""
 
     def mask(m: re.Match) -> str:
         word = m.group(1) or ""
         return f"{word}{m.group(2)}{masked(m.group(3), word)}"
 
-    return QUOTED.sub(mask, reason or "(no reason)")
+    # A date outside quotes too ("birth_date outside plausible range: 1880-01-01").
+    return ANY_DATE.sub("9999-99-99", QUOTED.sub(mask, reason or "(no reason)"))
 
 
 def quarantine_section(con) -> list[str]:
