@@ -152,3 +152,12 @@ def published_site(base: Path, name: str = "full", **kwargs) -> tuple[Path, Path
             published: Published = write_dashboards(con, folder / "out")
         done.write_text(str(published.directory))
     return folder / "w.duckdb", Path(done.read_text())
+
+
+def spread_over_sites(warehouse: Path, sites: int) -> None:
+    """Reassign every patient to one of `sites` sites (a hash of the id: reproducible)."""
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            "UPDATE staging.patients SET site = 'site_' || "
+            f"lpad(CAST(hash(patient_id) % {int(sites)} AS VARCHAR), 2, '0')"
+        )

@@ -9,7 +9,10 @@ For each page the test
 - fails on any console error, uncaught exception, failed load or non-file request,
 - waits until every chart `<div class="plot">` holds a Plotly `.main-svg` with drawn traces,
 - changes each filter (site, period) and checks the charts redraw without errors,
-- writes a full-page screenshot to `out/screenshots/<page>.png` for a reviewer.
+- checks every chart has a data table under it and a CSV download of exactly its rows,
+- writes a full-page screenshot under pytest's tmp folder for a reviewer,
+
+at a desktop (1440 px) and a phone (390 px) width (issue 16).
 
 Skipped when Chromium is not installed (`.ci/run` installs it).
 """
@@ -18,8 +21,11 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import csv
+import io
 import itertools
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -118,9 +124,14 @@ class Chromium:
             {"offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
             session=True,
         )
+        self.width = 1280
+        self.resize(1280)
+
+    def resize(self, width: int, height: int = 900) -> None:
+        self.width = width
         self.call(
             "Emulation.setDeviceMetricsOverride",
-            {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False},
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 700},
             session=True,
         )
 
@@ -202,11 +213,8 @@ class Chromium:
         return found
 
     def screenshot(self, path: Path, height: int) -> None:
-        self.call(
-            "Emulation.setDeviceMetricsOverride",
-            {"width": 1280, "height": min(height, 8000), "deviceScaleFactor": 1, "mobile": False},
-            session=True,
-        )
+        width = self.width
+        self.resize(width, min(height, 8000))
         time.sleep(0.3)  # let responsive charts settle at the new size
         shot = self.call(
             "Page.captureScreenshot",
@@ -215,11 +223,7 @@ class Chromium:
         )
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(base64.b64decode(shot["data"]))
-        self.call(
-            "Emulation.setDeviceMetricsOverride",
-            {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False},
-            session=True,
-        )
+        self.resize(width)
 
     def close(self) -> None:
         if getattr(self, "ws", None) is not None:
@@ -252,8 +256,47 @@ def screenshots(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("screenshots")
 
 
+# Every chart's table and CSV link (evaluated in the page).
+TABLES = """
+(() => JSON.stringify([...document.querySelectorAll('section.chart')].map(sec => {
+  const plot = sec.querySelector('div.plot');
+  const table = sec.querySelector('table.data');
+  const link = sec.querySelector('a.csv');
+  return {
+    id: sec.id,
+    plot: !!plot,
+    rows: table ? table.tBodies[0].rows.length : -1,
+    counts: table ? [...table.tHead.rows[0].cells].map((th, i) => /\\((n|N)\\)$/.test(th.textContent)
+      ? [...table.tBodies[0].rows].map(r => r.cells[i].textContent) : []).flat() : [],
+    csv: link ? decodeURIComponent(link.href.split(',').slice(1).join(',')) : null,
+    download: link ? link.download : null,
+    plotWidth: plot ? plot.getBoundingClientRect().width : 0,
+    area: plot && plot._fullLayout ? [plot._fullLayout._size.w, plot._fullLayout._size.h] : [0, 0],
+  };
+})))()
+"""
+
+FIGURES = """
+(() => JSON.stringify([...document.querySelectorAll('div.plot')].map(
+  el => (el.data || []).map(t => [t.x, t.y]))))()
+"""
+
+
+def _choose(browser, select_id: str, value: str) -> None:
+    browser.evaluate(
+        f"(() => {{ const s = document.getElementById({json.dumps(select_id)});"
+        f" s.value = {json.dumps(value)}; s.dispatchEvent(new Event('change')); }})()"
+    )
+
+
+def _csv_rows(text: str) -> int:
+    return len(list(csv.reader(io.StringIO(text)))) - 1  # less the header
+
+
+@pytest.mark.parametrize("width", [1440, 390])
 @pytest.mark.parametrize("page", PAGE_FILES)
-def test_page_renders_without_errors(browser, full_site, page, screenshots):
+def test_page_renders_without_errors(browser, full_site, page, width, screenshots):
+    browser.resize(width)
     browser.open((full_site / page).as_uri())
     state = browser.state()
     assert browser.errors() == []
@@ -261,22 +304,78 @@ def test_page_renders_without_errors(browser, full_site, page, screenshots):
     assert state["drawn"] == state["plots"], f"charts not drawn: {state['missing']}"
     if page != "index.html":
         assert state["plots"] > 0
+    # every chart has a table under it and a CSV download of exactly the table's rows
+    for chart in json.loads(browser.evaluate(TABLES)):
+        if not chart["plot"]:
+            continue  # a "not available" panel
+        assert chart["rows"] > 0, chart["id"]
+        assert chart["csv"] is not None and chart["download"].endswith(".csv"), chart["id"]
+        assert _csv_rows(chart["csv"]) == chart["rows"], chart["id"]
+        # published counts only: no count from 1 to 10 in a column of counts (n or N)
+        small = [c for c in chart["counts"] if re.fullmatch(r"(10|[1-9])", c.strip())]
+        assert small == [], (chart["id"], small[:5])
+        assert chart["plotWidth"] > 0.8 * min(width, 1280) - 120, chart["id"]
+        # the drawing area itself (not 0 or 10 px wide at phone width)
+        assert chart["area"][0] >= 90 and chart["area"][1] >= 60, (chart["id"], chart["area"])
     # every filter value redraws every chart without an error
     for select in state["selects"]:
         for value in select["values"][1:3]:
-            browser.evaluate(
-                f"(() => {{ const s = document.getElementById({json.dumps(select['id'])});"
-                f" s.value = {json.dumps(value)}; s.dispatchEvent(new Event('change')); }})()"
-            )
+            _choose(browser, select["id"], value)
             after = browser.state()
             assert browser.errors() == [], f"{select['id']}={value}"
             assert after["drawn"] + after["unavailable"] >= state["plots"], after["missing"]
+        _choose(browser, select["id"], select["values"][0])
+    name = f"{page.replace('.html', '')}-{width}.png"
+    browser.screenshot(screenshots / name, browser.state()["height"])
+    assert (screenshots / name).stat().st_size > 10_000
+
+
+def test_filters_change_the_figures_in_the_browser(browser, full_site):
+    """Monitoring: site, calendar year, quarter, date range and the previous period are
+    computed in the page from its aggregate table."""
+    browser.resize(1440)
+    browser.open((full_site / "monitoring.html").as_uri())
+    browser.state()
+    before = browser.evaluate(FIGURES)
+    _choose(browser, "filter-mode", "all")
+    all_time = browser.evaluate(FIGURES)
+    assert all_time != before
+    sites = json.loads(browser.evaluate(CHART_STATE))["selects"][0]["values"]
+    _choose(browser, "filter-site", sites[1])
+    assert browser.evaluate(FIGURES) != all_time
+    summary = browser.evaluate("document.getElementById('filter-summary').textContent")
+    assert sites[1] in summary and "all time" in summary
+    _choose(browser, "filter-mode", "year")
+    browser.evaluate(
+        "(() => { const c = document.getElementById('filter-compare'); c.checked = true;"
+        " c.dispatchEvent(new Event('change')); })()"
+    )
+    traces = browser.evaluate(
+        "JSON.stringify(document.getElementById('chart-anc_adherence_by_phase').data"
+        ".map(t => t.name))"
+    )
+    assert len(json.loads(traces)) == 2 and "previous period" in json.loads(traces)[1]
+    assert browser.errors() == []
+
+
+def test_browser_sums_over_suppressed_cells_show_as_suppressed(browser, full_site):
+    """The rule of README "Small-count suppression": a sum that takes in a suppressed cell is
+    suppressed, one "<11" cell stays "<11", a share needs both counts shown."""
+    browser.open((full_site / "monitoring.html").as_uri())
+    browser.state()
+    result = json.loads(
         browser.evaluate(
-            f"(() => {{ const s = document.getElementById({json.dumps(select['id'])});"
-            f" s.value = ''; s.dispatchEvent(new Event('change')); }})()"
+            "JSON.stringify([FILTER.total([120, -1]), FILTER.total([-1]), FILTER.total([-2]),"
+            " FILTER.total([120, 0, 15]), FILTER.share(FILTER.total([40, -1]),"
+            " FILTER.total([300])), FILTER.share(FILTER.total([40]), FILTER.total([50]))])"
         )
-    browser.screenshot(screenshots / page.replace(".html", ".png"), browser.state()["height"])
-    assert (screenshots / page.replace(".html", ".png")).stat().st_size > 10_000
+    )
+    assert result[0] == {"v": None, "label": "suppressed"}
+    assert result[1] == {"v": None, "label": "<11"}
+    assert result[2] == {"v": None, "label": "withheld"}
+    assert result[3] == {"v": 135, "label": "135"}
+    assert result[4]["pct"] is None and result[4]["text"] == "withheld"
+    assert result[5]["pct"] == pytest.approx(80.0) and result[5]["text"] == "80.0 %"
 
 
 def test_missing_marts_show_a_panel_not_an_error(browser, tmp_path_factory):

@@ -313,78 +313,75 @@ def test_adverse_event_strata_cannot_be_worked_out_from_the_overall_count(pages)
     assert _assert_solved_nothing(adverse_events_reader(pages[1])) > 3
 
 
-def test_a_sites_adherence_cannot_be_worked_out_from_the_overall_figure(pages):
-    """Monitoring by phase (every site and period) and by site: observed and expected
-    windows, observed + missed = expected, sites add up, years add up to all time."""
-    import duckdb
+def monitoring_page_data(tmp_path_factory, page: str = "monitoring.html") -> dict:
+    """A page's aggregate table (issue 16: filtered in the browser)."""
+    from tests.dashboard_cases import published_site
 
-    from trscohort.dashboards.common import periods, resolve_config
-    from trscohort.dashboards.monitoring import anc_phase_labels
+    _, directory = published_site(tmp_path_factory.getbasetemp())
+    text = (directory / page).read_text()
+    match = re.search(r'id="page-data">(.*?)</script>', text, re.S)
+    return json.loads(match.group(1).replace("<\\/", "</"))
 
-    warehouse, charts, _ = pages
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        config = resolve_config(con, None)
-        years = periods(con)
-        all_years = [
-            r[0]
-            for r in con.execute(
-                "SELECT DISTINCT CAST(year(window_start) AS VARCHAR) "
-                "FROM intermediate.monitoring_windows ORDER BY 1"
-            ).fetchall()
-        ]
-    rule_of = {label: rule for rule, label in anc_phase_labels(config).items()}
-    reader = Reader()
-    cells = set()
 
-    def see_share(site, period, rule, text):
-        observed, expected = ("o", site, period, rule), ("e", site, period, rule)
-        cells.add((site, period, rule))
-        match = re.search(r"\(([\d,]+) of ([\d,]+)\)", text)
-        if match:
-            reader.see(observed, count_label(match.group(1)))
-            reader.see(expected, count_label(match.group(2)))
-        elif text == "no data":
-            reader.see(observed, (0, 0))
-            reader.see(expected, (0, 0))
-        else:  # withheld: only that a count behind it is small or withheld
-            reader.see(observed, (0, INF))
-            reader.see(expected, (1, INF))
+def _see_code(reader: Reader, cell, code: int) -> None:
+    if code == -1:
+        reader.see(cell, (1, K))
+    elif code == -2:
+        reader.see(cell, (K + 1, INF))
+    else:
+        reader.see(cell, (code, code))
 
-    for site, period, data in _variants(charts, "anc_adherence_by_phase"):
-        (trace,) = _main_traces(data)
-        for label, text in zip(trace["x"], trace["customdata"], strict=True):
-            see_share(site, period, rule_of[label], text)
-    for _, period, data in _variants(charts, "anc_adherence_by_site"):
-        for trace in _main_traces(data):
-            for site, text in zip(trace["x"], trace["customdata"], strict=True):
-                see_share(site, period, rule_of[trace["name"]], text)
-    sites_ = sorted({c[0] for c in cells if c[0] != "*"})
-    rules = sorted({c[2] for c in cells})
-    hidden_years = [y for y in all_years if y not in years]
-    for site in [*sites_, "*"]:
-        for rule in rules:
-            for period in ["*", *years, *hidden_years]:
-                o, e, m = (
-                    ("o", site, period, rule),
-                    ("e", site, period, rule),
-                    ("m", site, period, rule),
-                )
-                for cell in (o, e, m):
-                    reader.hidden(cell)
-                reader.total(e, [o, m])
-            for measure in "oem":
+
+def test_a_sites_adherence_cannot_be_worked_out_from_the_overall_figure(tmp_path_factory):
+    """Issue 16: the browser adds up embedded cells (a sum over a suppressed cell is shown as
+    suppressed), so a reader knows exactly the embedded cells and the relations between them:
+    sites (and the hidden patients without a site) add up to all sites, observed + missed =
+    expected windows, the ANC phases from week 1 to their pooled line; fully + not fully
+    adherent = patients. Solved month by month, nothing suppressed comes back."""
+    data = monitoring_page_data(tmp_path_factory)
+    sites_ = [*data["sites"], "*"]
+    pooled = data["pooled"]
+    weeks_on = [r for r in data["ancPhases"] if r != "MON-ANC-0"]
+    by_month: dict[str, Reader] = {}
+    for s, m, r, *codes in data["windows"]["rows"]:
+        reader = by_month.setdefault(data["months"][m], Reader())
+        for measure, code in zip("ome", codes, strict=True):
+            _see_code(reader, ("w", measure, sites_[s], data["rules"][r]), code)
+    for s, m, *codes in data["patients"]["rows"]:
+        reader = by_month.setdefault(data["months"][m], Reader())
+        for measure, code in zip("fnp", codes, strict=True):
+            _see_code(reader, ("p", measure, sites_[s]), code)
+    solved = 0
+    for reader in by_month.values():
+        for rule in data["rules"]:
+            for site in sites_:
+                keys = [("w", x, site, rule) for x in "ome"]
+                for k in keys:
+                    reader.ranges.setdefault(k, (0, 0))
+                reader.total(keys[2], keys[:2])
+            for x in "ome":
+                no_site = ("w", x, "(no site)", rule)
+                reader.hidden(no_site)
                 reader.total(
-                    (measure, site, "*", rule),
-                    [(measure, site, y, rule) for y in [*years, *hidden_years]],
+                    ("w", x, "*", rule), [("w", x, s, rule) for s in data["sites"]] + [no_site]
                 )
-    for rule in rules:
-        for period in ["*", *years, *hidden_years]:
-            for measure in "oem":
-                reader.total(
-                    (measure, "*", period, rule), [(measure, s, period, rule) for s in sites_]
-                )
-    reader.ranges = {c: r for c, r in reader.ranges.items()}
-    assert _assert_solved_nothing(reader) > 5
+        if pooled in data["rules"]:
+            for site in [*sites_, "(no site)"]:
+                for x in "ome":
+                    reader.total(("w", x, site, pooled), [("w", x, site, r) for r in weeks_on])
+        for site in sites_:
+            keys = [("p", x, site) for x in "fnp"]
+            for k in keys:
+                reader.ranges.setdefault(k, (0, 0))
+            reader.total(keys[2], keys[:2])
+        for x in "fnp":
+            reader.hidden(("p", x, "(no site)"))
+            reader.total(
+                ("p", x, "*"), [("p", x, s) for s in data["sites"]] + [("p", x, "(no site)")]
+            )
+        if reader.suppressed():
+            solved += _assert_solved_nothing(reader)
+    assert solved > 0, "nothing suppressed: the test would prove nothing"
 
 
 def test_anc_results_by_week_cannot_be_worked_out_from_the_category_totals(pages):
@@ -426,28 +423,25 @@ def test_anc_results_by_week_cannot_be_worked_out_from_the_category_totals(pages
     assert _assert_solved_nothing(reader) > 5
 
 
-def test_safety_flags_cannot_be_worked_out_across_sites(pages):
-    warehouse, charts, _ = pages
-    reader = Reader()
-    seen: dict = {}
-    for site, period, data in _variants(charts, "safety_flags"):
-        for trace in _main_traces(data):
-            for flag, text in zip(trace["x"], trace["customdata"], strict=True):
-                cell = (trace["name"], site, period, flag)
-                reader.see(cell, count_label(text))
-                seen.setdefault((trace["name"], period, flag), set()).add(site)
-    for (what, period, flag), sites_ in seen.items():
-        others = sorted(sites_ - {"*"})
-        if "*" in sites_:
-            for s in {s for k in seen.values() for s in k} - sites_:
-                reader.see((what, s, period, flag), (0, 0))  # not listed: none
-                others.append(s)
-            reader.total(
-                (what, "*", period, flag), [(what, s, period, flag) for s in sorted(set(others))]
-            )
-    if not reader.suppressed():
+def test_safety_flags_cannot_be_worked_out_across_sites(tmp_path_factory):
+    """Issue 16: flags raised by site x month x flag, embedded and added up in the browser;
+    sites (and the hidden patients without a site) add up to all sites, month by month."""
+    data = monitoring_page_data(tmp_path_factory, "safety_quality.html")
+    sites_ = [*data["sites"], "*"]
+    by_part: dict[tuple, Reader] = {}
+    for s, m, f, code in data["raised"]["rows"]:
+        reader = by_part.setdefault((m, f), Reader())
+        _see_code(reader, sites_[s], code)
+    solved = 0
+    for reader in by_part.values():
+        for site in sites_:
+            reader.ranges.setdefault(site, (0, 0))  # not embedded: none
+        reader.hidden("(no site)")
+        reader.total("*", [*data["sites"], "(no site)"])
+        if reader.suppressed():
+            solved += _assert_solved_nothing(reader)
+    if not solved:
         pytest.skip("no suppressed safety flag in this synthetic site")
-    _assert_solved_nothing(reader)
 
 
 def test_quarantine_counts_cannot_be_worked_out_from_rows_read(pages):

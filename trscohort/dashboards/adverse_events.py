@@ -46,6 +46,33 @@ EVENT_LABELS = {
     "AE-HEP": "hepatotoxicity",
     "AE-QT": "QTc > 500 ms",
 }
+STRATIFIER_LABELS = {
+    "time_since_start": "time since clozapine start (weeks)",
+    "dose_band": "daily clozapine dose (mg/day)",
+    "sex": "sex",
+    "age_band": "age at the start (years)",
+    "course": "course",
+    "exposure": "exposure",
+}
+UNITS = {"dose_band": " mg/day", "age_band": " y"}
+
+
+def stratifier_label(stratifier: str) -> str:
+    return STRATIFIER_LABELS.get(stratifier, stratifier.replace("_", " "))
+
+
+def stratum_label(stratifier: str, stratum: str) -> str:
+    """A stratum with its unit: "<300" -> "< 300 mg/day", "weeks 0-4" -> "weeks 0–4"."""
+    text = str(stratum).replace("-", "–")
+    unit = UNITS.get(stratifier, "")
+    if unit and any(ch.isdigit() for ch in text):
+        text = text.replace("<", "< ").replace(">", "> ").replace("+", "+") + unit
+    return text
+
+
+CI_DEFAULT_WEEKS = 52  # cumulative incidence drawn to 52 weeks by default (the risky first year)
+AT_RISK_WEEKS = (0, 4, 8, 18, 26, 52)  # numbers at risk printed under each panel
+
 PALETTE = (
     "#e63946",
     "#457b9d",
@@ -200,7 +227,7 @@ def fig_ae_rates_by_stratum(
     fig = make_subplots(
         rows=1,
         cols=len(stratifiers),
-        subplot_titles=stratifiers,
+        subplot_titles=[stratifier_label(s) for s in stratifiers],
         shared_xaxes=False,
         horizontal_spacing=0.06,
     )
@@ -211,7 +238,7 @@ def fig_ae_rates_by_stratum(
                 continue
             trace = _rate_trace(
                 sub,
-                [r["stratum"] for r in sub],
+                [stratum_label(stratifier, r["stratum"]) for r in sub],
                 PALETTE[i % len(PALETTE)],
                 event_label(event),
                 horizontal=False,
@@ -222,7 +249,7 @@ def fig_ae_rates_by_stratum(
             if withheld:  # marked where the rate would be, not left blank
                 fig.add_trace(
                     go.Scatter(
-                        x=[r["stratum"] for r in withheld],
+                        x=[stratum_label(stratifier, r["stratum"]) for r in withheld],
                         y=[0] * len(withheld),
                         mode="text",
                         text=["withheld"] * len(withheld),
@@ -237,7 +264,13 @@ def fig_ae_rates_by_stratum(
                     row=1,
                     col=col,
                 )
-        strata = list(dict.fromkeys(r["stratum"] for r in rows if r["stratifier"] == stratifier))
+        strata = list(
+            dict.fromkeys(
+                stratum_label(stratifier, r["stratum"])
+                for r in rows
+                if r["stratifier"] == stratifier
+            )
+        )
         fig.update_xaxes(
             type="category", categoryorder="array", categoryarray=strata, row=1, col=col
         )
@@ -275,6 +308,83 @@ def curve_rows(con, *, config=None, table: str = CUMULATIVE) -> dict[str, list[d
     return out
 
 
+def at_risk_table(con, config) -> CountTable:
+    """Patients at risk at the weeks printed under the curves, per event; the patients who
+    leave the risk set between two of those weeks are hidden cells (a small one must not be
+    worked out by subtraction)."""
+    require(con, CUMULATIVE, ("event_id", "week", "at_risk"))
+    weeks = ", ".join(str(w) for w in AT_RISK_WEEKS)
+    rows = con.execute(
+        f"SELECT event_id, week, at_risk FROM {CUMULATIVE} "
+        f"WHERE course = 'first' AND week IN ({weeks}) ORDER BY event_id, week"
+    ).fetchall()
+    table = CountTable("patients at risk")
+    by_event: dict[str, list[tuple[int, int]]] = {}
+    for event, week, n in rows:
+        table.add((event, int(week)), int(n or 0))
+        by_event.setdefault(event, []).append((int(week), int(n or 0)))
+    for event, points in by_event.items():
+        for (w0, n0), (w1, n1) in zip(points, points[1:], strict=False):
+            if n1 <= n0:  # the risk set only shrinks: the difference is a count too
+                table.add((event, "left", w1), n0 - n1, published=False)
+                table.add_sum((event, w0), [(event, w1), (event, "left", w1)])
+    return table
+
+
+def _numbers_at_risk(fig, protected, event: str, suffix: str) -> None:
+    """The numbers at risk under a panel's axis, one per printed week."""
+    for week in AT_RISK_WEEKS:
+        if (event, week) not in protected.table.values:
+            continue
+        fig.add_annotation(
+            text=protected.cell((event, week)).label,
+            x=week,
+            y=-0.2,
+            xref=f"x{suffix}",
+            yref=f"y{suffix} domain",
+            showarrow=False,
+            font={"size": 9, "color": "#495057"},
+        )
+    fig.add_annotation(
+        text="at risk",
+        x=-0.07,
+        y=-0.2,
+        xref=f"x{suffix} domain",
+        yref=f"y{suffix} domain",
+        xanchor="right",
+        showarrow=False,
+        font={"size": 9, "color": "#495057"},
+    )
+
+
+def _range_buttons(fig, axes: int) -> None:
+    """First 52 weeks (the default) or every week, for every panel at once."""
+    names = ["xaxis"] + [f"xaxis{i}" for i in range(2, axes + 1)]
+    first = {f"{n}.range": [0, CI_DEFAULT_WEEKS] for n in names}
+    every = {f"{n}.autorange": True for n in names}
+    fig.update_layout(
+        updatemenus=[
+            {
+                "type": "buttons",
+                "direction": "right",
+                "x": 0,
+                "y": 1.12,
+                "xanchor": "left",
+                "yanchor": "bottom",
+                "showactive": True,
+                "buttons": [
+                    {
+                        "label": f"first {CI_DEFAULT_WEEKS} weeks",
+                        "method": "relayout",
+                        "args": [first],
+                    },
+                    {"label": "all weeks", "method": "relayout", "args": [every]},
+                ],
+            }
+        ]
+    )
+
+
 def fig_ae_cumulative_incidence(
     con, *, site: str | None = None, period: Period = None, config: Mapping[str, Any] | None = None
 ) -> go.Figure:
@@ -292,6 +402,10 @@ def fig_ae_cumulative_incidence(
     events = sorted(curves, key=lambda e: (e not in ranges, e))
     if not events:
         return no_data(base_layout(go.Figure(), "Cumulative incidence"))
+    try:
+        at_risk = protected_table(con, "ae at risk", lambda: at_risk_table(con, config), config)
+    except Unavailable:
+        at_risk = None
     ncols = 2 if len(events) > 1 else 1
     nrows = math.ceil(len(events) / ncols)
     fig = make_subplots(
@@ -351,9 +465,11 @@ def fig_ae_cumulative_incidence(
                 row=row,
                 col=col,
             )
+        suffix = str(i + 1) if i else ""
+        if at_risk is not None:
+            _numbers_at_risk(fig, at_risk, event, suffix)
         withheld = sum(1 for p in points if p["pct"] is None)
         if withheld:
-            suffix = str(i + 1) if i else ""
             fig.add_annotation(
                 text=f"{withheld} of {len(points)} weeks withheld (small counts)",
                 showarrow=False,
@@ -395,10 +511,86 @@ def fig_ae_cumulative_incidence(
         fig,
         "Cumulative incidence in the first clozapine course (%): solid 1 - Kaplan-Meier, "
         "dashed Aalen-Johansen - grey band: published range",
-        height=max(360, 260 * nrows),
+        height=max(380, 300 * nrows),
     )
-    fig.update_xaxes(title_text="weeks since clozapine start")
-    fig.update_yaxes(rangemode="tozero")
+    fig.update_xaxes(title_text="weeks since clozapine start", range=[0, CI_DEFAULT_WEEKS])
+    fig.update_xaxes(title_standoff=32)
+    fig.update_yaxes(rangemode="tozero", title_text="%")
+    _range_buttons(fig, len(events))
+    return fig
+
+
+ATTRITION = "marts.ae_cohort_attrition"
+
+
+def attrition_table(con, config) -> tuple[CountTable, list[tuple]]:
+    """Patients and exclusions per attrition step (and event from step 4): each step is the
+    one before less its exclusions; the patients without an incident event (step 5's
+    complement) are hidden cells."""
+    require(con, ATTRITION, ("step_order", "step", "event_id", "patients", "excluded"))
+    rows = con.execute(
+        f"SELECT step_order, step, event_id, patients, excluded, exclusion_reason "
+        f"FROM {ATTRITION} ORDER BY step_order, event_id = 'all' DESC, event_id"
+    ).fetchall()
+    table = CountTable("adverse-event attrition")
+    latest: dict[str, tuple] = {}
+    for order, _step, event, patients, excluded, _reason in rows:
+        here = ("patients", order, event)
+        table.add(here, int(patients or 0))
+        before = latest.get(event) or latest.get("all")
+        if excluded is not None:
+            table.add(("excluded", order, event), int(excluded))
+        if before is not None and before[1] < order:
+            rest = ("excluded", order, event) if excluded is not None else ("rest", order, event)
+            if excluded is None:
+                left = table.values[before] - int(patients or 0)
+                if left < 0:
+                    latest[event] = here
+                    continue
+                table.add(rest, left, published=False)
+            if table.values[before] == table.values[here] + table.values[rest]:
+                table.add_sum(before, [here, rest])
+        latest[event] = here
+    return table, rows
+
+
+def fig_ae_attrition(
+    con, *, site: str | None = None, period: Period = None, config: Mapping[str, Any] | None = None
+) -> go.Figure:
+    """The adverse-event cohort's attrition (issue 14's mart): who enters the rates and why
+    others do not, per step and event, counts protected."""
+    config = resolve_config(con, config)
+    built: dict = {}
+
+    def build() -> CountTable:
+        table, built["rows"] = attrition_table(con, config)
+        return table
+
+    protected = protected_table(con, "ae attrition", build, config)
+    rows = built.get("rows") or attrition_table(con, config)[1]
+    header = ["step", "event", "patients", "excluded", "why excluded"]
+    cells = [
+        [
+            f"{order}. {step}",
+            "all events" if event == "all" else event_label(event),
+            protected.cell(("patients", order, event)).label,
+            "" if excluded is None else protected.cell(("excluded", order, event)).label,
+            reason or "",
+        ]
+        for order, step, event, _patients, excluded, reason in rows
+    ]
+    fig = go.Figure(
+        go.Table(
+            columnwidth=[150, 150, 70, 70, 320],
+            header={"values": header, "fill_color": "#1d3557", "font": {"color": "white"}},
+            cells={
+                "values": [[c[i] for c in cells] for i in range(len(header))],
+                "align": "left",
+                "height": 24,
+            },
+        )
+    )
+    base_layout(fig, "Adverse-event cohort attrition", height=120 + 26 * len(cells))
     return fig
 
 
@@ -436,9 +628,20 @@ PAGE = Page(
             "Kaplan-Meier with its 95 % band, the risk if everyone stayed on clozapine (stops and "
             "deaths censored). Dashed: Aalen-Johansen, the risk with stopping and death as "
             "competing events (never above the solid line). Grey band: the guideline's "
-            "published range (publication.published_ranges_pct).",
+            "published range (publication.published_ranges_pct). The first 52 weeks by "
+            "default (the risky first year; “all weeks” shows the whole follow-up), "
+            "with the patients still at risk under each panel.",
             filters=(),
             reads=(CUMULATIVE, COMPETING),
+        ),
+        Chart(
+            fig_ae_attrition,
+            "Who is in the adverse-event rates (attrition)",
+            "Every clozapine user, then new users (365 days of history before the first "
+            "record), follow-up after baseline, at risk of each event, and with an incident "
+            "event; each step with the patients excluded and why.",
+            filters=(),
+            reads=(ATTRITION,),
         ),
     ),
 )

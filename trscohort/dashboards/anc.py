@@ -8,6 +8,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from trscohort.dashboards import privacy
 from trscohort.dashboards.common import (
     ALL_SITES,
     ALL_TIME,
@@ -29,6 +30,7 @@ from trscohort.dashboards.common import (
     sites,
     time_key,
     where,
+    withheld_bars,
 )
 from trscohort.publication.suppression import CountTable, Hierarchy, cube
 
@@ -137,10 +139,21 @@ def _time(con, period) -> str:
     return time_key(period, periods(con))  # the years the pages publish
 
 
+def _band_total(protected, key, time, band, categories) -> int | None:
+    """Results of a week band over every category: known only when every category is shown
+    (the categories are not added up on the page, so this is the sum a reader could make)."""
+    cells = [protected.cell((key, time, band, c)) for c in categories]
+    if any(c.value is None for c in cells):
+        return None
+    return sum(c.value for c in cells)
+
+
 def fig_anc_categories_by_week(
     con, *, site: str | None = None, period: Period = None, config: Mapping[str, Any] | None = None
 ) -> go.Figure:
-    """ANC results per category and week of clozapine treatment (stacked counts)."""
+    """Share of ANC results in each category per week band of clozapine treatment (100 %
+    stacked, n in the hover and the table): a share, so the long >104-week band does not dwarf
+    the weekly ones. A band with a suppressed category is withheld as a whole."""
     config = resolve_config(con, config)
     protected = protected_table(con, "anc results", lambda: results_table(con, config), config)
     time, key = _time(con, period), site_key(site)
@@ -151,29 +164,45 @@ def fig_anc_categories_by_week(
         key=lambda b: (b != "baseline", b == ">104", b),
     )
     categories = sorted({k[3] for k in present if values[k] > 0}, key=str)
-    fig = go.Figure()
-    for category in [
+    ordered = [
         *[c for c in CATEGORIES if c in categories],
         *[c for c in categories if c not in CATEGORIES],
-    ]:
-        counts = [protected.cell((key, time, b, category)) for b in bands]
-        fig.add_traces(
-            count_bars(
-                [_band_label(b) for b in bands],
-                counts,
-                colour=COLOURS.get(str(category), "#6c757d"),
+    ]
+    totals = {b: _band_total(protected, key, time, b, ordered) for b in bands}
+    labels = [_band_label(b) for b in bands]
+    fig = go.Figure()
+    for category in ordered:
+        cells = [protected.cell((key, time, b, category)) for b in bands]
+        shares = [
+            100.0 * c.value / totals[b] if totals[b] and c.value is not None else None
+            for c, b in zip(cells, bands, strict=True)
+        ]
+        fig.add_trace(
+            go.Bar(
+                x=labels,
+                y=shares,
                 name=str(category),
-                hover="week %{x}: %{customdata} results<extra>" + str(category) + "</extra>",
-                config=config,
+                marker={"color": COLOURS.get(str(category), "#6c757d")},
+                customdata=[c.label for c in cells],
+                text=[
+                    None if v is None else f"{v:.1f} % of {totals[b]:,}"
+                    for v, b in zip(shares, bands, strict=True)
+                ],
+                textposition="none",
+                hovertemplate="week %{x}: %{y:.1f} % (%{customdata} of the band's results)"
+                "<extra>" + str(category) + "</extra>",
             )
         )
+    withheld = [totals[b] is None for b in bands]
+    if any(withheld):
+        fig.add_trace(withheld_bars(labels, withheld, top=100, label=privacy.WITHHELD, name=None))
     base_layout(
         fig,
-        f"ANC results by category and treatment week{filter_note(site, period)}",
+        f"Share of ANC results by category and treatment week{filter_note(site, period)}",
         barmode="stack",
     )
     fig.update_xaxes(type="category", title="week of clozapine treatment")
-    fig.update_yaxes(title="ANC results (hatched: suppressed, not drawn to scale)")
+    fig.update_yaxes(title="% of the week band's ANC results", range=[0, 100])
     if not bands:
         no_data(fig)
     return fig

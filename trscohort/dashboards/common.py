@@ -392,6 +392,7 @@ class Page:
     title: str
     summary: str
     charts: tuple[Chart, ...] = field(default_factory=tuple)
+    client: Any = None  # a trscohort.dashboards.client.ClientPage: charts drawn in the browser
 
     @property
     def file_name(self) -> str:
@@ -399,4 +400,9 @@ class Page:
 
     @property
     def reads(self) -> tuple[str, ...]:
-        return tuple(sorted({t for c in self.charts for t in c.reads}))
+        client_reads = self.client.reads if self.client is not None else ()
+        return tuple(sorted({t for c in self.charts for t in c.reads} | set(client_reads)))
+
+    @property
+    def chart_count(self) -> int:
+        return len(self.charts) + (len(self.client.charts) if self.client is not None else 0)

@@ -14,12 +14,12 @@ from typing import Any
 import plotly.graph_objects as go
 
 from trscohort.dashboards import privacy
+from trscohort.dashboards.client import ClientChart, ClientPage
 from trscohort.dashboards.common import (
     ALL_SITES,
     ALL_TIME,
     COLOURS,
     NO_SITE,
-    Chart,
     Page,
     Period,
     Unavailable,
@@ -466,50 +466,189 @@ def fig_anc_adherence_by_site(
     return fig
 
 
+# --------------------------------------------------------------------------- browser-side page
+
+FULLY, NOT_FULLY, PATIENTS = "fully adherent", "not fully adherent", "patients"
+
+
+def _client_rules(rules: list[str]) -> Hierarchy:
+    """Each rule on its own, ANC weeks 1 on also pooled (the run chart's line)."""
+    parents: dict = {r: (ANC_WEEKS_ON if r in ANC_RULES[1:] else None) for r in rules}
+    if any(r in ANC_RULES[1:] for r in rules):
+        parents[ANC_WEEKS_ON] = None
+    return Hierarchy(parents)
+
+
+def _window_leaves(con) -> dict:
+    """{(site, month, rule, observed|missed): windows} from the window-level table."""
+    require(con, WINDOWS, ("patient_id", "rule_id", "window_start", "is_observed"))
+    rows = con.execute(
+        f"SELECT p.site, strftime(w.window_start, '%Y-%m'), w.rule_id, "
+        f"count(*) FILTER (WHERE w.is_observed), count(*) FILTER (WHERE NOT w.is_observed) "
+        f"FROM {WINDOWS} AS w JOIN {patients_with_site(con)} AS p USING (patient_id) "
+        f"WHERE w.window_start IS NOT NULL GROUP BY ALL"
+    ).fetchall()
+    counts = {}
+    for site, month, rule, observed, missed in rows:
+        counts[(site, month, rule, OBSERVED)] = int(observed or 0)
+        counts[(site, month, rule, MISSED)] = int(missed or 0)
+    return counts
+
+
+def _patient_leaves(con) -> dict:
+    """{(site, month, fully|not fully): patients with an ANC window (week 1 on) starting that
+    month}; fully adherent = every such window of the month observed (MON-ANC-1..3)."""
+    rules = ", ".join(f"'{r}'" for r in ANC_RULES[1:])
+    rows = con.execute(
+        f"SELECT p.site, m.month, count(*) FILTER (WHERE m.all_observed), "
+        f"count(*) FILTER (WHERE NOT m.all_observed) "
+        f"FROM (SELECT patient_id, strftime(window_start, '%Y-%m') AS month, "
+        f"bool_and(is_observed) AS all_observed FROM {WINDOWS} "
+        f"WHERE window_start IS NOT NULL AND rule_id IN ({rules}) GROUP BY ALL) AS m "
+        f"JOIN {patients_with_site(con)} AS p USING (patient_id) GROUP BY ALL"
+    ).fetchall()
+    counts = {}
+    for site, month, fully, not_fully in rows:
+        counts[(site, month, FULLY)] = int(fully or 0)
+        counts[(site, month, NOT_FULLY)] = int(not_fully or 0)
+    return counts
+
+
+def _family(rule: str) -> str:
+    """Rules tied by a relation (the ANC phases after the first dose and their pooled line)."""
+    return ANC_WEEKS_ON if rule in ANC_RULES[1:] else rule
+
+
+def client_data(con, config: Mapping[str, Any]) -> dict:
+    """The monitoring page's aggregate table: windows (observed, missed, expected) and
+    patients (fully adherent, not, all) by site (and all sites) x month x rule, protected.
+    Each month and rule family is protected on its own (no relation ties them together)."""
+    from trscohort.dashboards.client import protect_in_parts
+
+    config = resolve_config(con, config)
+    small_max = privacy.small_count_max(config)
+    site_list = sites(con)
+    site_dim = Hierarchy.flat([*site_list, NO_SITE], ALL_SITES)
+    site_index = {ALL_SITES: -1, **{s: i for i, s in enumerate(site_list)}}
+    windows = _window_leaves(con)
+    people = _patient_leaves(con)
+    months = sorted({k[1] for k in windows} | {k[1] for k in people})
+    rules = sorted({k[2] for k in windows})
+    rule_dim = _client_rules(rules)
+    published = lambda key: key[0] != NO_SITE  # noqa: E731 - patients without a site: hidden
+    window_cells = protect_in_parts(
+        "monitoring windows",
+        windows,
+        [
+            site_dim,
+            Hierarchy.roots(months),
+            rule_dim,
+            Hierarchy({OBSERVED: EXPECTED, MISSED: EXPECTED, EXPECTED: None}),
+        ],
+        part_of=lambda key: (key[1], _family(key[2])),
+        small_max=small_max,
+        published=published,
+    )
+    people_cells = protect_in_parts(
+        "patients fully adherent",
+        people,
+        [
+            site_dim,
+            Hierarchy.roots(months),
+            Hierarchy({FULLY: PATIENTS, NOT_FULLY: PATIENTS, PATIENTS: None}),
+        ],
+        part_of=lambda key: key[1],
+        small_max=small_max,
+        published=published,
+    )
+    month_index = {m: i for i, m in enumerate(months)}
+    rule_nodes = rule_dim.nodes
+    rule_index = {r: i for i, r in enumerate(rule_nodes)}
+    window_rows = [
+        [
+            site_index[site],
+            month_index[month],
+            rule_index[rule],
+            *(window_cells.get((site, month, rule, x), (0, 0))[1] for x in (OBSERVED, MISSED)),
+        ]
+        + [code]
+        for (site, month, rule, measure), (value, code) in sorted(window_cells.items())
+        if measure == EXPECTED and value > 0
+    ]
+    patient_rows = [
+        [
+            site_index[site],
+            month_index[month],
+            *(people_cells.get((site, month, x), (0, 0))[1] for x in (FULLY, NOT_FULLY)),
+        ]
+        + [code]
+        for (site, month, measure), (value, code) in sorted(people_cells.items())
+        if measure == PATIENTS and value > 0
+    ]
+    labels = {ANC_WEEKS_ON: "ANC, all windows from week 1", **anc_phase_labels(config)}
+    labels.update({r: f"{r} {t}" for r, t in OTHER_RULES.items()})
+    return {
+        "sites": site_list,
+        "months": months,
+        "rules": rule_nodes,
+        "ruleLabels": {r: labels.get(r, r) for r in rule_nodes},
+        "ancPhases": [r for r in ANC_RULES if r in rule_nodes],
+        "otherRules": [r for r in OTHER_RULES if r in rule_nodes],
+        "pooled": ANC_WEEKS_ON,
+        "target": target_pct(config),
+        "windows": {
+            "columns": ["site", "month", "rule", OBSERVED, MISSED, EXPECTED],
+            "rows": window_rows,
+        },
+        "patients": {
+            "columns": ["site", "month", FULLY, NOT_FULLY, PATIENTS],
+            "rows": patient_rows,
+        },
+    }
+
+
 PAGE = Page(
     slug="monitoring",
     title="Monitoring adherence",
     summary=(
         "Adherence to the clozapine monitoring schedules (MON-*): the share of expected windows "
-        "in which the required test was taken, pooled over patients, against the target. "
-        "A window counts in the month it starts."
+        "in which the required test was taken, pooled over patients, and the share of patients "
+        "with every window of the month observed, against the target. A window counts in the "
+        "month it starts. Filters are computed in your browser from the published table."
     ),
-    charts=(
-        Chart(
-            fig_anc_adherence_by_phase,
-            "ANC adherence by phase",
-            "MON-ANC-0 baseline ANC, then the weekly, two-weekly and monthly phases of the "
-            "configured schedule profile.",
-            reads=(WINDOWS, ADHERENCE),
-        ),
-        Chart(
-            fig_anc_adherence_by_month,
-            "ANC adherence by month",
-            "All ANC windows after the first dose by the month they start (click a phase in the "
-            "legend to show it), all sites together. Months on small counts are withheld.",
-            filters=("period",),
-            reads=(WINDOWS,),
-        ),
-        Chart(
-            fig_other_monitoring_adherence,
-            "Metabolic, cardiac, level and liver monitoring",
-            "MON-CV-1/2, MON-MET-1/2, MON-LVL-1 and MON-LFT-1.",
-            reads=(WINDOWS, ADHERENCE),
-        ),
-        Chart(
-            fig_missed_windows_by_month,
-            "Missed windows over time",
-            "Expected windows without the required test, by month and monitoring group, all "
-            "sites together.",
-            filters=("period",),
-            reads=(WINDOWS, GAPS),
-        ),
-        Chart(
-            fig_anc_adherence_by_site,
-            "ANC adherence by site",
-            "Each site's adherence per phase.",
-            filters=("period",),
-            reads=(WINDOWS, ADHERENCE),
+    client=ClientPage(
+        build=client_data,
+        reads=(WINDOWS,),
+        charts=(
+            ClientChart(
+                "anc_adherence_by_phase",
+                "bars",
+                "ANC adherence by phase",
+                "MON-ANC-0 baseline ANC, then the weekly, two-weekly and monthly phases of the "
+                "configured schedule profile: observed / expected windows (n / N).",
+            ),
+            ClientChart(
+                "adherence_run_chart",
+                "run",
+                "ANC adherence by site and month (run chart)",
+                "All ANC windows from week 1, per site and month, against the target (dashed), "
+                "on a zoomed axis; dotted: the share of patients with every ANC window of the "
+                "month observed (patient-level, fully adherent). Sites worst first; one panel "
+                "per site beyond 8 sites.",
+            ),
+            ClientChart(
+                "other_monitoring_adherence",
+                "bars",
+                "Metabolic, cardiac, level and liver monitoring",
+                "MON-CV-1/2, MON-MET-1/2, MON-LVL-1 and MON-LFT-1: observed / expected windows.",
+            ),
+            ClientChart(
+                "missed_share_by_month",
+                "missed",
+                "Missed windows over time (share of expected windows)",
+                "Expected windows without the required test, as a share of the windows expected "
+                "that month, per monitoring group.",
+            ),
         ),
     ),
 )

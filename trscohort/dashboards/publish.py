@@ -23,7 +23,24 @@ import duckdb
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
-from trscohort.dashboards import adverse_events, anc, funnel, monitoring, privacy, qi, safety
+from trscohort.dashboards import (
+    adverse_events,
+    anc,
+    funnel,
+    headlines,
+    monitoring,
+    privacy,
+    qi,
+    safety,
+)
+from trscohort.dashboards.client import script_json
+from trscohort.dashboards.client_js import (
+    COMMON_JS,
+    FIGURE_JS,
+    FILTER_JS,
+    MONITORING_JS,
+    SAFETY_JS,
+)
 from trscohort.dashboards.common import (
     TEMPLATE,
     Chart,
@@ -37,6 +54,7 @@ from trscohort.dashboards.common import (
     sites,
 )
 from trscohort.publication import files
+from trscohort.quality.report import REPORT_NAME
 from trscohort.run_parameters import package_version
 
 PAGES: tuple[Page, ...] = (
@@ -123,48 +141,31 @@ pre { max-height: 320px; overflow: auto; background: #f1f3f5; padding: 8px; }
 .rule { background: #e9f5f4; padding: 8px 12px; border-left: 4px solid #2a9d8f; }
 .filters label { margin-right: 18px; }
 .note { color: #6c757d; font-size: 13px; }
+.filters label { display: inline-block; margin: 4px 18px 4px 0; }
+.table-wrap { max-height: 320px; overflow: auto; border: 1px solid #eee; }
+table.data { border-collapse: collapse; font-size: 12px; width: 100%; }
+table.data th { position: sticky; top: 0; background: #f1f3f5; cursor: pointer; text-align: left;
+       padding: 3px 8px; }
+table.data td { border-bottom: 1px solid #eee; padding: 2px 8px; }
+.table-bar { margin: 6px 0; font-size: 13px; }
+.headlines { display: flex; flex-wrap: wrap; gap: 12px; margin-bottom: 16px; }
+.headline { background: white; border: 1px solid #dee2e6; border-radius: 6px; padding: 10px 14px;
+       flex: 1 1 200px; }
+.headline .value { font-size: 26px; font-weight: 600; }
+a.headline { text-decoration: none; color: inherit; }
+@media (max-width: 700px) {
+  main { padding: 8px; }
+  header { padding: 10px 12px; }
+  header h1 { font-size: 18px; }
+  nav a { display: inline-block; margin: 2px 10px 2px 0; }
+  section.chart, .provenance, .filters, .card { padding: 8px; }
+  .filters label { display: block; }
+}
 """
 
-JS = """
-(function () {
-  const charts = JSON.parse(document.getElementById("chart-data").textContent);
-  const template = JSON.parse(document.getElementById("chart-template").textContent);
-  const plotConfig = {displaylogo: false, responsive: true};
-  function selected(name) {
-    const el = document.getElementById("filter-" + name);
-    return el ? el.value : "";
-  }
-  function draw() {
-    for (const [id, chart] of Object.entries(charts)) {
-      const site = chart.filters.includes("site") ? selected("site") : "";
-      const period = chart.filters.includes("period") ? selected("period") : "";
-      const variant = chart.variants[site + "|" + period] || chart.variants["|"];
-      const el = document.getElementById(id);
-      if (variant.figure) {
-        el.classList.remove("unavailable");
-        if (!el._fullLayout) { el.textContent = ""; }
-        const layout = Object.assign({}, variant.figure.layout, {template: template});
-        Plotly.react(el, variant.figure.data, layout, plotConfig);
-      } else {
-        Plotly.purge(el);
-        el.classList.add("unavailable");
-        el.textContent = variant.message;
-      }
-    }
-  }
-  for (const name of ["site", "period"]) {
-    const el = document.getElementById("filter-" + name);
-    if (el) { el.addEventListener("change", draw); }
-  }
-  draw();
-})();
-"""
+_script_json = script_json
 
-
-def _script_json(value: Any) -> str:
-    """JSON safe inside <script type="application/json">."""
-    text = json.dumps(value, separators=(",", ":"), default=str, allow_nan=False)
-    return text.replace("</", "<\\/").replace("<!--", "<\\!--")
+CLIENT_JS = {"monitoring": MONITORING_JS, "safety_quality": SAFETY_JS}  # page slug -> its renderer
 
 
 def provenance(con, config) -> dict:
@@ -219,6 +220,7 @@ def _provenance_html(prov: dict) -> str:
 
 def _nav(current: str) -> str:
     links = [("index.html", "Overview")] + [(p.file_name, p.title) for p in PAGES]
+    links.append((f"../{REPORT_NAME}", "Data-quality report"))
     return (
         "<nav>"
         + "".join(
@@ -273,7 +275,56 @@ def _filters_html(page_filters: set[str], site_options, period_options) -> str:
     )
 
 
-def render_page(con, page: Page, *, config, prov: dict, site_options, period_options):
+def _chart_section(chart_id: str, title: str, description: str, note: str, inner: str) -> str:
+    return (
+        f'<section class="chart" id="section-{chart_id}"><h2>{html.escape(title)}</h2>'
+        f'<p class="note">{html.escape(description)}</p>{note}{inner}'
+        f'<div class="table" id="table-{chart_id}"></div></section>'
+    )
+
+
+def _client_part(
+    con, page: Page, config, built: dict | None = None
+) -> tuple[list[str], str, list[str]]:
+    """(chart sections, scripts, unavailable messages) of the charts drawn in the browser;
+    the aggregate table is kept in `built[page.slug]` (the index's headlines read it)."""
+    if page.client is None:
+        return [], "", []
+    try:
+        data = page.client.build(con, config)
+        if built is not None:
+            built[page.slug] = data
+    except Unavailable as exc:
+        sections = [
+            _chart_section(
+                c.id,
+                c.title,
+                c.description,
+                "",
+                f'<div class="unavailable" id="chart-{c.id}">Not available in this warehouse '
+                f"yet: {html.escape(str(exc))}</div>",
+            )
+            for c in page.client.charts
+        ]
+        return sections, "", [f"{page.slug}/{c.id}: {exc}" for c in page.client.charts]
+    data["smallLabel"] = privacy.suppressed_label(config)
+    sections = [
+        '<section class="filters" id="client-filters"></section>',
+        *(
+            _chart_section(
+                c.id, c.title, c.description, "", f'<div class="plot" id="chart-{c.id}"></div>'
+            )
+            for c in page.client.charts
+        ),
+    ]
+    scripts = (
+        f'<script type="application/json" id="page-data">{script_json(data)}</script>\n'
+        f"<script>{FILTER_JS}</script>\n<script>{CLIENT_JS[page.slug]}</script>"
+    )
+    return sections, scripts, []
+
+
+def render_page(con, page: Page, *, config, prov: dict, site_options, period_options, built=None):
     """(html text, charts drawn, unavailable messages) for one page."""
     charts: dict[str, dict] = {}
     sections = []
@@ -303,41 +354,74 @@ def render_page(con, page: Page, *, config, prov: dict, site_options, period_opt
                 f'<div class="unavailable" id="chart-{chart.id}">Not available in this warehouse '
                 f"yet: {html.escape(base['message'])}</div>"
             )
-        sections.append(
-            f'<section class="chart"><h2>{html.escape(chart.title)}</h2>'
-            f'<p class="note">{html.escape(chart.description)}</p>{note}{inner}</section>'
-        )
+        sections.append(_chart_section(chart.id, chart.title, chart.description, note, inner))
+    client_sections, client_scripts, client_missing = _client_part(con, page, config, built)
+    unavailable += client_missing
+    drawn = len(charts) + (len(page.client.charts) if client_scripts else 0)
     page_filters = {f for c in charts.values() for f in c["filters"]}
     template = pio.templates[TEMPLATE].to_plotly_json()
     body = (
         f"<p>{html.escape(page.summary)}</p>"
         + _provenance_html(prov)
         + _filters_html(page_filters, site_options, period_options)
-        + "\n".join(sections)
+        + "\n".join(client_sections + sections)
     )
     scripts = (
-        f'<script src="{PLOTLY_JS}"></script>\n'
-        f'<script type="application/json" id="chart-template">{_script_json(template)}</script>\n'
-        f'<script type="application/json" id="chart-data">{_script_json(charts)}</script>\n'
-        f"<script>{JS}</script>"
-        if charts
-        else ""
+        f'<script src="{PLOTLY_JS}"></script>\n<script>{COMMON_JS}</script>\n' if drawn else ""
     )
-    return _document(page.title, page.file_name, body, scripts), len(charts), unavailable
+    if charts:
+        scripts += (
+            f'<script type="application/json" id="chart-template">{_script_json(template)}</script>\n'
+            f'<script type="application/json" id="chart-data">{_script_json(charts)}</script>\n'
+            f"<script>{FIGURE_JS}</script>\n"
+        )
+    scripts += client_scripts
+    return _document(page.title, page.file_name, body, scripts), drawn, unavailable
 
 
-def _index_html(prov: dict, page_status: list[tuple[Page, int, int]]) -> str:
+GENERATED_JS = """
+(function () {
+  // The generation time is the file's own time: the page's bytes stay the same from run to run.
+  const el = document.getElementById("generated");
+  if (el) { el.textContent = new Date(document.lastModified).toISOString().replace("T", " ").slice(0, 16) + " UTC"; }
+})();
+"""
+
+
+def _headlines_html(found: list[headlines.Headline]) -> str:
+    cards = "".join(
+        f'<a class="headline" href="{h.link}"><div>{html.escape(h.title)}</div>'
+        f'<div class="value">{html.escape(h.value)}</div>'
+        f'<div class="note">{html.escape(h.note)}</div></a>'
+        for h in found
+    )
+    return f'<section class="headlines" id="headlines">{cards}</section>'
+
+
+def _index_html(
+    prov: dict, page_status: list[tuple[Page, int, int]], found: list | None = None
+) -> str:
     cards = "".join(
         f'<section class="card"><h2><a href="{p.file_name}">{html.escape(p.title)}</a></h2>'
         f"<p>{html.escape(p.summary)}</p>"
         f'<p class="note">{drawn} of {total} charts available in this warehouse.</p></section>'
         for p, drawn, total in page_status
     )
-    body = (
-        "<p>Published dashboards of the trscohort warehouse: aggregates only, small counts "
-        "suppressed. They open offline.</p>" + _provenance_html(prov) + cards
+    quality = (
+        f'<section class="card"><h2><a href="../{REPORT_NAME}" id="dq-link">Data-quality '
+        "report</a></h2><p>Failed checks first, quarantined rows per extract with their "
+        "reasons, unmapped values and provenance of the inputs.</p></section>"
     )
-    return _document("trscohort dashboards", "index.html", body)
+    body = (
+        f"<p>As of <strong>{html.escape(prov['as_of'])}</strong> · generated "
+        '<span id="generated">(time of this file)</span> · aggregates only, small counts '
+        "suppressed; the pages open offline.</p>"
+        + _headlines_html(found or [])
+        + cards
+        + quality
+        + _provenance_html(prov)
+    )
+    return _document("trscohort dashboards", "index.html", body, f"<script>{GENERATED_JS}</script>")
 
 
 def write_dashboards(
@@ -380,6 +464,7 @@ def _write_pages(con, directory: Path, config, pages) -> tuple[list[str], list, 
     status = []
     unavailable: list[str] = []
     drawn_total = 0
+    built: dict[str, dict] = {}
     with publishing():  # one set of suppression decisions for every page and filter
         prov = provenance(con, config)
         for page in PAGES:
@@ -392,12 +477,14 @@ def _write_pages(con, directory: Path, config, pages) -> tuple[list[str], list, 
                 prov=prov,
                 site_options=site_options,
                 period_options=period_options,
+                built=built,
             )
             (directory / page.file_name).write_text(text, encoding="utf-8")
             written.append(page.file_name)
-            status.append((page, drawn, len(page.charts)))
+            status.append((page, drawn, page.chart_count))
             unavailable += missing
             drawn_total += drawn
-    (directory / "index.html").write_text(_index_html(prov, status), encoding="utf-8")
+        found = headlines.headlines(con, config, built.get("monitoring"))
+    (directory / "index.html").write_text(_index_html(prov, status, found), encoding="utf-8")
     written.append("index.html")
     return written, status, unavailable, drawn_total

@@ -14,6 +14,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from trscohort.dashboards import privacy
+from trscohort.dashboards.client import ClientChart, ClientPage, protect_in_parts
 from trscohort.dashboards.common import (
     ALL_SITES,
     ALL_TIME,
@@ -90,13 +91,17 @@ def flags_table(con, config) -> CountTable:
     return table
 
 
+def protected_flags(con, config):
+    return protected_table(con, "safety flags", lambda: flags_table(con, config), config)
+
+
 def fig_safety_flags(
     con, *, site: str | None = None, period: Period = None, config: Mapping[str, Any] | None = None
 ) -> go.Figure:
     """Flags raised and patients flagged, per safety flag."""
     config = resolve_config(con, config)
     require(con, FLAGS)
-    protected = protected_table(con, "safety flags", lambda: flags_table(con, config), config)
+    protected = protected_flags(con, config)
     time, key = time_key(period, periods(con)), site_key(site)
     values = protected.table.values
     flags = sorted({k[2] for k in values if len(k) == 3 and k[:2] == (key, time) and values[k] > 0})
@@ -253,13 +258,28 @@ PAGE = Page(
         "how many rows of each extract were quarantined (not usable, with a reason kept in the "
         "warehouse) or dropped as exact duplicates."
     ),
-    charts=(
-        Chart(
-            fig_safety_flags,
-            "Safety flags",
-            "Flags raised and distinct patients flagged, per flag.",
-            reads=(FLAGS,),
+    client=ClientPage(
+        build=lambda con, config: client_data(con, config),
+        reads=(FLAGS,),
+        charts=(
+            ClientChart(
+                "safety_flags",
+                "flags",
+                "Safety flags, most severe first",
+                "Flags raised per flag type in the selected period, every type shown (zero "
+                "too), urgent ones (contraindicated rechallenge, clozapine continued through a "
+                "low ANC) first; with the previous period when compared. Flags count in the "
+                "month of their date.",
+            ),
+            ClientChart(
+                "safety_flags_by_month",
+                "flag_trend",
+                "Safety flags per month",
+                "Flags raised per month and flag type (click a type in the legend to hide it).",
+            ),
         ),
+    ),
+    charts=(
         Chart(
             fig_dq_checks,
             "Data-quality checks",
@@ -283,3 +303,66 @@ PAGE = Page(
         ),
     ),
 )
+
+
+# --------------------------------------------------------------------------- browser-side flags
+
+# Display order (a dashboard choice, not a guideline rule): contraindicated or urgent first
+# (SAF-REC, SAF-ANC-ACTION), then not recommended (SAF-LACT, SAF-PREG), then the rest.
+SEVERITY_ORDER = (
+    ("SAF-REC", "urgent"),
+    ("SAF-ANC-ACTION", "urgent"),
+    ("SAF-LACT", "review"),
+    ("SAF-PREG", "review"),
+    ("SAF-DOSE", "review"),
+    ("SAF-DDI", "review"),
+    ("SAF-DISPENSE", "process"),
+)
+
+
+def client_data(con, config: Mapping[str, Any]) -> dict:
+    """Flags raised by site (and all sites) x month x flag, protected month by month (flag
+    types are not added up, so each month and flag is a part of its own)."""
+    config = resolve_config(con, config)
+    require(con, FLAGS, ("patient_id", "flag_id", "flag_date"))
+    rows = con.execute(
+        f"SELECT p.site, strftime(f.flag_date, '%Y-%m'), f.flag_id, count(*) "
+        f"FROM {FLAGS} AS f JOIN {patients_with_site(con)} AS p USING (patient_id) "
+        f"WHERE f.flag_date IS NOT NULL GROUP BY ALL"
+    ).fetchall()
+    leaves = {(s, m, f): int(n) for s, m, f, n in rows}
+    site_list = sites(con)
+    months = sorted({k[1] for k in leaves})
+    known = [f for f, _ in SEVERITY_ORDER]
+    flags = known + sorted({k[2] for k in leaves} - set(known))
+    cells = protect_in_parts(
+        "safety flags by month",
+        leaves,
+        [
+            Hierarchy.flat([*site_list, NO_SITE], ALL_SITES),
+            Hierarchy.roots(months),
+            Hierarchy.roots(flags),
+        ],
+        part_of=lambda key: (key[1], key[2]),
+        small_max=privacy.small_count_max(config),
+        published=lambda key: key[0] != NO_SITE,
+    )
+    site_index = {ALL_SITES: -1, **{s: i for i, s in enumerate(site_list)}}
+    month_index = {m: i for i, m in enumerate(months)}
+    flag_index = {f: i for i, f in enumerate(flags)}
+    severity = dict(SEVERITY_ORDER)
+    return {
+        "sites": site_list,
+        "months": months,
+        "flags": flags,
+        "flagLabels": {f: FLAG_LABELS.get(f, f) for f in flags},
+        "severity": {f: severity.get(f, "review") for f in flags},
+        "raised": {
+            "columns": ["site", "month", "flag", "flags raised"],
+            "rows": [
+                [site_index[s], month_index[m], flag_index[f], code]
+                for (s, m, f), (value, code) in sorted(cells.items())
+                if value > 0
+            ],
+        },
+    }

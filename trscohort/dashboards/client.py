@@ -1,0 +1,122 @@
+"""Charts computed in the browser from one compact aggregate table per page (issue 16).
+
+Precomputing a figure for every site x period combination made the pages grow with sites x
+years (98 s and 3.4 MB per page at 30 sites) and offered calendar years only. A page with
+`client` charts instead embeds one JSON table of already-protected counts (site x month x key),
+and the browser filters it: site, calendar year, quarter, rolling 12 months, a date range, and
+the same measure for the previous period of equal length.
+
+The suppression rule in the browser (see README, "Small-count suppression"):
+
+* Every embedded cell went through `protect` (primary + complementary suppression) in a table
+  whose relations are those a reader sees: sites add up to all sites, parts (observed + missed)
+  to their total, the phases to the pooled ANC line. A suppressed cell is embedded as a code,
+  never as its count: -1 is "<11" (1..k), -2 is "withheld" (complementary).
+* The browser only ever shows an embedded cell or a sum of embedded cells over months. A sum
+  that takes in any suppressed cell is shown as suppressed ("<11" when it is one "<11" cell,
+  "suppressed" otherwise), never as a number, so nothing can be subtracted from it. A sum of
+  shown cells tells nothing a reader could not add up from the shown cells themselves, and each
+  shown cell is 0 or above k, so such a sum is never a small count.
+* A percentage is shown only when its numerator and denominator are both shown.
+
+Months are independent in these tables (no relation crosses a month: month totals are sums the
+browser makes), so each month is protected on its own: the same guarantee, in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from trscohort.publication.suppression import (
+    Hierarchy,
+    Protected,
+    Status,
+    cube,
+    protect,
+)
+
+SHOWN_SMALL = -1  # "<11"
+SHOWN_WITHHELD = -2  # "withheld" (complementary suppression)
+
+
+@dataclass(frozen=True)
+class ClientChart:
+    """A chart the browser draws from the page's aggregate table (`kind` names the renderer)."""
+
+    id: str
+    kind: str
+    title: str
+    description: str
+
+
+@dataclass(frozen=True)
+class ClientPage:
+    """The aggregate table of a page and the charts drawn from it."""
+
+    build: Callable[..., dict]  # (con, config) -> JSON-able aggregate table
+    charts: tuple[ClientChart, ...] = field(default_factory=tuple)
+    reads: tuple[str, ...] = ()
+
+
+def protect_in_parts(
+    name: str,
+    counts: Mapping[tuple, int],
+    dimensions: Sequence[Hierarchy],
+    *,
+    part_of: Callable[[tuple], Hashable],
+    small_max: int,
+    published: Callable[[tuple], bool],
+) -> dict[tuple, tuple[int, int]]:
+    """{key: (count, embedded value)} for every cell of the cube over `dimensions`, protected
+    part by part: `part_of(leaf key)` names an independent part (a month, a rule family), one
+    whose cells no relation ties to another part's. Each part is a cube of its own leaves."""
+    parts: dict[Hashable, dict[tuple, int]] = defaultdict(dict)
+    for key, value in counts.items():
+        parts[part_of(key)][key] = value
+    cells: dict[tuple, tuple[int, int]] = {}
+    for part in sorted(parts, key=repr):
+        leaves = parts[part]
+        dims = [
+            Hierarchy({n: p for n, p in h.parents.items() if _in_part(h, n, leaves, d)})
+            for d, h in enumerate(dimensions)
+        ]
+        protected = protect(cube(f"{name} {part}", leaves, dims, published), small_max)
+        for key, value in protected.table.values.items():
+            if protected.status[key] is not Status.HIDDEN:
+                cells[key] = (value, encode(protected, key))
+    return cells
+
+
+def _in_part(h: Hierarchy, node: Hashable, leaves: Mapping[tuple, int], d: int) -> bool:
+    """A node belongs to a part's cube when one of the part's leaves lies under it."""
+    present = {k[d] for k in leaves}
+    for leaf in present:
+        chain = [leaf]
+        while h.parents.get(chain[-1]) is not None:
+            chain.append(h.parents[chain[-1]])
+        if node in chain:
+            return True
+    return False
+
+
+def encode(protected: Protected, key: tuple) -> int:
+    """The embedded value of one cell: its count, or the code of its suppression."""
+    value = protected.table.values.get(key, 0)
+    status = protected.status.get(key, Status.SHOWN)
+    if status is Status.SHOWN:
+        return int(value)
+    if status is Status.PRIMARY:
+        return SHOWN_SMALL
+    if status is Status.SECONDARY:
+        return SHOWN_WITHHELD
+    raise KeyError(f"{protected.table.name}: {key} is never published")
+
+
+def script_json(value: Any) -> str:
+    """JSON safe inside <script type="application/json">."""
+    text = json.dumps(value, separators=(",", ":"), default=str, allow_nan=False)
+    return text.replace("</", "<\\/").replace("<!--", "<\\!--")

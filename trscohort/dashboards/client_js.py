@@ -1,0 +1,556 @@
+"""The browser side of the pages (issue 16): filters, charts drawn from the page's aggregate
+table, a data table and a CSV download under every chart. Plain JavaScript, no library but
+Plotly (copied beside the pages), so the pages open offline.
+
+Suppression in the browser (see `trscohort.dashboards.client`): a value is an embedded cell or
+a sum of embedded cells; a sum that takes in a suppressed cell is shown as suppressed, and a
+percentage only when its numerator and denominator are both shown.
+"""
+
+# Tables and downloads: for every chart, Python-drawn or browser-drawn.
+COMMON_JS = r"""
+const TRS = (function () {
+  const narrow = () => window.innerWidth < 700;
+  function plotConfig() {
+    return {displaylogo: false, responsive: true, displayModeBar: !narrow()};
+  }
+  function fitLayout(layout, height) {
+    // Titles live in the section heading; legends go below; small screens get room.
+    const out = Object.assign({}, layout);
+    out.title = {text: ""};
+    out.legend = Object.assign({orientation: "h", y: -0.25, x: 0}, layout.legend || {},
+                               {orientation: "h", x: 0});
+    out.margin = Object.assign({}, layout.margin || {}, {t: 30});
+    if (narrow()) {
+      out.margin = Object.assign({}, out.margin, {l: 45, r: 10});
+      out.legend.y = -0.35;
+    }
+    if (height) { out.height = narrow() ? Math.round(height * 1.3) : height; }
+    return out;
+  }
+  function csvCell(v) {
+    const s = v === null || v === undefined ? "" : String(v);
+    return /[",\n]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
+  }
+  function csv(columns, rows) {
+    return [columns, ...rows].map(r => r.map(csvCell).join(",")).join("\n") + "\n";
+  }
+  function sortRows(rows, col, dir) {
+    const num = v => (typeof v === "number" ? v : (/^-?[\d,.]+( %)?$/.test(String(v))
+      ? parseFloat(String(v).replace(/,/g, "")) : null));
+    return rows.slice().sort((a, b) => {
+      const x = num(a[col]), y = num(b[col]);
+      if (x !== null && y !== null) { return dir * (x - y); }
+      if (x !== null) { return -1; }
+      if (y !== null) { return 1; }
+      return dir * String(a[col]).localeCompare(String(b[col]));
+    });
+  }
+  function table(el, name, columns, rows, note) {
+    // A sortable table of exactly the published values, and the same rows as a CSV file.
+    el.textContent = "";
+    const bar = document.createElement("p");
+    bar.className = "table-bar";
+    const link = document.createElement("a");
+    link.className = "csv";
+    link.textContent = "Download CSV (" + rows.length + " rows)";
+    link.download = name + ".csv";
+    link.href = "data:text/csv;charset=utf-8," + encodeURIComponent(csv(columns, rows));
+    bar.appendChild(link);
+    if (note) {
+      const span = document.createElement("span");
+      span.className = "note";
+      span.textContent = " " + note;
+      bar.appendChild(span);
+    }
+    el.appendChild(bar);
+    const wrap = document.createElement("div");
+    wrap.className = "table-wrap";
+    const t = document.createElement("table");
+    t.className = "data";
+    const head = t.createTHead().insertRow();
+    let order = {col: -1, dir: 1};
+    const body = t.createTBody();
+    function fill(data) {
+      body.textContent = "";
+      for (const r of data) {
+        const tr = body.insertRow();
+        for (const v of r) { tr.insertCell().textContent = v === null ? "" : String(v); }
+      }
+    }
+    columns.forEach((c, i) => {
+      const th = document.createElement("th");
+      th.textContent = c;
+      th.title = "sort";
+      th.addEventListener("click", () => {
+        order = {col: i, dir: order.col === i ? -order.dir : 1};
+        fill(sortRows(rows, i, order.dir));
+      });
+      head.appendChild(th);
+    });
+    fill(rows);
+    wrap.appendChild(t);
+    el.appendChild(wrap);
+  }
+  function figureTable(fig) {
+    // The published numbers of a Python-drawn figure: one row per point of each trace (a
+    // table trace: its own rows). {columns, rows}.
+    const tables = (fig.data || []).filter(tr => tr.type === "table");
+    if (tables.length) {
+      const tr = tables[0];
+      const cols = (tr.header && tr.header.values || []).map(v => String(v).replace(/<[^>]+>/g, ""));
+      const cells = tr.cells && tr.cells.values || [];
+      const n = cells.length ? cells[0].length : 0;
+      const rows = [];
+      for (let i = 0; i < n; i++) {
+        rows.push(cells.map(c => String(c[i] === null || c[i] === undefined ? "" : c[i])
+          .replace(/<br>/g, " ").replace(/<[^>]+>/g, "")));
+      }
+      return {columns: cols, rows: rows};
+    }
+    const rows = [];
+    for (const tr of fig.data || []) {
+      if (tr.legendgroup === "suppressed" || tr.showlegend === false && !tr.customdata
+          && tr.mode === "markers") { continue; }
+      if (tr.hoverinfo === "skip" || tr.fill === "toself") { continue; }  // bands: drawn, not data
+      const horizontal = tr.orientation === "h" || (Array.isArray(tr.y) && Array.isArray(tr.x)
+        && typeof tr.y.find(v => v !== null) === "string"
+        && typeof tr.x.find(v => v !== null) !== "string");
+      const cats = horizontal ? tr.y : (tr.x || tr.labels);
+      const vals = horizontal ? tr.x : (tr.y || tr.values);
+      if (!cats || !vals || typeof cats !== "object") { continue; }
+      for (let i = 0; i < cats.length; i++) {
+        let shown = tr.customdata && tr.customdata[i] !== undefined
+          ? (Array.isArray(tr.customdata[i]) ? tr.customdata[i].join(" ") : tr.customdata[i])
+          : vals[i];
+        const text = Array.isArray(tr.text) ? tr.text[i] : null;
+        if (text && String(text) !== String(shown)) { shown = shown + " (" + text + ")"; }
+        rows.push([tr.name || "", String(cats[i]).replace(/<br>/g, " "),
+                   shown === null || shown === undefined ? "" : shown]);
+      }
+    }
+    return {columns: ["series", "category", "value shown"], rows: rows};
+  }
+  return {plotConfig, fitLayout, table, figureTable, csv, narrow};
+})();
+"""
+
+# The pages whose charts are precomputed figures (one per filter value).
+FIGURE_JS = r"""
+(function () {
+  const charts = JSON.parse(document.getElementById("chart-data").textContent);
+  const template = JSON.parse(document.getElementById("chart-template").textContent);
+  function selected(name) {
+    const el = document.getElementById("filter-" + name);
+    return el ? el.value : "";
+  }
+  function draw() {
+    for (const [id, chart] of Object.entries(charts)) {
+      const site = chart.filters.includes("site") ? selected("site") : "";
+      const period = chart.filters.includes("period") ? selected("period") : "";
+      const variant = chart.variants[site + "|" + period] || chart.variants["|"];
+      const el = document.getElementById(id);
+      const tableEl = document.getElementById(id.replace(/^chart-/, "table-"));
+      if (variant.figure) {
+        el.classList.remove("unavailable");
+        if (!el._fullLayout) { el.textContent = ""; }
+        const layout = Object.assign(TRS.fitLayout(variant.figure.layout), {template: template});
+        Plotly.react(el, variant.figure.data, layout, TRS.plotConfig());
+        if (tableEl) {
+          const t = TRS.figureTable(variant.figure);
+          TRS.table(tableEl, id.replace(/^chart-/, ""), t.columns, t.rows);
+        }
+      } else {
+        Plotly.purge(el);
+        el.classList.add("unavailable");
+        el.textContent = variant.message;
+        if (tableEl) { tableEl.textContent = ""; }
+      }
+    }
+  }
+  for (const name of ["site", "period"]) {
+    const el = document.getElementById("filter-" + name);
+    if (el) { el.addEventListener("change", draw); }
+  }
+  draw();
+})();
+"""
+
+# Filters over the page's aggregate table (site, year, quarter, rolling 12 months, date range,
+# previous period) and the sums the charts draw.
+FILTER_JS = r"""
+const FILTER = (function () {
+  const D = JSON.parse(document.getElementById("page-data").textContent);
+  const SMALL = D.smallLabel;
+  const ym = m => parseInt(m.slice(0, 4), 10) * 12 + parseInt(m.slice(5, 7), 10) - 1;
+  const monthName = n => String(Math.floor(n / 12)) + "-" + String(n % 12 + 1).padStart(2, "0");
+  const quarterOf = m => m.slice(0, 4) + "-Q" + (Math.floor((parseInt(m.slice(5, 7), 10) - 1) / 3) + 1);
+  const months = D.months;
+  const first = months.length ? ym(months[0]) : 0;
+  const last = months.length ? ym(months[months.length - 1]) : 0;
+  function option(value, text) {
+    const o = document.createElement("option");
+    o.value = value; o.textContent = text; return o;
+  }
+  function select(id, label, options) {
+    const l = document.createElement("label");
+    l.id = "label-" + id;
+    l.append(label + " ");
+    const s = document.createElement("select");
+    s.id = "filter-" + id;
+    for (const [v, t] of options) { s.appendChild(option(v, t)); }
+    l.appendChild(s);
+    return l;
+  }
+  const years = [...new Set(months.map(m => m.slice(0, 4)))];
+  const quarters = [...new Set(months.map(quarterOf))];
+  function build(host, onChange) {
+    host.textContent = "";
+    host.appendChild(select("site", "Site", [["", "all sites"], ...D.sites.map(s => [s, s])]));
+    host.appendChild(select("mode", "Period", [["all", "all time"], ["year", "calendar year"],
+      ["quarter", "quarter"], ["rolling", "rolling 12 months"], ["range", "date range"]]));
+    host.appendChild(select("year", "Year", years.slice().reverse().map(y => [y, y])));
+    host.appendChild(select("quarter", "Quarter", quarters.slice().reverse().map(q => [q, q])));
+    host.appendChild(select("from", "From", months.map(m => [m, m])));
+    host.appendChild(select("to", "to", months.slice().reverse().map(m => [m, m])));
+    document.getElementById("filter-mode").value = "rolling";  // recent, large counts
+    const c = document.createElement("label");
+    c.innerHTML = '<input type="checkbox" id="filter-compare"> compare with the previous period';
+    host.appendChild(c);
+    const summary = document.createElement("p");
+    summary.id = "filter-summary"; summary.className = "note";
+    host.appendChild(summary);
+    for (const el of host.querySelectorAll("select, input")) {
+      el.addEventListener("change", () => { sync(); onChange(); });
+    }
+    sync();
+  }
+  function value(id) { const el = document.getElementById("filter-" + id); return el ? el.value : ""; }
+  function sync() {
+    const mode = value("mode");
+    for (const [id, on] of [["year", mode === "year"], ["quarter", mode === "quarter"],
+                            ["from", mode === "range"], ["to", mode === "range"]]) {
+      document.getElementById("label-" + id).style.display = on ? "" : "none";
+    }
+  }
+  function interval() {
+    // [first, last] calendar month numbers of the selection, and its name.
+    const mode = value("mode");
+    if (mode === "year") { const y = parseInt(value("year"), 10); return [y * 12, y * 12 + 11, value("year")]; }
+    if (mode === "quarter") {
+      const q = value("quarter"); const y = parseInt(q.slice(0, 4), 10);
+      const a = y * 12 + (parseInt(q.slice(6), 10) - 1) * 3; return [a, a + 2, q];
+    }
+    if (mode === "rolling") { return [last - 11, last, "12 months to " + monthName(last)]; }
+    if (mode === "range") {
+      let a = ym(value("from")), b = ym(value("to"));
+      if (a > b) { [a, b] = [b, a]; }
+      return [a, b, monthName(a) + " to " + monthName(b)];
+    }
+    return [first, last, "all time"];
+  }
+  function current() {
+    const [a, b, name] = interval();
+    const compare = document.getElementById("filter-compare").checked && value("mode") !== "all";
+    const sel = {site: value("site"), a: a, b: b, name: name, prev: null};
+    if (compare) {
+      const n = b - a + 1;
+      sel.prev = {site: sel.site, a: a - n, b: a - 1,
+                  name: "previous period, " + monthName(a - n) + " to " + monthName(a - 1)};
+    }
+    const summary = document.getElementById("filter-summary");
+    if (summary) {
+      summary.textContent = "Showing " + (sel.site || "all sites") + ", " + name +
+        (sel.prev ? " (compared with the " + sel.prev.name + ")" : "") + ".";
+    }
+    return sel;
+  }
+  // Embedded values: >= 0 a count, -1 "<11", -2 "withheld".
+  function label(v) { return v === -1 ? SMALL : v === -2 ? "withheld" : v.toLocaleString("en"); }
+  function total(codes) {
+    // The sum of cells; suppressed when any cell is (so that nothing can be subtracted from it).
+    let sum = 0, hidden = [];
+    for (const v of codes) { if (v < 0) { hidden.push(v); } else { sum += v; } }
+    if (!hidden.length) { return {v: sum, label: sum.toLocaleString("en")}; }
+    if (codes.length === 1) { return {v: null, label: label(hidden[0])}; }
+    return {v: null, label: "suppressed"};
+  }
+  function share(n, d) {
+    // n / N as a percentage: only when both counts are shown.
+    if (n.v === null || d.v === null) {
+      return {pct: null, text: d.v === 0 ? "no data" : "withheld", n: n, d: d};
+    }
+    if (d.v === 0) { return {pct: null, text: "no data", n: n, d: d}; }
+    const pct = 100 * n.v / d.v;
+    return {pct: pct, text: pct.toFixed(1) + " %", n: n, d: d};
+  }
+  function index(rows, keyCols) {
+    // {"site|month|...": row} over the embedded rows.
+    const map = new Map();
+    for (const r of rows) { map.set(r.slice(0, keyCols).join("|"), r); }
+    return map;
+  }
+  function monthIndexes(a, b) {
+    const out = [];
+    months.forEach((m, i) => { const n = ym(m); if (n >= a && n <= b) { out.push(i); } });
+    return out;
+  }
+  return {D, build, current, total, share, index, monthIndexes, label, ym, SMALL};
+})();
+"""
+
+MONITORING_JS = r"""
+(function () {
+  const F = FILTER, D = F.D;
+  const W = F.index(D.windows.rows, 3), P = F.index(D.patients.rows, 2);
+  const siteIdx = s => (s === "" ? -1 : D.sites.indexOf(s));
+  const ruleIdx = r => D.rules.indexOf(r);
+  function windows(site, monthIdx, rule) {
+    // observed, missed, expected windows summed over months and rules (suppressed if any
+    // part is); `rule` is one rule or a list of rules.
+    const parts = [[], [], []];
+    for (const r of [].concat(rule)) {
+      for (const m of monthIdx) {
+        const row = W.get([siteIdx(site), m, ruleIdx(r)].join("|"));
+        if (row) { parts[0].push(row[3]); parts[1].push(row[4]); parts[2].push(row[5]); }
+      }
+    }
+    const [o, mi, e] = parts.map(F.total);
+    return {observed: o, missed: mi, expected: e, adherence: F.share(o, e), missedShare: F.share(mi, e)};
+  }
+  function patients(site, m) {
+    const row = P.get([siteIdx(site), m].join("|"));
+    if (!row) { return null; }
+    return F.share(F.total([row[2]]), F.total([row[4]]));
+  }
+  const target = D.target;
+  function targetShape(xref, yref) {
+    return {type: "line", xref: xref + " domain", x0: 0, x1: 1, yref: yref, y0: target, y1: target,
+            line: {dash: "dash", color: "#6c757d", width: 1}};
+  }
+  function zoom(values) {
+    // A zoomed axis: from just below the lowest value shown (never the whole 0-100).
+    const shown = values.filter(v => v !== null && v !== undefined);
+    const low = shown.length ? Math.min(...shown, target) : target - 10;
+    return [Math.max(0, Math.floor(low - 2)), 100.5];
+  }
+  const fmt = s => s.pct === null ? null : +s.pct.toFixed(1);
+  const nOfN = s => s.n.label + " / " + s.d.label;
+
+  function bars(id, rules, sel) {
+    const months = F.monthIndexes(sel.a, sel.b);
+    const prevMonths = sel.prev ? F.monthIndexes(sel.prev.a, sel.prev.b) : [];
+    const now = rules.map(r => windows(sel.site, months, r));
+    const before = rules.map(r => windows(sel.site, prevMonths, r));
+    const labels = rules.map(r => D.ruleLabels[r]);
+    const traces = [{type: "bar", x: labels, y: now.map(w => fmt(w.adherence)), name: sel.name,
+      text: now.map(w => w.adherence.text), textposition: "outside", marker: {color: "#457b9d"},
+      customdata: now.map(w => nOfN(w.adherence)),
+      hovertemplate: "%{x}: %{text} (%{customdata})<extra></extra>"}];
+    if (sel.prev) {
+      traces.push({type: "bar", x: labels, y: before.map(w => fmt(w.adherence)), name: sel.prev.name,
+        text: before.map(w => w.adherence.text), textposition: "outside",
+        marker: {color: "#adb5bd"}, customdata: before.map(w => nOfN(w.adherence)),
+        hovertemplate: "%{x}: %{text} (%{customdata})<extra>previous</extra>"});
+    }
+    const all = [...now, ...before].map(w => fmt(w.adherence));
+    const layout = TRS.fitLayout({barmode: "group", shapes: [targetShape("x", "y")],
+      yaxis: {title: {text: "% of expected windows observed"}, range: zoom(all)},
+      xaxis: {automargin: true}, annotations: [{xref: "paper", yref: "y", x: 1, y: target,
+      text: "target " + target + " %", showarrow: false, xanchor: "right", yanchor: "bottom",
+      font: {size: 11, color: "#6c757d"}}]}, 420);
+    Plotly.react(document.getElementById("chart-" + id), traces, layout, TRS.plotConfig());
+    const columns = ["rule", "observed windows (n)", "expected windows (N)", "adherence %"];
+    if (sel.prev) { columns.push("previous n / N", "previous %", "change (points)"); }
+    const rows = rules.map((r, i) => {
+      const w = now[i], row = [D.ruleLabels[r], w.observed.label, w.expected.label, w.adherence.text];
+      if (sel.prev) {
+        const p = before[i];
+        row.push(nOfN(p.adherence), p.adherence.text,
+          w.adherence.pct !== null && p.adherence.pct !== null
+            ? (w.adherence.pct - p.adherence.pct).toFixed(1) : "");
+      }
+      return row;
+    });
+    TRS.table(document.getElementById("table-" + id), id, columns, rows,
+      "Target " + target + " %. Sums over months that include a suppressed cell are shown as suppressed.");
+  }
+
+  function siteRun(id, sel) {
+    // Per site and month: window adherence (weeks 1 on) and % of patients fully adherent.
+    const monthIdx = F.monthIndexes(sel.a, sel.b);
+    const sites = sel.site ? [sel.site] : D.sites;
+    const pooled = D.pooled;
+    const period = sites.map(s => ({site: s, w: windows(s, monthIdx, pooled)}));
+    // Worst first: the lowest adherence over the period; withheld sites after the others.
+    period.sort((a, b) => (a.w.adherence.pct === null) - (b.w.adherence.pct === null)
+      || (a.w.adherence.pct || 0) - (b.w.adherence.pct || 0) || a.site.localeCompare(b.site));
+    const x = monthIdx.map(m => D.months[m]);
+    const multiples = period.length > 8;
+    const cols = multiples ? (TRS.narrow() ? 2 : 4) : 1;
+    const rowsN = multiples ? Math.ceil(period.length / cols) : 1;
+    const traces = [], shapes = [], annotations = [], tableRows = [], values = [];
+    const palette = ["#1d3557", "#e63946", "#2a9d8f", "#f4a261", "#6d597a", "#457b9d", "#bc6c25", "#588157"];
+    period.forEach((p, i) => {
+      const ax = multiples ? (i === 0 ? "" : String(i + 1)) : "";
+      const colour = multiples ? "#1d3557" : palette[i % palette.length];
+      const adh = monthIdx.map(m => windows(p.site, [m], pooled).adherence);
+      const pat = monthIdx.map(m => patients(p.site, m));
+      adh.forEach(s => values.push(fmt(s)));
+      traces.push({type: "scatter", mode: "lines+markers", x: x, y: adh.map(fmt),
+        name: multiples ? "windows observed" : p.site, legendgroup: multiples ? "w" : p.site,
+        showlegend: multiples ? i === 0 : true, line: {color: colour, width: 2},
+        marker: {size: 4}, customdata: adh.map(s => s.text + " (" + nOfN(s) + ")"),
+        hovertemplate: p.site + " %{x}: %{customdata}<extra>windows</extra>",
+        xaxis: "x" + ax, yaxis: "y" + ax});
+      traces.push({type: "scatter", mode: "lines", x: x, y: pat.map(s => (s ? fmt(s) : null)),
+        name: multiples ? "patients fully adherent" : p.site + ": patients fully adherent",
+        legendgroup: multiples ? "p" : p.site, showlegend: multiples ? i === 0 : false,
+        line: {color: multiples ? "#e76f51" : colour, width: 1, dash: "dot"},
+        customdata: pat.map(s => (s ? s.text + " (" + nOfN(s) + ")" : "no patients")),
+        hovertemplate: p.site + " %{x}: %{customdata}<extra>patients fully adherent</extra>",
+        xaxis: "x" + ax, yaxis: "y" + ax});
+      pat.forEach(s => values.push(s ? fmt(s) : null));
+      if (multiples) {
+        shapes.push(targetShape("x" + ax, "y" + ax));
+        annotations.push({text: "<b>" + p.site + "</b> " + p.w.adherence.text,
+          xref: "x" + ax + " domain", yref: "y" + ax + " domain", x: 0, y: 1.02,
+          xanchor: "left", yanchor: "bottom", showarrow: false, font: {size: 11}});
+      }
+      monthIdx.forEach((m, j) => tableRows.push([p.site, D.months[m], adh[j].n.label,
+        adh[j].d.label, adh[j].text, pat[j] ? pat[j].n.label : "0",
+        pat[j] ? pat[j].d.label : "0", pat[j] ? pat[j].text : "no data"]));
+    });
+    const range = zoom(values);
+    const layout = {showlegend: true, shapes: multiples ? shapes : [targetShape("x", "y")],
+      annotations: annotations, hovermode: "closest"};
+    if (multiples) {
+      layout.grid = {rows: rowsN, columns: cols, pattern: "independent", ygap: 0.45, xgap: 0.12};
+      period.forEach((p, i) => {
+        const ax = i === 0 ? "" : String(i + 1);
+        layout["yaxis" + ax] = {range: range, tickfont: {size: 9}};
+        layout["xaxis" + ax] = {tickfont: {size: 9}, nticks: 4, type: "category"};
+      });
+    } else {
+      layout.yaxis = {title: {text: "% (dashed line: target)"}, range: range};
+      layout.xaxis = {type: "category", title: {text: "month the window starts"}};
+    }
+    const height = multiples ? 150 * rowsN + 120 : 420;
+    Plotly.react(document.getElementById("chart-" + id), traces, TRS.fitLayout(layout, height),
+      TRS.plotConfig());
+    TRS.table(document.getElementById("table-" + id), id,
+      ["site", "month", "windows observed (n)", "windows expected (N)", "window adherence %",
+       "patients fully adherent (n)", "patients with a window (N)", "patients fully adherent %"],
+      tableRows, "Sites worst first (adherence over the period). Target " + target + " %.");
+  }
+
+  function missed(id, sel) {
+    // Share of expected windows missed, per month and monitoring group.
+    const monthIdx = F.monthIndexes(sel.a, sel.b);
+    const groups = [[D.ruleLabels[D.pooled], [D.pooled]]];
+    for (const prefix of ["MON-CV", "MON-MET", "MON-LVL", "MON-LFT"]) {
+      const rules = D.rules.filter(r => r.startsWith(prefix + "-"));
+      if (rules.length) { groups.push([prefix, rules]); }
+    }
+    const traces = [], rows = [];
+    for (const [name, rules] of groups) {
+      const cells = monthIdx.map(m => windows(sel.site, [m], rules).missedShare);
+      traces.push({type: "scatter", mode: "lines+markers", name: name,
+        x: monthIdx.map(m => D.months[m]), y: cells.map(fmt), marker: {size: 4},
+        customdata: cells.map(s => s.text + " (" + nOfN(s) + ")"),
+        hovertemplate: "%{x}: %{customdata}<extra>" + name + "</extra>"});
+      monthIdx.forEach((m, j) => rows.push([D.months[m], name, cells[j].n.label, cells[j].d.label, cells[j].text]));
+    }
+    const layout = TRS.fitLayout({yaxis: {title: {text: "% of expected windows missed"}, rangemode: "tozero"},
+      xaxis: {type: "category", title: {text: "month the window starts"}}}, 420);
+    Plotly.react(document.getElementById("chart-" + id), traces, layout, TRS.plotConfig());
+    TRS.table(document.getElementById("table-" + id), id,
+      ["month", "group", "missed windows (n)", "expected windows (N)", "missed %"], rows,
+      "A share, not a count: it does not rise with caseload.");
+  }
+
+  const draw = () => {
+    const sel = F.current();
+    bars("anc_adherence_by_phase", D.ancPhases, sel);
+    siteRun("adherence_run_chart", sel);
+    bars("other_monitoring_adherence", D.otherRules, sel);
+    missed("missed_share_by_month", sel);
+  };
+  F.build(document.getElementById("client-filters"), draw);
+  draw();
+  window.addEventListener("resize", () => { clearTimeout(window._trsResize); window._trsResize = setTimeout(draw, 200); });
+})();
+"""
+
+SAFETY_JS = r"""
+(function () {
+  const F = FILTER, D = F.D;
+  const R = F.index(D.raised.rows, 3);
+  const siteIdx = s => (s === "" ? -1 : D.sites.indexOf(s));
+  function raised(site, monthIdx, f) {
+    // Flags raised over the months (suppressed if any month is); 0 when none.
+    const codes = [];
+    for (const m of monthIdx) {
+      const row = R.get([siteIdx(site), m, f].join("|"));
+      if (row) { codes.push(row[3]); }
+    }
+    return F.total(codes);
+  }
+  const colour = {urgent: "#e63946", review: "#f4a261", process: "#457b9d"};
+  function bars(id, sel) {
+    const months = F.monthIndexes(sel.a, sel.b);
+    const prev = sel.prev ? F.monthIndexes(sel.prev.a, sel.prev.b) : [];
+    const flags = D.flags.map((f, i) => ({f: f, i: i}));
+    const labels = flags.map(x => x.f + " (" + D.severity[x.f] + ")");
+    const now = flags.map(x => raised(sel.site, months, x.i));
+    const before = flags.map(x => raised(sel.site, prev, x.i));
+    const traces = [{type: "bar", orientation: "h", y: labels, x: now.map(c => c.v),
+      text: now.map(c => c.label), textposition: "outside", cliponaxis: false, name: sel.name,
+      marker: {color: flags.map(x => colour[D.severity[x.f]] || "#6c757d")},
+      customdata: flags.map(x => D.flagLabels[x.f]),
+      hovertemplate: "%{y}: %{text} flags<br>%{customdata}<extra></extra>"}];
+    if (sel.prev) {
+      traces.push({type: "bar", orientation: "h", y: labels, x: before.map(c => c.v),
+        text: before.map(c => c.label), textposition: "outside", cliponaxis: false,
+        name: sel.prev.name, marker: {color: "#adb5bd"},
+        hovertemplate: "%{y}: %{text} flags<extra>previous</extra>"});
+    }
+    const layout = TRS.fitLayout({barmode: "group", yaxis: {autorange: "reversed", automargin: true},
+      xaxis: {title: {text: "flags raised (a suppressed count is labelled, not drawn)"},
+              rangemode: "tozero"}}, 120 + 40 * flags.length * (sel.prev ? 1.6 : 1));
+    Plotly.react(document.getElementById("chart-" + id), traces, layout, TRS.plotConfig());
+    const columns = ["flag", "severity", "what it flags", "flags raised (n)"];
+    if (sel.prev) { columns.push("previous period (n)"); }
+    TRS.table(document.getElementById("table-" + id), id, columns, flags.map((x, j) => {
+      const row = [x.f, D.severity[x.f], D.flagLabels[x.f], now[j].label];
+      if (sel.prev) { row.push(before[j].label); }
+      return row;
+    }), "Every flag type is listed, zero included; urgent first.");
+  }
+  function trend(id, sel) {
+    const months = F.monthIndexes(sel.a, sel.b);
+    const traces = [], rows = [];
+    D.flags.forEach((f, i) => {
+      const cells = months.map(m => raised(sel.site, [m], i));
+      traces.push({type: "scatter", mode: "lines+markers", name: f, x: months.map(m => D.months[m]),
+        y: cells.map(c => c.v), text: cells.map(c => c.label), marker: {size: 5},
+        line: {color: colour[D.severity[f]] || "#6c757d", width: D.severity[f] === "urgent" ? 3 : 1.5},
+        hovertemplate: "%{x}: %{text}<extra>" + f + "</extra>"});
+      months.forEach((m, j) => rows.push([D.months[m], f, cells[j].label]));
+    });
+    const layout = TRS.fitLayout({xaxis: {type: "category", title: {text: "month of the flag"}},
+      yaxis: {title: {text: "flags raised"}, rangemode: "tozero"}}, 420);
+    Plotly.react(document.getElementById("chart-" + id), traces, layout, TRS.plotConfig());
+    TRS.table(document.getElementById("table-" + id), id, ["month", "flag", "flags raised (n)"],
+      rows, "Suppressed months are gaps in the line and labelled in this table.");
+  }
+  const draw = () => {
+    const sel = F.current();
+    bars("safety_flags", sel);
+    trend("safety_flags_by_month", sel);
+  };
+  F.build(document.getElementById("client-filters"), draw);
+  draw();
+  window.addEventListener("resize", () => { clearTimeout(window._trsResize); window._trsResize = setTimeout(draw, 200); });
+})();
+"""
