@@ -371,6 +371,8 @@ class Runtime(Section):
     memory_limit_mb: integer(64, 1 << 24) | None
     # Where DuckDB spills to disk; null = `<warehouse>.tmp/` beside the warehouse.
     temp_directory: Annotated[str, StringConstraints(min_length=1, max_length=4096)] | None
+    # DuckDB worker threads; null = one per core (DuckDB's default).
+    threads: integer(1, 1024) | None
     # A second run on the same warehouse waits this long for the lock, then fails (0 = at once).
     lock_timeout_seconds: number(0, 86_400)
 

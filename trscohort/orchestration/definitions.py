@@ -11,7 +11,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from dagster import AssetSelection, Definitions, ScheduleDefinition, define_asset_job
+from dagster import (
+    AssetSelection,
+    Definitions,
+    ScheduleDefinition,
+    define_asset_job,
+    in_process_executor,
+)
 from dagster_duckdb import DuckDBResource
 
 from trscohort.config import load_config
@@ -56,7 +62,12 @@ def build_resources(
     }
 
 
-full_refresh = define_asset_job("full_refresh", selection=AssetSelection.all())
+# In-process, one step after the other: every asset writes the same DuckDB file, which takes one
+# writer at a time, and the multiprocess default paid a Python start-up and a Dagster import per
+# step (52 subprocesses: 366 s through the UI at 500 patients against 20 s from the CLI, issue 17).
+full_refresh = define_asset_job(
+    "full_refresh", selection=AssetSelection.all(), executor_def=in_process_executor
+)
 
 # Quality-improvement analysts run monthly: the 2nd of each month, after month-end extracts land.
 monthly_refresh = ScheduleDefinition(job=full_refresh, cron_schedule="0 6 2 * *")
@@ -67,4 +78,5 @@ defs = Definitions(
     jobs=[full_refresh],
     schedules=[monthly_refresh],
     resources=build_resources(),
+    executor=in_process_executor,  # also for materialisations started from the asset graph
 )
