@@ -144,6 +144,9 @@ class Ingest(Section):
     max_line_bytes: integer(1024, 1 << 30)
     # Mapping `file:` entries may point outside the input folder (absolute or ../ paths).
     allow_files_outside_input: bool
+    # An extract whose fingerprint (file sha256, config, mapping, reference, code) the previous
+    # warehouse holds is copied from it, not ingested again (issue 17, daily refresh).
+    reuse_unchanged_extracts: bool
 
 
 class Vocabulary(Section):

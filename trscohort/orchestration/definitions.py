@@ -39,6 +39,7 @@ def build_resources(
     omop_path: str | None = None,
     omop_schema: str | None = None,
     connection_config: dict | None = None,
+    previous_warehouse: str | None = None,
 ) -> dict:
     """Resources for a run; DuckDB's memory limit and spill folder come from the config's
     `runtime` section (`trscohort run` passes a private spill folder of its own)."""
@@ -58,6 +59,7 @@ def build_resources(
             as_of=as_of or env("TRSCOHORT_AS_OF"),
             omop_path=omop_path or env("TRSCOHORT_OMOP"),
             omop_schema=omop_schema or env("TRSCOHORT_OMOP_SCHEMA"),
+            previous_warehouse=previous_warehouse,
         ),
     }
 
