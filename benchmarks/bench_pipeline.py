@@ -60,12 +60,14 @@ def write_config(work: Path, memory_limit_mb: int | None) -> Path | None:
     return path
 
 
-def timed_run(folder: Path, work: Path, config: Path | None) -> tuple[float, StageClock]:
+def timed_run(
+    folder: Path, work: Path, config: Path | None, progress: Path | None = None
+) -> tuple[float, StageClock]:
     options = RunOptions(
         input_dir=folder, warehouse=work / "w.duckdb", out_dir=work / "out", config_path=config
     )
     started = time.perf_counter()
-    with StageClock() as clock, open(os.devnull, "w") as quiet:
+    with StageClock(progress=progress) as clock, open(os.devnull, "w") as quiet:
         run_pipeline(options, stream=quiet)
         clock.close_step("publish: checkpoint, privacy scan, swap")
     total = time.perf_counter() - started
@@ -172,6 +174,7 @@ def run_benchmark(
     floors: bool = True,
     refresh: bool = False,
     out=sys.stdout,
+    progress: Path | None = None,
 ) -> dict:
     """Time a run on `folder` (work files under `work`), print the table to `out` and return
     the report (what `--json` writes)."""
@@ -182,7 +185,7 @@ def run_benchmark(
     report["memory_limit_mb"] = memory_limit_mb
 
     baseline = read_baseline(folder)
-    total, clock = timed_run(folder, work, config)
+    total, clock = timed_run(folder, work, config, progress)
     stages = stages_of(clock)
     if floors:
         add_floors(stages, folder, work, config, settings)
@@ -228,6 +231,7 @@ def main() -> None:
     parser.add_argument("--refresh", action="store_true", help="also time a daily refresh")
     parser.add_argument("--work", type=Path, help="working folder (default: a temporary one)")
     parser.add_argument("--keep", action="store_true", help="keep the working folder")
+    parser.add_argument("--progress", type=Path, help="append each finished step here (JSON lines)")
     args = parser.parse_args()
 
     work = args.work or Path(tempfile.mkdtemp(prefix="bench_pipeline_"))
@@ -239,7 +243,12 @@ def main() -> None:
         folder = work / "input"
         generate(args.patients, 7, folder)
     report = run_benchmark(
-        folder, work, args.memory_limit_mb, floors=not args.no_floors, refresh=args.refresh
+        folder,
+        work,
+        args.memory_limit_mb,
+        floors=not args.no_floors,
+        refresh=args.refresh,
+        progress=args.progress,
     )
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")

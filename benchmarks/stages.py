@@ -9,11 +9,13 @@ its peak RSS (DuckDB runs inside this process, so its buffers count).
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import psutil
 
@@ -76,6 +78,7 @@ class StageClock(logging.Handler):
 
     steps: list[Step] = field(default_factory=list)
     interval: float = 0.02
+    progress: Path | None = None  # each step appended here as a JSON line when it closes
 
     def __post_init__(self) -> None:
         logging.Handler.__init__(self)
@@ -106,6 +109,11 @@ class StageClock(logging.Handler):
         step = Step(line, now - self._last, rss, rows_of(line))
         self.steps.append(step)
         self._last = now
+        if self.progress is not None:  # a run killed at its time limit still leaves its steps
+            record = {"stage": step.stage, "line": line[:120], "seconds": round(step.seconds, 3)}
+            record["rss_mb"] = round(rss / 2**20)
+            with self.progress.open("a") as handle:
+                handle.write(json.dumps(record) + "\n")
         return step
 
     @property

@@ -56,7 +56,13 @@ def _run(tmp_path: Path, patients: int, refresh: bool) -> dict:
     folder = tmp_path / "input"
     generate(patients, 7, folder)
     out = io.StringIO()
-    report = run_benchmark(folder, tmp_path / "work", 1024, floors=True, refresh=refresh, out=out)
+    progress = tmp_path / "progress.jsonl"
+    report = run_benchmark(
+        folder, tmp_path / "work", 1024, floors=True, refresh=refresh, out=out, progress=progress
+    )
+    steps = [json.loads(line) for line in progress.read_text().splitlines()]
+    assert steps[-1]["stage"] == "publish"  # every step as it closed, the last one included
+    assert sum(s["seconds"] for s in steps) == pytest.approx(report["total_seconds"], rel=0.05)
     json.dumps(report)  # what --json writes
     assert "ingest labs" in out.getvalue() and "peak RSS" in out.getvalue()
     return report
