@@ -12,7 +12,11 @@ import pytest
 from tests.conftest import BASE_EXTRACTS, write_extracts
 from trscohort.cli import main
 
-VOLATILE = {"audit.ingest_log": ("loaded_at", "seconds"), "audit.dq_results": ("run_at", "seconds")}
+# `reused` records how a run went (a second run on the same input copies the unchanged extracts).
+VOLATILE = {
+    "audit.ingest_log": ("loaded_at", "seconds", "reused"),
+    "audit.dq_results": ("run_at", "seconds"),
+}
 
 
 def run(tmp_path, folder, *extra: str) -> int:
@@ -69,6 +73,11 @@ def test_same_input_twice_gives_the_same_warehouse(tmp_path):
     first = snapshot(tmp_path / "wh" / "t.duckdb")
     assert run(tmp_path, folder) == 0
     assert snapshot(tmp_path / "wh" / "t.duckdb") == first
+    with duckdb.connect(str(tmp_path / "wh" / "t.duckdb"), read_only=True) as con:
+        # the second run copied every extract file from the first's warehouse (issue 17)
+        assert con.execute(
+            "SELECT bool_and(reused) FROM audit.ingest_log WHERE file IS NOT NULL"
+        ).fetchone() == (True,)
 
 
 @pytest.mark.parametrize(

@@ -285,6 +285,29 @@ def test_exact_duplicates_are_removed_and_counted(staged):
     ) == [(4, 2, 0, 2)]
 
 
+def test_duplicates_compare_nulls_as_equal_and_extras_as_content(staged):
+    """Issue 17 prefilters by a hash of all columns; the result must stay the exact comparison:
+    NULL equals NULL (empty reference_high), an extra column is content (ward differs)."""
+    con = staged(
+        labs="""
+        patient_id,collected_at,test_code,test_name,value,unit,reference_high,ward
+        P1,2020-01-08,751-8,ANC,3.2,10^9/L,,oak
+        P1,2020-01-08,751-8,ANC,3.2,10^9/L,,elm
+        P1,2020-01-08,751-8,ANC,3.2,10^9/L,,oak
+        P1,2020-01-08,751-8,ANC,3.2,10^9/L,,
+        P1,2020-01-08,751-8,ANC,3.2,10^9/L,,
+        """
+    )
+    assert rows(con, "SELECT source_row, extras.ward FROM staging.labs ORDER BY 1") == [
+        (1, "oak"),
+        (2, "elm"),
+        (4, None),
+    ]
+    assert rows(
+        con, "SELECT accepted, duplicates FROM audit.ingest_log WHERE extract = 'labs'"
+    ) == [(3, 2)]
+
+
 def test_extra_columns_are_kept(staged):
     con = staged(
         patients="""

@@ -133,13 +133,16 @@ class RunPaths:
 
 
 def duckdb_settings(config: Config, temp_dir: Path) -> dict[str, str]:
-    """DuckDB connection settings of a run: memory limit and where to spill."""
+    """DuckDB connection settings of a run: memory limit, where to spill, worker threads."""
     runtime = config["runtime"]
     megabytes = runtime["memory_limit_mb"]
     if megabytes is None:
         physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
         megabytes = max(64, physical * runtime["memory_limit_pct"] // 100 // (1 << 20))
-    return {"memory_limit": f"{megabytes}MB", "temp_directory": str(temp_dir)}
+    settings = {"memory_limit": f"{megabytes}MB", "temp_directory": str(temp_dir)}
+    if runtime["threads"] is not None:
+        settings["threads"] = str(runtime["threads"])
+    return settings
 
 
 # --------------------------------------------------------------------------- the lock
@@ -326,6 +329,7 @@ def _materialize(paths: RunPaths, options: RunOptions, config: Config, stream):
         omop_path=str(options.omop_path) if options.omop_path else None,
         omop_schema=options.omop_schema,
         connection_config=duckdb_settings(config, paths.temp_dir),
+        previous_warehouse=str(paths.warehouse),
     )
     quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     with _progress_printer(stream), DagsterInstance.ephemeral() as instance:

@@ -281,3 +281,22 @@ def test_duckdb_gets_the_memory_limit_and_a_private_spill_folder(tmp_path, limit
 
 def _yaml(text: str) -> dict:
     return yaml.safe_load(textwrap.dedent(text))
+
+
+def test_duckdb_threads_come_from_runtime_threads(tmp_path):
+    """runtime.threads (issue 17) reaches DuckDB; null leaves DuckDB's one-per-core default."""
+    from trscohort.runner import duckdb_settings
+
+    config = load_config(config_file(tmp_path / "c.yaml", {"runtime": {"threads": 1}}))
+    settings = duckdb_settings(config, tmp_path / "spill")
+    with duckdb.connect(config=settings) as con:
+        assert con.execute("SELECT current_setting('threads')").fetchone()[0] == 1
+    assert "threads" not in duckdb_settings(load_config(None), tmp_path / "spill")
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "2"])
+def test_runtime_threads_out_of_range_is_a_usage_error(tmp_path, bad):
+    from trscohort.errors import UsageError
+
+    with pytest.raises(UsageError, match="threads"):
+        load_config(config_file(tmp_path / "c.yaml", {"runtime": {"threads": bad}}))

@@ -144,6 +144,9 @@ class Ingest(Section):
     max_line_bytes: integer(1024, 1 << 30)
     # Mapping `file:` entries may point outside the input folder (absolute or ../ paths).
     allow_files_outside_input: bool
+    # An extract whose fingerprint (file sha256, config, mapping, reference, code) the previous
+    # warehouse holds is copied from it, not ingested again (issue 17, daily refresh).
+    reuse_unchanged_extracts: bool
 
 
 class Vocabulary(Section):
@@ -371,6 +374,8 @@ class Runtime(Section):
     memory_limit_mb: integer(64, 1 << 24) | None
     # Where DuckDB spills to disk; null = `<warehouse>.tmp/` beside the warehouse.
     temp_directory: Annotated[str, StringConstraints(min_length=1, max_length=4096)] | None
+    # DuckDB worker threads; null = one per core (DuckDB's default).
+    threads: integer(1, 1024) | None
     # A second run on the same warehouse waits this long for the lock, then fails (0 = at once).
     lock_timeout_seconds: number(0, 86_400)
 

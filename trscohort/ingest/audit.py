@@ -19,7 +19,9 @@ CREATE TABLE IF NOT EXISTS audit.ingest_log (
     quarantined BIGINT,
     duplicates BIGINT,
     loaded_at TIMESTAMP,
-    seconds DOUBLE
+    seconds DOUBLE,
+    fingerprint VARCHAR,
+    reused BOOLEAN
 )
 """
 
@@ -31,14 +33,16 @@ def record_ingest(
     sha256: str | None,
     counts: StageCounts,
     started: dt.datetime,
+    fingerprint: str | None = None,
+    reused: bool = False,
 ) -> None:
-    """Replace the extract's row in audit.ingest_log."""
+    """Replace the extract's row in audit.ingest_log (fingerprint and reuse: trscohort.ingest.reuse)."""
     con.execute("CREATE SCHEMA IF NOT EXISTS audit")
     con.execute(INGEST_LOG_DDL)
     con.execute("DELETE FROM audit.ingest_log WHERE extract = ?", [extract])
     finished = dt.datetime.now()
     con.execute(
-        "INSERT INTO audit.ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO audit.ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             extract,
             str(file) if file else None,
@@ -49,5 +53,7 @@ def record_ingest(
             counts.duplicates,
             finished,
             (finished - started).total_seconds(),
+            fingerprint,
+            reused,
         ],
     )

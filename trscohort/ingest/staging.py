@@ -103,6 +103,26 @@ def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
     return [row[0] for row in con.execute(f"DESCRIBE {table}").fetchall()]
 
 
+def _later_copies(con: duckdb.DuckDBPyConnection, validated: str, content: list[str]) -> str:
+    """A temp table of the usable rows that repeat an earlier usable row exactly (all content
+    columns equal, NULLs equal): the exact duplicates, first copy kept.
+
+    The exact comparison (a window partitioned by every column) runs only on the rows whose
+    hash of all columns occurs more than once; a hash seen once cannot be a duplicate. Issue
+    17: at 100,000 patients this is 9 s instead of 21 s for the labs (6.1 M rows, 20 columns)."""
+    columns = ", ".join(quote_ident(c) for c in content)
+    usable = f"FROM {validated} WHERE _reason IS NULL"
+    name = f"{validated}__copies"
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT _row FROM ("
+        f"  SELECT _row, row_number() OVER (PARTITION BY {columns} ORDER BY _row) AS _copy"
+        f"  {usable} AND hash({columns}) IN ("
+        f"    SELECT hash({columns}) {usable} GROUP BY 1 HAVING count(*) > 1)"
+        f") WHERE _copy > 1"
+    )
+    return name
+
+
 def stage_extract(
     con: duckdb.DuckDBPyConnection, extract: str, context: Mapping[str, Any]
 ) -> StageCounts:
@@ -122,14 +142,13 @@ def stage_extract(
         f"WHERE v._reason IS NOT NULL ORDER BY r._row"
     )
     content = [c for c in _columns(con, validated) if c not in ("_row", "_reason")]
-    partition = ", ".join(quote_ident(c) for c in content)
+    copies = _later_copies(con, validated, content)
     con.execute(
         f"CREATE OR REPLACE TABLE staging.{extract} AS "
-        f"SELECT _row AS source_row, * EXCLUDE (_row, _reason, _copy) FROM ("
-        f"  SELECT *, row_number() OVER (PARTITION BY {partition} ORDER BY _row) AS _copy"
-        f"  FROM {validated} WHERE _reason IS NULL"
-        f") WHERE _copy = 1 ORDER BY _row"
+        f"SELECT _row AS source_row, * EXCLUDE (_row, _reason) FROM {validated} "
+        f"WHERE _reason IS NULL AND _row NOT IN (SELECT _row FROM {copies}) ORDER BY _row"
     )
+    con.execute(f"DROP TABLE {copies}")
     read = con.execute(f"SELECT count(*) FROM raw.{extract}").fetchone()[0]
     usable = con.execute(f"SELECT count(*) FROM {validated} WHERE _reason IS NULL").fetchone()[0]
     accepted = con.execute(f"SELECT count(*) FROM staging.{extract}").fetchone()[0]

@@ -12,7 +12,13 @@ import os
 import zoneinfo
 from pathlib import Path
 
-from dagster import AssetSelection, Definitions, ScheduleDefinition, define_asset_job
+from dagster import (
+    AssetSelection,
+    Definitions,
+    ScheduleDefinition,
+    define_asset_job,
+    in_process_executor,
+)
 from dagster_duckdb import DuckDBResource
 
 from trscohort.config import load_config
@@ -35,6 +41,7 @@ def build_resources(
     omop_path: str | None = None,
     omop_schema: str | None = None,
     connection_config: dict | None = None,
+    previous_warehouse: str | None = None,
 ) -> dict:
     """Resources for a run; DuckDB's memory limit and spill folder come from the config's
     `runtime` section (`trscohort run` passes a private spill folder of its own)."""
@@ -54,11 +61,17 @@ def build_resources(
             as_of=as_of or env("TRSCOHORT_AS_OF"),
             omop_path=omop_path or env("TRSCOHORT_OMOP"),
             omop_schema=omop_schema or env("TRSCOHORT_OMOP_SCHEMA"),
+            previous_warehouse=previous_warehouse,
         ),
     }
 
 
-full_refresh = define_asset_job("full_refresh", selection=AssetSelection.all())
+# In-process, one step after the other: every asset writes the same DuckDB file, which takes one
+# writer at a time, and the multiprocess default paid a Python start-up and a Dagster import per
+# step (52 subprocesses: 366 s through the UI at 500 patients against 20 s from the CLI, issue 17).
+full_refresh = define_asset_job(
+    "full_refresh", selection=AssetSelection.all(), executor_def=in_process_executor
+)
 
 # Quality-improvement analysts run monthly: 02:00 on the 2nd of each month, after month-end
 # extracts land, in the site's time zone (TRSCOHORT_SCHEDULE_TIMEZONE, an IANA name; UTC).
@@ -88,4 +101,5 @@ defs = Definitions(
     jobs=[full_refresh],
     schedules=[monthly_refresh],
     resources=build_resources(),
+    executor=in_process_executor,  # also for materialisations started from the asset graph
 )

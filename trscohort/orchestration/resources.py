@@ -24,6 +24,14 @@ class TrsSettings(ConfigurableResource):
     # An OMOP CDM instead of the input folder: a folder of CDM tables or a DuckDB file.
     omop_path: str | None = None
     omop_schema: str | None = None
+    # The last published warehouse: unchanged extracts are copied from it (trscohort run sets
+    # it; the UI writes its warehouse in place and ingests everything).
+    previous_warehouse: str | None = None
+
+    def previous(self) -> Path | None:
+        if not self.previous_warehouse or not self.config()["ingest"]["reuse_unchanged_extracts"]:
+            return None
+        return Path(self.previous_warehouse)
 
     def config(self) -> Config:
         return load_config(self.config_path)

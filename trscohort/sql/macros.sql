@@ -121,10 +121,19 @@ END
 {%- set drug_helper_columns = ['drug_key', 'name_concept_id', 'drug_mapped_by', 'pt_known',
     'pt_birth_date', 'd_concept_id', 'd_generic_name', 'd_drug_class', 'd_is_antipsychotic',
     'd_is_clozapine', 'd_is_lai'] -%}
-{%- macro resolve_drug(source, has_route=True) -%}
+{#- `raw`: the raw table the source reads; the distinct spellings come straight from it, so the
+    source is read once and never materialised (issue 17: millions of rows, a few hundred names). -#}
+{%- macro resolve_drug(source, has_route=True, raw=None) -%}
 drug_spellings AS (
     SELECT drug_key, {{ drug_clean('drug_key') }} AS clean_key
-    FROM (SELECT DISTINCT drug_key FROM {{ source }} WHERE drug_key IS NOT NULL) AS k
+    FROM (
+        {%- if raw %}
+        SELECT DISTINCT {{ norm_text('drug') }} AS drug_key FROM (SELECT DISTINCT drug FROM {{ raw }}) AS d
+        {%- else %}
+        SELECT DISTINCT drug_key FROM {{ source }}
+        {%- endif %}
+    ) AS k
+    WHERE drug_key IS NOT NULL
 ),
 
 drug_single_word AS (

@@ -62,12 +62,15 @@ def _extract_asset(extract: str):
     def _ingest(context: AssetExecutionContext, duckdb: DuckDBResource, settings: TrsSettings):
         source = settings.sources().get(extract)
         with duckdb.get_connection() as con:
-            result = ingest_extract(con, extract, source, settings.mapping(), settings.config())
+            result = ingest_extract(
+                con, extract, source, settings.mapping(), settings.config(), settings.previous()
+            )
         counts = result.counts
         report(
             context,
             f"{extract}: read {counts.read:,}, accepted {counts.accepted:,}, "
-            f"quarantined {counts.quarantined:,}, duplicates {counts.duplicates:,}",
+            f"quarantined {counts.quarantined:,}, duplicates {counts.duplicates:,}"
+            + (" (unchanged: copied from the previous warehouse)" if result.reused else ""),
         )
         file = str(source.path) if source else "(not supplied)"
         yield MaterializeResult(
@@ -75,6 +78,7 @@ def _extract_asset(extract: str):
             metadata={
                 "file": file,
                 "sha256": result.sha256 or "",
+                "reused": result.reused,
                 "rows_read": counts.read,
                 "accepted": counts.accepted,
                 "duplicates": counts.duplicates,

@@ -12,7 +12,7 @@ WITH typed AS (
     FROM raw.dispensings AS src
 ),
 
-{{ m.resolve_drug('typed', has_route=False) }}
+{{ m.resolve_drug('typed', has_route=False, raw='raw.dispensings') }}
 
 SELECT
     _row,

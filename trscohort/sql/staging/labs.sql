@@ -17,23 +17,34 @@ WITH typed AS (
         NULLIF(regexp_extract(TRIM(value), '^([<>]=?)', 1), '') AS value_comparator,
         regexp_replace(TRIM(value), '^[<>]=?\s*', '') AS value_number_text,
         {{ m.blank('unit') }} AS p_unit,
-        {{ m.norm_unit('unit') }} AS unit_written,
         {{ m.parse_number('reference_high') }} AS p_reference_high
     FROM raw.labs AS src
 ),
 
+-- Everything that depends only on the test and unit as written (a few hundred distinct
+-- combinations in millions of rows) is worked out once per combination, read straight from
+-- raw.labs so that `typed` is read once and never materialised (issue 17).
 lab_tests AS (
-    SELECT DISTINCT
-        coalesce(p_test_code, '') AS code_key,
-        coalesce(p_test_name, '') AS name_key,
-        coalesce(unit_written, '') AS unit_written
-    FROM typed
+    SELECT DISTINCT test_code AS raw_code, test_name AS raw_name, unit AS raw_unit
+    FROM raw.labs
+),
+
+keyed_tests AS (
+    SELECT
+        raw_code,
+        raw_name,
+        raw_unit,
+        coalesce({{ m.blank('raw_code') }}, '') AS code_key,
+        coalesce({{ m.blank('raw_name') }}, '') AS name_key,
+        {{ m.norm_unit('raw_unit') }} AS unit_written
+    FROM lab_tests
 ),
 
 resolved_tests AS (
     SELECT
-        t.code_key,
-        t.name_key,
+        t.raw_code,
+        t.raw_name,
+        t.raw_unit,
         t.unit_written,
         coalesce(site_code.source_key, site_name.source_key) IS NOT NULL AS site_matched,
         CASE WHEN site_code.source_key IS NOT NULL THEN site_code.concept
@@ -42,7 +53,7 @@ resolved_tests AS (
              WHEN by_name.analyte IS NOT NULL AND (NOT by_name.unit_required OR name_unit.unit IS NOT NULL)
                  THEN by_name.analyte
         END AS analyte
-    FROM lab_tests AS t
+    FROM keyed_tests AS t
     LEFT JOIN reference.site_concepts AS site_code
         ON site_code.domain = 'labs' AND site_code.source_key = {{ m.norm_text('t.code_key') }}
     LEFT JOIN reference.site_concepts AS site_name
@@ -50,38 +61,50 @@ resolved_tests AS (
     LEFT JOIN reference.lab_codes AS by_code ON by_code.code = t.code_key
     LEFT JOIN reference.lab_names AS by_name ON by_name.name = {{ m.lab_key('t.name_key') }}
     LEFT JOIN reference.lab_units AS name_unit
-        ON name_unit.analyte = by_name.analyte AND name_unit.unit = t.unit_written
+        ON name_unit.analyte = by_name.analyte AND name_unit.unit = coalesce(t.unit_written, '')
 ),
 
-mapped AS (
+converted_tests AS (
     SELECT
-        t.*,
+        r.raw_code,
+        r.raw_name,
+        r.raw_unit,
+        r.unit_written,
         r.analyte,
         CASE WHEN r.site_matched AND r.analyte IS NULL THEN 'ignored'
              WHEN r.site_matched THEN 'site_vocabulary'
              WHEN r.analyte IS NOT NULL THEN 'reference' END AS mapped_by,
-        {{ m.parse_number('t.value_number_text') }} AS value_as_given
-    FROM typed AS t
-    LEFT JOIN resolved_tests AS r
-        ON r.code_key = coalesce(t.p_test_code, '')
-        AND r.name_key = coalesce(t.p_test_name, '')
-        AND r.unit_written = coalesce(t.unit_written, '')
+        a.canonical_unit,
+        a.min_value,
+        a.max_value,
+        coalesce(NULLIF(r.unit_written, ''), {{ m.norm_unit('a.unit_if_missing') }}) AS unit_key,
+        u.factor AS unit_factor,
+        u."offset" AS unit_offset
+    FROM resolved_tests AS r
+    LEFT JOIN reference.lab_analytes AS a ON a.analyte = r.analyte
+    LEFT JOIN reference.lab_units AS u
+        ON u.analyte = r.analyte
+        AND u.unit = coalesce(NULLIF(r.unit_written, ''), {{ m.norm_unit('a.unit_if_missing') }})
 ),
 
 converted AS (
     SELECT
-        mp.*,
-        a.canonical_unit,
-        a.min_value,
-        a.max_value,
-        coalesce(NULLIF(mp.unit_written, ''), {{ m.norm_unit('a.unit_if_missing') }}) AS unit_key,
-        u.factor AS unit_factor,
-        u."offset" AS unit_offset
-    FROM mapped AS mp
-    LEFT JOIN reference.lab_analytes AS a ON a.analyte = mp.analyte
-    LEFT JOIN reference.lab_units AS u
-        ON u.analyte = mp.analyte
-        AND u.unit = coalesce(NULLIF(mp.unit_written, ''), {{ m.norm_unit('a.unit_if_missing') }})
+        t.*,
+        c.unit_written,
+        c.analyte,
+        c.mapped_by,
+        c.canonical_unit,
+        c.min_value,
+        c.max_value,
+        c.unit_key,
+        c.unit_factor,
+        c.unit_offset,
+        {{ m.parse_number('t.value_number_text') }} AS value_as_given
+    FROM typed AS t
+    LEFT JOIN converted_tests AS c
+        ON c.raw_code IS NOT DISTINCT FROM t.test_code
+        AND c.raw_name IS NOT DISTINCT FROM t.test_name
+        AND c.raw_unit IS NOT DISTINCT FROM t.unit
 ),
 
 {{ m.join_patient('converted') }}

@@ -24,7 +24,7 @@ WITH typed AS (
     FROM raw.prescriptions AS src
 ),
 
-{{ m.resolve_drug('typed') }},
+{{ m.resolve_drug('typed', raw='raw.prescriptions') }},
 
 dosed AS (
     SELECT
