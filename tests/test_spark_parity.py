@@ -8,7 +8,6 @@ window-frame cases below.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import duckdb
@@ -41,17 +40,36 @@ def both_engines(tmp_path_factory, spark):
     """(DuckDB warehouse file, Spark Parquet warehouse folder) of one small cohort."""
     from trscohort.config import load_config
     from trscohort.engines.spark_run import build_spark_warehouse
-    from trscohort.runner import RunOptions, run_pipeline
+    from trscohort.runner import RunOptions
     from trscohort.synth import generate
 
     folder = tmp_path_factory.mktemp("spark_parity")
     generate(40, 11, folder / "input")
-    options = RunOptions(
-        input_dir=folder / "input", warehouse=folder / "w.duckdb", out_dir=folder / "out"
-    )
-    duck = run_pipeline(options, stream=io.StringIO())
+    options = RunOptions(input_dir=folder / "input", warehouse=folder / "spark")
+    duck = duckdb_warehouse(folder / "input", folder / "w.duckdb")
     build_spark_warehouse(spark, folder / "spark", options, load_config())
     return duck, folder / "spark"
+
+
+def duckdb_warehouse(input_dir: Path, path: Path) -> Path:
+    """The DuckDB engine's tables, built by the core functions the Dagster assets call."""
+    from tests.conftest import ingest_folder
+    from trscohort.competing import build_competing_risks
+    from trscohort.config import load_config
+    from trscohort.models import build_transform
+    from trscohort.rates import build_ae_rates, build_grace_sensitivity
+    from trscohort.run_parameters import record_run_parameters
+
+    config = load_config()
+    memory = ingest_folder(input_dir)
+    record_run_parameters(memory, config, as_of=None, input_dir=str(input_dir), mapping_path=None)
+    build_transform(memory, config)
+    for build in (build_ae_rates, build_grace_sensitivity, build_competing_risks):
+        build(memory, config)
+    memory.execute(f"ATTACH '{path}' AS file")
+    memory.execute("COPY FROM DATABASE memory TO file")
+    memory.close()
+    return path
 
 
 def _tables(warehouse: Path, layers: tuple[str, ...]) -> list[str]:
@@ -185,3 +203,41 @@ def test_the_range_interval_trap_is_real(spark):
     duck_days, spark_days = _on_both(spark, FRAME_SQL[("RANGE", "30 PRECEDING", "CURRENT ROW")])
     assert [r[3] for r in sorted(duck_days, key=str)] == [r[3] for r in duck]
     assert spark_days == duck_days
+
+
+# --------------------------------------------------------------------------- Dagster
+
+
+def test_the_dagster_asset_graph_builds_the_same_marts_on_spark(tmp_path, spark):
+    """The same assets and checks, with the engine resource set to spark (hand-built extracts
+    of conftest: two patients), give the DuckDB engine's marts."""
+    from dagster import DagsterInstance, materialize
+
+    from tests.conftest import BASE_EXTRACTS, write_extracts
+    from trscohort.engines.parity import compare_warehouses
+    from trscohort.orchestration.assets import all_assets, all_checks
+    from trscohort.orchestration.definitions import build_resources
+
+    folder = write_extracts(tmp_path / "input", BASE_EXTRACTS)
+    resources = build_resources(
+        warehouse=str(tmp_path / "unused.duckdb"),
+        input_dir=str(folder),
+        out_dir=str(tmp_path / "out"),
+        engine="spark",
+        spark_warehouse=str(tmp_path / "spark"),
+    )
+    with DagsterInstance.ephemeral() as instance:
+        result = materialize(
+            [*all_assets, *all_checks], resources=resources, instance=instance, raise_on_error=False
+        )
+    assert result.success
+    assert (tmp_path / "out" / "dashboards" / "index.html").is_file()
+    duck = duckdb_warehouse(folder, tmp_path / "w.duckdb")
+    marts = _tables(duck, ("marts",))
+    diffs = compare_warehouses(duck, tmp_path / "spark", marts)
+    assert [d.table for d in diffs if not d.equal] == []
+    with duckdb.connect() as con:
+        checks = con.execute(
+            f"SELECT count(*) FROM read_parquet('{tmp_path}/spark/audit/dq_results/*.parquet')"
+        ).fetchone()[0]
+    assert checks > 0  # the data-quality suites ran on the Parquet output

@@ -14,6 +14,10 @@ from trscohort.ingest.raw import quote_literal
 
 MARKER = "trscohort-parquet-warehouse"  # a file at the root saying what the folder is
 
+# Tables DuckDB appends to while a run goes on (one data-quality suite at a time): loaded as
+# tables, not views, when a connection will write back (`connect(root, tables=APPENDED)`).
+APPENDED = ("audit.dq_results",)
+
 
 def table_dir(root: Path, table: str) -> Path:
     layer, name = table.split(".")
@@ -33,15 +37,30 @@ def tables(root: Path) -> list[str]:
     return found
 
 
-def attach(con: duckdb.DuckDBPyConnection, root: Path) -> list[str]:
-    """A view `layer.name` over every table of the Parquet warehouse; returns their names."""
+def attach(con: duckdb.DuckDBPyConnection, root: Path, tables_: tuple[str, ...] = ()) -> list[str]:
+    """A view `layer.name` over every table of the Parquet warehouse (a table, copied in, for
+    those in `tables_`); returns their names."""
     names = tables(root)
     for table in names:
         layer, _ = table.split(".")
         files = quote_literal(str(table_dir(root, table) / "*.parquet"))
+        kind = "TABLE" if table in tables_ else "VIEW"
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {layer}")
-        con.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM read_parquet({files})")
+        con.execute(f"CREATE OR REPLACE {kind} {table} AS SELECT * FROM read_parquet({files})")
     return names
+
+
+def write_back(con: duckdb.DuckDBPyConnection, root: Path) -> list[str]:
+    """Every table (not view) of the connection written to the Parquet warehouse."""
+    made = [
+        f"{schema}.{name}"
+        for schema, name in con.execute(
+            "SELECT schema_name, table_name FROM duckdb_tables() WHERE NOT temporary"
+        ).fetchall()
+    ]
+    for table in made:
+        copy_table(con, table, root)
+    return made
 
 
 def row_count(root: Path, table: str) -> int:
@@ -51,10 +70,11 @@ def row_count(root: Path, table: str) -> int:
         return con.execute(f"SELECT count(*) FROM read_parquet({files})").fetchone()[0]
 
 
-def connect(root: Path) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with the Parquet warehouse's tables as views."""
+def connect(root: Path, tables: tuple[str, ...] = ()) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the Parquet warehouse's tables as views (those in `tables`
+    copied in as tables, for a connection that appends to them and writes back)."""
     con = duckdb.connect()
-    attach(con, root)
+    attach(con, root, tables)
     return con
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +44,9 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 DEFAULT_MASTER = "local[2]"
+
+# (session, warehouse folder) -> tables registered as views in that session.
+_REGISTERED: dict[tuple[int, str], set[str]] = {}
 
 
 @dataclass(frozen=True)
@@ -88,8 +91,13 @@ def spark_session(options: SparkOptions, config: Config) -> SparkSession:
     builder = SparkSession.builder.appName(options.app_name)
     if options.remote:
         builder = builder.remote(options.remote)
-    else:
-        builder = builder.master(options.master or DEFAULT_MASTER)
+    elif options.master:
+        builder = builder.master(options.master)
+    # Under spark-submit (which starts the JVM and says so in PYSPARK_GATEWAY_PORT) its
+    # --master and --conf settings stand; otherwise a local Spark of our own.
+    if not options.remote and "PYSPARK_GATEWAY_PORT" not in os.environ:
+        if not options.master:
+            builder = builder.master(DEFAULT_MASTER)
         builder = builder.config("spark.driver.memory", f"{spark_cfg['driver_memory_mb']}m")
         builder = builder.config("spark.ui.enabled", "false")
     settings = {
@@ -114,14 +122,25 @@ class SparkWarehouse:
 
     spark: SparkSession
     root: Path
-    counts: dict[str, tuple[StageCounts, str | None, str | None, dt.datetime]] = field(
-        default_factory=dict
-    )
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / parquet.MARKER).write_text("tables: <layer>/<name>/*.parquet\n")
+        self._register_existing()
+
+    def _register_existing(self) -> None:
+        """Views over the tables already in the folder (a Dagster step in a process of its
+        own starts with none); skipped for those this session registered from this folder."""
+        here = str(self.root.resolve())
+        key = (id(self.spark), here)
+        if self.spark.conf.get("trscohort.warehouse", "") != here:
+            _REGISTERED[key] = set()  # the views point into another folder: all again
+            self.spark.conf.set("trscohort.warehouse", here)
+        done = _REGISTERED.setdefault(key, set())
+        for table in parquet.tables(self.root):
+            if table not in done and not table.startswith("work."):
+                self.register(table)
 
     # ------------------------------------------------------------------ tables
 
@@ -134,6 +153,7 @@ class SparkWarehouse:
     def register(self, table: str) -> DataFrame:
         frame = self.spark.read.parquet(str(parquet.table_dir(self.root, table)))
         frame.createOrReplaceTempView(view_name(table))
+        _REGISTERED.setdefault((id(self.spark), str(self.root.resolve())), set()).add(table)
         return frame
 
     def count(self, table: str) -> int:
@@ -284,15 +304,25 @@ class SparkWarehouse:
         self.load_raw(extract, source, mapping, config)
         counts = self.stage(extract, template_context(config, mapping, extract))
         sha = sha256_of(source.path) if source is not None else None
-        self.counts[extract] = (counts, str(source.path) if source else None, sha, started)
+        self._log_ingest(extract, counts, str(source.path) if source else None, sha, started)
         return counts
 
-    def write_ingest_log(self) -> None:
+    def sha256(self, extract: str) -> str | None:
+        """The extract file's checksum, as audit.ingest_log recorded it."""
+        with parquet.connect(self.root) as con:
+            row = con.execute(
+                "SELECT sha256 FROM audit.ingest_log WHERE extract = ?", [extract]
+            ).fetchone()
+        return row[0] if row else None
+
+    def _log_ingest(
+        self, extract: str, counts: StageCounts, file: str | None, sha: str | None, started
+    ) -> None:
+        """The extract's row of audit.ingest_log (replaced), as trscohort.ingest.audit."""
         from trscohort.ingest.audit import record_ingest
 
-        with duckdb.connect() as con:
-            for extract, (counts, file, sha, started) in self.counts.items():
-                record_ingest(con, extract, file, sha, counts, started)
+        with parquet.connect(self.root, tables=("audit.ingest_log",)) as con:
+            record_ingest(con, extract, file, sha, counts, started)
             self.from_duckdb(con, "audit.ingest_log")
 
     def record_run_parameters(self, config: Config, **kwargs: Any) -> dt.date:

@@ -62,7 +62,6 @@ def build_spark_warehouse(
             f"{extract}: read {c.read:,}, accepted {c.accepted:,}, quarantined "
             f"{c.quarantined:,}, duplicates {c.duplicates:,}"
         )
-    wh.write_ingest_log()
     with wh.duckdb() as con:
         count, checks = audit_vocabulary(con, config)
         for table in ("audit.unmapped_values", "audit.vocabulary_checks"):
