@@ -148,10 +148,12 @@ class SparkWarehouse:
         """Write a table's Parquet folder and (re)register its view; returns the view."""
         folder = parquet.table_dir(self.root, table)
         frame.write.mode("overwrite").parquet(str(folder))
-        return self.register(table)
+        return self.register(table, frame.schema)
 
-    def register(self, table: str) -> DataFrame:
-        frame = self.spark.read.parquet(str(parquet.table_dir(self.root, table)))
+    def register(self, table: str, schema=None) -> DataFrame:
+        """The table's view; with its schema known, Spark needs no job to read the footers."""
+        reader = self.spark.read if schema is None else self.spark.read.schema(schema)
+        frame = reader.parquet(str(parquet.table_dir(self.root, table)))
         frame.createOrReplaceTempView(view_name(table))
         _REGISTERED.setdefault((id(self.spark), str(self.root.resolve())), set()).add(table)
         return frame
@@ -390,6 +392,8 @@ def _numbered(frame: DataFrame) -> DataFrame:
     monotonically increasing id (partition << 33 + position) plus each partition's offset."""
     from pyspark.sql import functions as F
 
+    if frame.rdd.getNumPartitions() == 1:  # a small file: the ids are 0, 1, 2, ... already
+        return frame.withColumn("_row", F.monotonically_increasing_id() + 1)
     tagged = frame.withColumn("_pid", F.spark_partition_id()).withColumn(
         "_mid", F.monotonically_increasing_id()
     )
