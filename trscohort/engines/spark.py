@@ -100,6 +100,12 @@ def spark_session(options: SparkOptions, config: Config) -> SparkSession:
             builder = builder.master(DEFAULT_MASTER)
         builder = builder.config("spark.driver.memory", f"{spark_cfg['driver_memory_mb']}m")
         builder = builder.config("spark.ui.enabled", "false")
+        # Spark's session catalog would make ./spark-warehouse/ in the working directory; the
+        # views need no catalog folder, so it goes to a temporary one.
+        import tempfile
+
+        catalog = tempfile.mkdtemp(prefix="trscohort-spark-catalog-")
+        builder = builder.config("spark.sql.warehouse.dir", catalog)
     settings = {
         "spark.sql.shuffle.partitions": str(spark_cfg["shuffle_partitions"]),
         "spark.sql.session.timeZone": "UTC",
