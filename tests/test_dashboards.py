@@ -237,7 +237,7 @@ def test_dashboards_asset_writes_into_the_settings_out_dir(site, tmp_path):
     from dagster_duckdb import DuckDBResource
 
     from trscohort.orchestration.assets.dashboards import dashboards
-    from trscohort.orchestration.resources import TrsSettings
+    from trscohort.orchestration.resources import TrsEngine, TrsSettings
 
     warehouse = tmp_path / "w.duckdb"  # a copy: the module's read-only connection holds site[0]
     warehouse.write_bytes(site[0].read_bytes())
@@ -246,6 +246,7 @@ def test_dashboards_asset_writes_into_the_settings_out_dir(site, tmp_path):
         resources={
             "duckdb": DuckDBResource(database=str(warehouse)),
             "settings": TrsSettings(out_dir=str(tmp_path / "out")),
+            "engine": TrsEngine(),  # the DuckDB engine (issue 20)
         },
     )
     assert result.success

@@ -58,8 +58,28 @@ def _busy(path: Path) -> WarehouseBusy:
     )
 
 
+def _connect_parquet(path: Path) -> duckdb.DuckDBPyConnection:
+    """A Parquet warehouse (`--engine spark`): views over its tables in an in-memory catalog
+    named `warehouse`, then locked down so that only the warehouse's folder can be read."""
+    from trscohort.engines import parquet
+
+    con = duckdb.connect(":memory:", config=_INSTANCE_CONFIG)
+    con.execute("ATTACH ':memory:' AS warehouse")
+    con.execute("USE warehouse")
+    parquet.attach(con, path)
+    folder = "'" + (str(path.resolve()) + "/").replace("'", "''") + "'"
+    con.execute(f"SET allowed_directories = [{folder}]")
+    for statement in _LOCKDOWN:
+        con.execute(statement)
+    return con
+
+
 def _connect(path: Path) -> duckdb.DuckDBPyConnection:
     """A fresh in-memory DuckDB with the warehouse attached read-only, then locked down."""
+    from trscohort.engines import parquet
+
+    if parquet.is_parquet_warehouse(path):
+        return _connect_parquet(path)
     if not path.is_file():
         raise UsageError(f"{path}: warehouse not found (run `trscohort run` first)")
     con = duckdb.connect(":memory:", config=_INSTANCE_CONFIG)
@@ -79,7 +99,7 @@ def _connect(path: Path) -> duckdb.DuckDBPyConnection:
 
 
 class Warehouse:
-    """A read-only view of one warehouse file."""
+    """A read-only view of one warehouse: a DuckDB file, or the Parquet folder of a Spark run."""
 
     def __init__(self, path: str | Path = "warehouse/trscohort.duckdb"):
         self.path = Path(path)
@@ -116,6 +136,9 @@ class Warehouse:
 
         found = self.con.execute(
             "SELECT schema_name, table_name, estimated_size FROM duckdb_tables() "
+            # a Parquet warehouse's tables are views (rows not estimated)
+            "UNION ALL SELECT schema_name, view_name, NULL FROM duckdb_views() "
+            "WHERE NOT internal AND database_name = 'warehouse' "
             "ORDER BY schema_name, table_name"
         ).fetchall()
         return pl.DataFrame(
@@ -216,7 +239,7 @@ class Warehouse:
     def _exists(self, schema: str, table: str) -> bool:
         return bool(
             self.con.execute(
-                "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
                 [schema, table],
             ).fetchone()[0]
         )

@@ -12,8 +12,7 @@ from trscohort.errors import UsageError
 
 
 def _run(args: argparse.Namespace) -> int:
-    import duckdb
-
+    from trscohort.engines import parquet
     from trscohort.quality import checks_summary
     from trscohort.runner import RunOptions, run_pipeline
     from trscohort.summary import run_summary
@@ -22,9 +21,14 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError("give --input (extract files) or --omop (an OMOP CDM), not both")
     if args.omop_schema and not args.omop:
         raise UsageError("--omop-schema needs --omop")
+    if args.engine != "spark" and (args.spark_master or args.spark_remote):
+        raise UsageError("--spark-master and --spark-remote need --engine spark")
+    default_warehouse = (
+        "warehouse/spark" if args.engine == "spark" else "warehouse/trscohort.duckdb"
+    )
     options = RunOptions(
         input_dir=Path(args.input) if args.input else default_input_dir(),
-        warehouse=Path(args.warehouse),
+        warehouse=Path(args.warehouse or default_warehouse),
         out_dir=Path(args.out),
         as_of=args.as_of,
         mapping_path=Path(args.mapping) if args.mapping else None,
@@ -34,9 +38,20 @@ def _run(args: argparse.Namespace) -> int:
     )
     started = time.monotonic()
     source = f"OMOP CDM {options.omop_path}" if options.omop_path else options.input_dir
-    print(f"trscohort run: {source} -> {options.warehouse}")
-    warehouse = run_pipeline(options)
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    print(f"trscohort run ({args.engine}): {source} -> {options.warehouse}")
+    if args.engine == "spark":
+        from trscohort.engines.spark import SparkOptions
+        from trscohort.engines.spark_run import run_spark_pipeline
+
+        spark = SparkOptions(master=args.spark_master, remote=args.spark_remote)
+        warehouse = run_spark_pipeline(options, spark)
+        connection = parquet.connect(warehouse)
+    else:
+        warehouse = run_pipeline(options)
+        import duckdb
+
+        connection = duckdb.connect(str(warehouse), read_only=True)
+    with connection as con:
         print()
         print(run_summary(con))
         checks = checks_summary(con)
@@ -103,7 +118,21 @@ def build_parser() -> argparse.ArgumentParser:
         ".duckdb file",
     )
     run.add_argument("--omop-schema", help="schema of the CDM inside the DuckDB file")
-    run.add_argument("--warehouse", default="warehouse/trscohort.duckdb", help="DuckDB file")
+    run.add_argument(
+        "--warehouse",
+        help="DuckDB file (default warehouse/trscohort.duckdb), or with --engine spark a folder "
+        "of Parquet tables <layer>/<name>/ (default warehouse/spark)",
+    )
+    run.add_argument(
+        "--engine",
+        choices=("duckdb", "spark"),
+        default="duckdb",
+        help="duckdb (one machine, default) or spark (the same models on Apache Spark)",
+    )
+    run.add_argument(
+        "--spark-master", help="Spark master URL (default local[2]; spark://host:7077, yarn, ...)"
+    )
+    run.add_argument("--spark-remote", help="Spark Connect server, sc://host:15002")
     run.add_argument("--out", default="out", help="folder for published outputs")
     run.add_argument("--as-of", help="analysis date YYYY-MM-DD (default: latest date in extracts)")
     run.add_argument("--mapping", help="site mapping YAML (column names, date formats)")

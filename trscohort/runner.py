@@ -330,6 +330,7 @@ def _materialize(paths: RunPaths, options: RunOptions, config: Config, stream):
         omop_schema=options.omop_schema,
         connection_config=duckdb_settings(config, paths.temp_dir),
         previous_warehouse=str(paths.warehouse),
+        engine="duckdb",  # `--engine spark` runs trscohort.engines.spark_run instead
     )
     quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     with _progress_printer(stream), DagsterInstance.ephemeral() as instance:

@@ -23,7 +23,7 @@ def ingest_summary(con: duckdb.DuckDBPyConnection) -> list[str]:
 def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
     return bool(
         con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
             [schema, table],
         ).fetchone()[0]
     )

@@ -11,7 +11,7 @@ from dagster import AssetKey, DagsterInstance, asset, materialize
 from dagster_duckdb import DuckDBResource
 
 from trscohort.orchestration.assets.checks import suite_check
-from trscohort.orchestration.resources import TrsSettings
+from trscohort.orchestration.resources import TrsEngine, TrsSettings
 from trscohort.quality import checks_summary, load_suites, record_results, validate_suite
 from trscohort.quality.report import write_report
 
@@ -93,6 +93,7 @@ def test_dagster_event_log_holds_no_identifier(tmp_path):
             resources={
                 "duckdb": DuckDBResource(database=str(tmp_path / "w.duckdb")),
                 "settings": TrsSettings(out_dir=str(tmp_path / "out")),
+                "engine": TrsEngine(),  # the DuckDB engine (issue 20)
             },
             instance=instance,
             raise_on_error=False,

@@ -380,6 +380,13 @@ class Runtime(Section):
     lock_timeout_seconds: number(0, 86_400)
 
 
+class Spark(Section):
+    # `--engine spark`: partitions per shuffle (Spark's default of 200 is for clusters).
+    shuffle_partitions: integer(1, 100_000)
+    # Driver memory of a local Spark (local[N]), in MB.
+    driver_memory_mb: integer(256, 1 << 20)
+
+
 class Settings(Section):
     ingest: Ingest
     vocabulary: Vocabulary
@@ -393,6 +400,7 @@ class Settings(Section):
     publication: Publication
     omop: Omop
     runtime: Runtime
+    spark: Spark
 
 
 def declared_keys(model: type[BaseModel] = Settings, prefix: str = "") -> set[str]:

@@ -3,7 +3,8 @@
 Paths come from environment variables so the UI can point at another site's extracts:
 TRSCOHORT_INPUT, TRSCOHORT_WAREHOUSE, TRSCOHORT_OUT, TRSCOHORT_MAPPING, TRSCOHORT_CONFIG,
 TRSCOHORT_AS_OF; TRSCOHORT_OMOP (and TRSCOHORT_OMOP_SCHEMA) reads an OMOP CDM instead of the
-input folder.
+input folder. TRSCOHORT_ENGINE=spark builds the same assets with Spark into the Parquet folder
+TRSCOHORT_SPARK_WAREHOUSE (TRSCOHORT_SPARK_MASTER or TRSCOHORT_SPARK_REMOTE say where Spark is).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dagster_duckdb import DuckDBResource
 from trscohort.config import load_config
 from trscohort.errors import UsageError
 from trscohort.orchestration.assets import all_assets, all_checks
-from trscohort.orchestration.resources import TrsSettings
+from trscohort.orchestration.resources import TrsEngine, TrsSettings
 from trscohort.runner import duckdb_settings
 
 DEFAULT_WAREHOUSE = "warehouse/trscohort.duckdb"
@@ -42,6 +43,10 @@ def build_resources(
     omop_schema: str | None = None,
     connection_config: dict | None = None,
     previous_warehouse: str | None = None,
+    engine: str | None = None,
+    spark_warehouse: str | None = None,
+    spark_master: str | None = None,
+    spark_remote: str | None = None,
 ) -> dict:
     """Resources for a run; DuckDB's memory limit and spill folder come from the config's
     `runtime` section (`trscohort run` passes a private spill folder of its own)."""
@@ -62,6 +67,12 @@ def build_resources(
             omop_path=omop_path or env("TRSCOHORT_OMOP"),
             omop_schema=omop_schema or env("TRSCOHORT_OMOP_SCHEMA"),
             previous_warehouse=previous_warehouse,
+        ),
+        "engine": TrsEngine(
+            engine=engine or env("TRSCOHORT_ENGINE", "duckdb"),
+            warehouse_dir=spark_warehouse or env("TRSCOHORT_SPARK_WAREHOUSE", "warehouse/spark"),
+            spark_master=spark_master or env("TRSCOHORT_SPARK_MASTER"),
+            spark_remote=spark_remote or env("TRSCOHORT_SPARK_REMOTE"),
         ),
     }
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from dagster import ConfigurableResource
@@ -61,3 +63,44 @@ class TrsSettings(ConfigurableResource):
             return dt.date.fromisoformat(self.as_of)
         except ValueError:
             raise UsageError(f"--as-of: '{self.as_of}' is not a date (YYYY-MM-DD)") from None
+
+
+class TrsEngine(ConfigurableResource):
+    """Which engine builds the tables: `duckdb` (the DuckDBResource's file, the default) or
+    `spark` (a Parquet warehouse folder built by Spark; trscohort.engines.spark). The asset
+    graph is the same; each asset asks this resource where to build.
+
+    With Spark, what runs in DuckDB (vocabulary audit, run parameters, the Python marts,
+    data-quality suites, dashboards) gets a DuckDB connection over the Parquet warehouse whose
+    new tables are written back as Parquet when the block ends."""
+
+    engine: str = "duckdb"
+    warehouse_dir: str = "warehouse/spark"  # the Parquet warehouse (engine spark)
+    spark_master: str | None = None  # default local[2]
+    spark_remote: str | None = None  # sc://host:15002 (Spark Connect)
+
+    @property
+    def is_spark(self) -> bool:
+        if self.engine not in ("duckdb", "spark"):
+            raise UsageError(f"engine '{self.engine}': use duckdb or spark")
+        return self.engine == "spark"
+
+    def spark_warehouse(self, config: Config):
+        from trscohort.engines.spark import SparkOptions, SparkWarehouse, spark_session
+
+        options = SparkOptions(master=self.spark_master, remote=self.spark_remote)
+        return SparkWarehouse(spark_session(options, config), Path(self.warehouse_dir))
+
+    @contextmanager
+    def connection(self, duckdb_resource) -> Iterator:
+        """A DuckDB connection to the warehouse, whichever engine built it."""
+        if not self.is_spark:
+            with duckdb_resource.get_connection() as con:
+                yield con
+            return
+        from trscohort.engines import parquet
+
+        root = Path(self.warehouse_dir)
+        with parquet.connect(root, tables=parquet.APPENDED) as con:
+            yield con
+            parquet.write_back(con, root)

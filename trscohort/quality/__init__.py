@@ -44,7 +44,9 @@ def existing_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [
         f"{s}.{t}"
         for s, t in con.execute(
-            "SELECT schema_name, table_name FROM duckdb_tables() ORDER BY 1, 2"
+            # views too: a Parquet warehouse (trscohort.engines.parquet) is read through views
+            "SELECT schema_name, table_name FROM duckdb_tables() UNION "
+            "SELECT schema_name, view_name FROM duckdb_views() WHERE NOT internal ORDER BY 1, 2"
         ).fetchall()
     ]
 

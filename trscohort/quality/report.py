@@ -44,8 +44,8 @@ def _count(n: int | None) -> str:
 def _has_unmapped(con: duckdb.DuckDBPyConnection) -> bool:
     return bool(
         con.execute(
-            "SELECT count(*) FROM duckdb_tables() "
-            "WHERE schema_name = 'audit' AND table_name = 'unmapped_values'"
+            "SELECT count(*) FROM information_schema.tables "  # tables and views
+            "WHERE table_schema = 'audit' AND table_name = 'unmapped_values'"
         ).fetchone()[0]
     )
 

@@ -80,8 +80,8 @@ def record_results(con: duckdb.DuckDBPyConnection, result: SuiteResult) -> int:
 def has_results(con: duckdb.DuckDBPyConnection) -> bool:
     return (
         con.execute(
-            "SELECT count(*) FROM duckdb_tables() "
-            "WHERE schema_name = 'audit' AND table_name = 'dq_results'"
+            "SELECT count(*) FROM information_schema.tables "  # tables and views
+            "WHERE table_schema = 'audit' AND table_name = 'dq_results'"
         ).fetchone()[0]
         > 0
     )

@@ -22,8 +22,10 @@ TRY_STRPTIME(NULLIF({{ _without_offset(col) }}, ''), [{% for f in date_formats %
 CASE WHEN regexp_matches(TRIM({{ col }}), '^[-+]?[0-9]*,([0-9]{1,2}|[0-9]{4,})$')
      THEN replace(TRIM({{ col }}), ',', '.') ELSE TRIM({{ col }}) END
 {%- endmacro %}
+{#- abs(x) <= the largest double: false for NaN and +-inf in DuckDB and Spark alike (both
+    order NaN above every number); Spark has no isfinite. -#}
 {%- macro parse_number(col) -%}
-CASE WHEN isfinite(TRY_CAST({{ _number_text(col) }} AS DOUBLE))
+CASE WHEN abs(TRY_CAST({{ _number_text(col) }} AS DOUBLE)) <= 1.7976931348623157e308
      THEN TRY_CAST({{ _number_text(col) }} AS DOUBLE) END
 {%- endmacro %}
 

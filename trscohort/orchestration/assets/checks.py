@@ -27,7 +27,7 @@ from dagster import (
 )
 from dagster_duckdb import DuckDBResource
 
-from trscohort.orchestration.resources import TrsSettings
+from trscohort.orchestration.resources import TrsEngine, TrsSettings
 from trscohort.quality import (
     Suite,
     record_results,
@@ -68,9 +68,12 @@ def suite_check(suite: Suite) -> AssetChecksDefinition:
         description=f"Great Expectations suite {suite.path.name} on {suite.table}",
     )
     def _run_suite(
-        context: AssetCheckExecutionContext, duckdb: DuckDBResource, settings: TrsSettings
+        context: AssetCheckExecutionContext,
+        duckdb: DuckDBResource,
+        settings: TrsSettings,
+        engine: TrsEngine,
     ) -> Iterable[AssetCheckResult]:
-        with duckdb.get_connection() as con:
+        with engine.connection(duckdb) as con:
             result = validate_suite(con, suite)
             record_results(con, result)
             write_report(con, settings.out_dir)

@@ -10,7 +10,7 @@ from dagster_duckdb import DuckDBResource
 
 from trscohort.dashboards import tables_read, write_dashboards
 from trscohort.models import SQL_DIR
-from trscohort.orchestration.resources import TrsSettings
+from trscohort.orchestration.resources import TrsEngine, TrsSettings
 
 from .progress import report
 
@@ -27,11 +27,14 @@ def _upstream() -> list[AssetKey]:
 
 @asset(key=["dashboards"], deps=_upstream(), group_name="publication")
 def dashboards(
-    context: AssetExecutionContext, duckdb: DuckDBResource, settings: TrsSettings
+    context: AssetExecutionContext,
+    duckdb: DuckDBResource,
+    settings: TrsSettings,
+    engine: TrsEngine,
 ) -> MaterializeResult:
     """Offline HTML dashboards (funnel, monitoring, ANC, adverse events, safety and data
     quality): aggregates only, small counts suppressed, checked for patient identifiers."""
-    with duckdb.get_connection() as con:
+    with engine.connection(duckdb) as con:
         published = write_dashboards(con, settings.out_dir)
     report(
         context,

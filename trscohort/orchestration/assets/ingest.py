@@ -17,7 +17,7 @@ from dagster_duckdb import DuckDBResource
 from trscohort.contract import EXTRACTS
 from trscohort.ingest import ingest_extract
 from trscohort.ingest.staging import load_reference
-from trscohort.orchestration.resources import TrsSettings
+from trscohort.orchestration.resources import TrsEngine, TrsSettings
 from trscohort.quality import write_report
 from trscohort.run_parameters import record_run_parameters
 from trscohort.vocab.checks import raise_on_errors
@@ -28,11 +28,18 @@ from .progress import report
 
 @asset(key=["reference", "reference_data"], group_name="reference")
 def reference_data(
-    context: AssetExecutionContext, duckdb: DuckDBResource, settings: TrsSettings
+    context: AssetExecutionContext,
+    duckdb: DuckDBResource,
+    settings: TrsSettings,
+    engine: TrsEngine,
 ) -> MaterializeResult:
     """The packaged reference CSVs (drugs and CPZ factors, lab analytes and units, ICD-10 groups)."""
-    with duckdb.get_connection() as con:
-        counts = load_reference(con, settings.config(), settings.mapping())
+    if engine.is_spark:
+        config = settings.config()
+        counts = engine.spark_warehouse(config).load_reference(config, settings.mapping())
+    else:
+        with duckdb.get_connection() as con:
+            counts = load_reference(con, settings.config(), settings.mapping())
     report(context, f"reference data: {len(counts)} tables")
     return MaterializeResult(metadata={f"rows_{k}": v for k, v in counts.items()})
 
@@ -59,13 +66,26 @@ def _extract_asset(extract: str):
             ),
         ],
     )
-    def _ingest(context: AssetExecutionContext, duckdb: DuckDBResource, settings: TrsSettings):
+    def _ingest(
+        context: AssetExecutionContext,
+        duckdb: DuckDBResource,
+        settings: TrsSettings,
+        engine: TrsEngine,
+    ):
         source = settings.sources().get(extract)
-        with duckdb.get_connection() as con:
-            result = ingest_extract(
-                con, extract, source, settings.mapping(), settings.config(), settings.previous()
-            )
-        counts = result.counts
+        if engine.is_spark:
+            config = settings.config()
+            wh = engine.spark_warehouse(config)
+            counts = wh.ingest_extract(extract, source, settings.mapping(), config)
+            sha256 = wh.sha256(extract)
+            reused = False
+        else:
+            with duckdb.get_connection() as con:
+                result = ingest_extract(
+                    con, extract, source, settings.mapping(), settings.config(), settings.previous()
+                )
+            counts, sha256 = result.counts, result.sha256
+            reused = result.reused
         report(
             context,
             f"{extract}: read {counts.read:,}, accepted {counts.accepted:,}, "
@@ -77,8 +97,8 @@ def _extract_asset(extract: str):
             asset_key=["staging", extract],
             metadata={
                 "file": file,
-                "sha256": result.sha256 or "",
-                "reused": result.reused,
+                "sha256": sha256 or "",
+                "reused": reused,
                 "rows_read": counts.read,
                 "accepted": counts.accepted,
                 "duplicates": counts.duplicates,
@@ -101,11 +121,14 @@ extract_assets = [_extract_asset(name) for name in EXTRACTS]
     group_name="audit",
 )
 def unmapped_values(
-    context: AssetExecutionContext, duckdb: DuckDBResource, settings: TrsSettings
+    context: AssetExecutionContext,
+    duckdb: DuckDBResource,
+    settings: TrsSettings,
+    engine: TrsEngine,
 ) -> MaterializeResult:
     """Source values no concept was found for, with suggestions; the vocabulary checks (no ANC
     recognised for clozapine patients stops the run, the others are warnings)."""
-    with duckdb.get_connection() as con:
+    with engine.connection(duckdb) as con:
         count, checks = audit_vocabulary(con, settings.config())
         write_report(con, settings.out_dir)
     warnings = [c for c in checks if c.severity == "warning"]
@@ -129,10 +152,13 @@ def unmapped_values(
     group_name="audit",
 )
 def run_parameters(
-    context: AssetExecutionContext, duckdb: DuckDBResource, settings: TrsSettings
+    context: AssetExecutionContext,
+    duckdb: DuckDBResource,
+    settings: TrsSettings,
+    engine: TrsEngine,
 ) -> MaterializeResult:
     """The as-of date (given, or the latest date in the extracts) and the configuration used."""
-    with duckdb.get_connection() as con:
+    with engine.connection(duckdb) as con:
         as_of = record_run_parameters(
             con,
             settings.config(),

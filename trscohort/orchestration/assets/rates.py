@@ -9,7 +9,7 @@ from dagster_duckdb import DuckDBResource
 
 from trscohort.competing import build_competing_risks
 from trscohort.models import Model
-from trscohort.orchestration.resources import TrsSettings
+from trscohort.orchestration.resources import TrsEngine, TrsSettings
 from trscohort.rates import build_ae_rates, build_grace_sensitivity
 
 from .progress import report
@@ -27,9 +27,12 @@ def _python_mart(name: str, upstream: str, build: Callable) -> AssetsDefinition:
         description=model.doc()["description"],
     )
     def _build(
-        context: AssetExecutionContext, duckdb: DuckDBResource, settings: TrsSettings
+        context: AssetExecutionContext,
+        duckdb: DuckDBResource,
+        settings: TrsSettings,
+        engine: TrsEngine,
     ) -> MaterializeResult:
-        with duckdb.get_connection() as con:
+        with engine.connection(duckdb) as con:
             count = build(con, settings.config())
             schema = _column_schema(con, model)
         report(context, f"{model.table}: {count:,} rows")

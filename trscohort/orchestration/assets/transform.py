@@ -16,7 +16,7 @@ from dagster_duckdb import DuckDBResource
 
 from trscohort.config import load_config
 from trscohort.models import Model, build_model, model_refs, transform_context, transform_models
-from trscohort.orchestration.resources import TrsSettings
+from trscohort.orchestration.resources import TrsEngine, TrsSettings
 
 from .progress import report
 
@@ -52,10 +52,17 @@ def _model_asset(model: Model) -> AssetsDefinition:
         description=model.doc()["description"] or f"SQL model {model.table}",
     )
     def _build(
-        context: AssetExecutionContext, duckdb: DuckDBResource, settings: TrsSettings
+        context: AssetExecutionContext,
+        duckdb: DuckDBResource,
+        settings: TrsSettings,
+        engine: TrsEngine,
     ) -> MaterializeResult:
-        with duckdb.get_connection() as con:
-            build_model(con, model, transform_context(settings.config()))
+        config = settings.config()
+        if engine.is_spark:
+            engine.spark_warehouse(config).build_model(model, transform_context(config))
+        with engine.connection(duckdb) as con:
+            if not engine.is_spark:
+                build_model(con, model, transform_context(config))
             count = con.execute(f"SELECT count(*) FROM {model.table}").fetchone()[0]
             schema = _column_schema(con, model)
         report(context, f"{model.table}: {count:,} rows")

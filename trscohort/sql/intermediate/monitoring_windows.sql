@@ -139,7 +139,11 @@ month_windows AS (
             s.patient_id,
             s.schedule_number,
             s.anchor_date,
-            CAST(s.first_month + to_months(CAST(series.n AS INTEGER)) AS DATE) AS month_start
+            -- integer month numbers, not to_months(): read the same on Spark (docs/spark.md)
+            make_date(
+                CAST((year(s.first_month) * 12 + month(s.first_month) - 1 + series.n) // 12 AS INTEGER),
+                CAST((year(s.first_month) * 12 + month(s.first_month) - 1 + series.n) % 12 + 1 AS INTEGER),
+                1) AS month_start
         FROM (
             SELECT
                 *,

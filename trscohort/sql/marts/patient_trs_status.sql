@@ -65,12 +65,22 @@ trial_counts AS (
         count(DISTINCT drug_class) FILTER (WHERE adequate AND failed) AS n_distinct_failed_classes,
         -- pseudo-resistance: TRS-6 would hold if the inadequate failed trials counted too
         count(DISTINCT {{ 'drug_class' if cfg.trs.require_different_classes else 'generic_name' }})
-            FILTER (WHERE failed) AS n_distinct_failed_any_adequacy,
+            FILTER (WHERE failed) AS n_distinct_failed_any_adequacy
+    FROM trials
+    GROUP BY patient_id
+),
+
+-- An ordered string_agg in a query of its own: Spark fails on one that shares its GROUP BY
+-- with DISTINCT aggregates (docs/spark.md).
+inadequate_reasons AS (
+    SELECT
+        patient_id,
         string_agg(
             generic_name || ' ' || CAST(start_date AS VARCHAR) || ' to ' || CAST(end_date AS VARCHAR)
             || ': ' || reasons, '; ' ORDER BY start_date, generic_name, end_date
-        ) FILTER (WHERE failed AND NOT adequate) AS inadequate_failed_reasons
+        ) AS inadequate_failed_reasons
     FROM trials
+    WHERE failed AND NOT adequate
     GROUP BY patient_id
 ),
 
@@ -169,7 +179,7 @@ assembled AS (
         coalesce(t.n_distinct_failed_drugs, 0) AS n_distinct_failed_drugs,
         coalesce(t.n_distinct_failed_classes, 0) AS n_distinct_failed_classes,
         coalesce(t.n_distinct_failed_any_adequacy, 0) AS n_distinct_failed_any_adequacy,
-        t.inadequate_failed_reasons,
+        ir.inadequate_failed_reasons,
         c.episode_id AS completing_episode_id,
         c.criterion_date,
         coalesce(pp.n_polypharmacy_episodes, 0) AS n_polypharmacy_episodes,
@@ -188,6 +198,7 @@ assembled AS (
     FROM patients AS p
     LEFT JOIN diagnosis AS d ON d.patient_id = p.patient_id
     LEFT JOIN trial_counts AS t ON t.patient_id = p.patient_id
+    LEFT JOIN inadequate_reasons AS ir ON ir.patient_id = p.patient_id
     LEFT JOIN completing AS c ON c.patient_id = p.patient_id
     LEFT JOIN latest_symptoms AS ls ON ls.patient_id = p.patient_id
     LEFT JOIN latest_function AS lf ON lf.patient_id = p.patient_id
