@@ -90,7 +90,7 @@ def _extract_asset(extract: str):
             context,
             f"{extract}: read {counts.read:,}, accepted {counts.accepted:,}, "
             f"quarantined {counts.quarantined:,}, duplicates {counts.duplicates:,}"
-            + (" (unchanged: copied from the previous warehouse)" if result.reused else ""),
+            + (" (unchanged: copied from the previous warehouse)" if reused else ""),
         )
         file = str(source.path) if source else "(not supplied)"
         yield MaterializeResult(
