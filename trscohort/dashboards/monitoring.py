@@ -111,29 +111,15 @@ def _rule_hierarchy(rules: list[str]) -> Hierarchy:
 
 def _leaf_counts(con) -> tuple[dict, str]:
     """{(site, month, rule, observed|missed): windows} and the finest time the data has."""
-    patients = patients_with_site(con)
     if has_table(con, WINDOWS):
-        require(con, WINDOWS, ("patient_id", "rule_id", "window_start", "is_observed"))
-        rows = con.execute(
-            f"SELECT p.site, strftime(w.window_start, '%Y-%m'), w.rule_id, "
-            f"count(*) FILTER (WHERE w.is_observed), count(*) FILTER (WHERE NOT w.is_observed) "
-            f"FROM {WINDOWS} AS w JOIN {patients} AS p USING (patient_id) "
-            f"WHERE w.window_start IS NOT NULL GROUP BY ALL"
-        ).fetchall()
-        finest = "month"
-    else:
-        require(con, ADHERENCE, ("patient_id", "rule_id", "expected_tests", "observed_tests"))
-        rows = con.execute(
-            f"SELECT p.site, '{ALL_TIME}', a.rule_id, sum(a.observed_tests), "
-            f"sum(a.expected_tests - a.observed_tests) "
-            f"FROM {ADHERENCE} AS a JOIN {patients} AS p USING (patient_id) GROUP BY ALL"
-        ).fetchall()
-        finest = "all"
-    counts = {}
-    for site, month, rule, observed, missed in rows:
-        counts[(site, month, rule, OBSERVED)] = int(observed or 0)
-        counts[(site, month, rule, MISSED)] = int(missed or 0)
-    return counts, finest
+        return _window_leaves(con), "month"
+    require(con, ADHERENCE, ("patient_id", "rule_id", "expected_tests", "observed_tests"))
+    rows = con.execute(
+        f"SELECT p.site, '{ALL_TIME}', a.rule_id, sum(a.observed_tests), "
+        f"sum(a.expected_tests - a.observed_tests) "
+        f"FROM {ADHERENCE} AS a JOIN {patients_with_site(con)} AS p USING (patient_id) GROUP BY ALL"
+    ).fetchall()
+    return _observed_missed(rows), "all"
 
 
 def _time_hierarchy(months: list[str], finest: str) -> Hierarchy:
@@ -488,6 +474,11 @@ def _window_leaves(con) -> dict:
         f"FROM {WINDOWS} AS w JOIN {patients_with_site(con)} AS p USING (patient_id) "
         f"WHERE w.window_start IS NOT NULL GROUP BY ALL"
     ).fetchall()
+    return _observed_missed(rows)
+
+
+def _observed_missed(rows) -> dict:
+    """(site, time, rule, observed, missed) rows as {(site, time, rule, observed|missed): n}."""
     counts = {}
     for site, month, rule, observed, missed in rows:
         counts[(site, month, rule, OBSERVED)] = int(observed or 0)

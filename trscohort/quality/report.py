@@ -114,6 +114,13 @@ def _anchor(key: tuple) -> str:
     return "check-" + re.sub(r"[^A-Za-z0-9_-]+", "-", "-".join(str(k) for k in key[:3]))
 
 
+def _unexpected(r) -> str:
+    """ "n of N (share)" rows an expectation found unexpected; blank when it counts no rows."""
+    if r[7] is None:
+        return ""
+    return f"{r[7]:,}" + (f" of {r[8]:,} ({_share(r)})" if r[8] else "")
+
+
 def _share(r) -> str:
     """% of rows affected: unexpected / checked rows."""
     if r[7] is None or not r[8]:
@@ -147,11 +154,7 @@ def _failed_section(failed: dict, about: dict) -> list[str]:
         for r in failed[key]:
             if r[5]:
                 continue
-            unexpected = (
-                ""
-                if r[7] is None
-                else f"{r[7]:,}" + (f" of {r[8]:,} ({_share(r)})" if r[8] else "")
-            )
+            unexpected = _unexpected(r)
             parts.append(
                 f"<tr id='{_anchor(key)}'><td>{_cell(key[0])}</td><td>{_cell(key[2])}</td>"
                 f"<td>{_cell(about.get((key[1], key[2]), ''))}</td>"
@@ -295,11 +298,7 @@ def render_report(con: duckdb.DuckDBPyConnection) -> str:
                 continue
             for r in expectations:
                 status = "pass" if r[5] else key[3]
-                unexpected = (
-                    ""
-                    if r[7] is None
-                    else f"{r[7]:,}" + (f" of {r[8]:,} ({_share(r)})" if r[8] else "")
-                )
+                unexpected = _unexpected(r)
                 parts.append(
                     f"<tr><td>{_cell(key[2])}</td>"
                     f"<td>{_cell(about.get((key[1], key[2]), ''))}</td><td>{_cell(key[3])}</td>"
