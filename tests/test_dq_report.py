@@ -132,3 +132,17 @@ def test_masked_reason_keeps_the_shape_of_ids_and_dates_only():
     assert masked_reason("unit not recognised for anc: 'foo'") == (
         "unit not recognised for anc: 'foo'"
     )
+
+
+def test_counts_are_suppressed_with_the_threshold_the_run_was_configured_with():
+    con = _warehouse()
+    con.execute("CREATE SCHEMA IF NOT EXISTS audit")
+    con.execute("CREATE TABLE audit.run_parameters (config_json VARCHAR)")
+    con.execute(
+        """INSERT INTO audit.run_parameters VALUES ('{"publication": {"small_count_max": 40}}')"""
+    )
+    section = render_report(con)
+    section = section[section.index("id='quarantine'") : section.index("id='all'")]
+    # 40 rows: shown at the default k = 10, suppressed at k = 40
+    assert "unit not recognised for anc: &#x27;foo&#x27;</td><td>&lt;41</td>" in section
+    assert "Counts 1-40 are shown as &lt;41" in section

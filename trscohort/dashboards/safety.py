@@ -36,6 +36,7 @@ from trscohort.dashboards.common import (
     time_key,
 )
 from trscohort.publication.suppression import CountTable, Hierarchy, cube
+from trscohort.quality.ingest_counts import ingest_count_table
 
 FLAGS = "marts.safety_flags"
 DQ = "audit.dq_results"
@@ -199,26 +200,12 @@ def fig_dq_failed_checks(
     return fig
 
 
-MEASURES = ("accepted", "quarantined", "duplicates")
-
-
 def ingest_table(con) -> CountTable:
-    """Rows read, accepted, quarantined and duplicate per extract: read = the other three, and
-    rows read is printed on every page (provenance)."""
+    """Rows read, accepted, quarantined (and by reason) and duplicate per extract, the table the
+    data-quality report's quarantine reasons come from too: read = the other three, and rows
+    read is printed on every page (provenance)."""
     require(con, INGEST_LOG, ("extract", "rows_read", "accepted", "quarantined", "duplicates"))
-    rows = con.execute(
-        f"SELECT extract, accepted, quarantined, duplicates FROM {INGEST_LOG} ORDER BY extract"
-    ).fetchall()
-    counts = {(e, m): v for e, *values in rows for m, v in zip(MEASURES, values, strict=True)}
-    return cube(
-        "ingest log",
-        counts,
-        [
-            Hierarchy.roots([r[0] for r in rows]),
-            Hierarchy({**dict.fromkeys(MEASURES, "read"), "read": None}),
-        ],
-        lambda key: True,
-    )
+    return ingest_count_table(con)
 
 
 def protected_ingest(con, config):

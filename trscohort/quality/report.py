@@ -8,14 +8,21 @@ time of day (audit.dq_results has it): two runs on the same input write the same
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 from pathlib import Path
 
 import duckdb
 
-from trscohort.publication.suppression import CountTable, protect
-from trscohort.quality.masking import masked
+from trscohort.config import load_config, recorded_config
+from trscohort.quality.ingest_counts import (
+    masked_reason,
+    protected_ingest_counts,
+    quarantine_reasons,
+    quarantine_total_key,
+    reason_key,
+)
 from trscohort.quality.results import has_results
 
 REPORT_NAME = "data_quality.html"
@@ -32,13 +39,29 @@ code { font-size: 0.8rem; }
 """
 
 UNMAPPED_SHOWN = 200  # most frequent unmapped values listed in the report
-SMALL_COUNT_MAX = 10  # publication.small_count_max: counts 1..10 shown as "<11"
+__all__ = ["REPORT_NAME", "masked_reason", "render_report", "write_report"]
 
 
-def _count(n: int | None) -> str:
+def small_count_max(con: duckdb.DuckDBPyConnection) -> int:
+    """publication.small_count_max of the config the warehouse was built with (the dashboards
+    read the same), else the default."""
+    has_parameters = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'audit' "
+        "AND table_name = 'run_parameters'"
+    ).fetchone()[0]
+    row = (
+        con.execute("SELECT config_json FROM audit.run_parameters").fetchone()
+        if has_parameters
+        else None
+    )
+    config = recorded_config(json.loads(row[0])) if row and row[0] else load_config()
+    return int(config["publication"]["small_count_max"])
+
+
+def _count(n: int | None, small_max: int) -> str:
     if n is None:
         return ""
-    return f"&lt;{SMALL_COUNT_MAX + 1}" if 1 <= n <= SMALL_COUNT_MAX else f"{n:,}"
+    return f"&lt;{small_max + 1}" if 1 <= n <= small_max else f"{n:,}"
 
 
 def _has_unmapped(con: duckdb.DuckDBPyConnection) -> bool:
@@ -50,7 +73,7 @@ def _has_unmapped(con: duckdb.DuckDBPyConnection) -> bool:
     )
 
 
-def unmapped_section(con: duckdb.DuckDBPyConnection) -> list[str]:
+def unmapped_section(con: duckdb.DuckDBPyConnection, small_max: int) -> list[str]:
     """Source values without a concept, biggest first; look-alikes of clozapine, antipsychotics,
     monitored analytes and schizophrenia marked (issue 12)."""
     if not _has_unmapped(con):
@@ -72,7 +95,7 @@ def unmapped_section(con: duckdb.DuckDBPyConnection) -> list[str]:
         "staged as other drugs, unknown tests without an analyte, unknown codes without an "
         "ICD-10 code; map them under <code>concepts:</code> in the mapping file, or mark them "
         "<code>ignore</code> (<code>trscohort vocab suggest</code> writes a draft). Counts "
-        f"1-{SMALL_COUNT_MAX} are shown as &lt;{SMALL_COUNT_MAX + 1}.</p>",
+        f"1-{small_max} are shown as &lt;{small_max + 1}.</p>",
     ]
     if not rows:
         return parts
@@ -86,7 +109,7 @@ def unmapped_section(con: duckdb.DuckDBPyConnection) -> list[str]:
         suggestion = f"{_cell(concept)} ({score:.0f})" if concept else ""
         parts.append(
             f"<tr><td>{_cell(extract)}</td><td>{_cell(field)}</td><td><code>{_cell(value)}"
-            f"</code></td><td>{context}</td><td>{_count(n)}</td><td>{_count(patients)}</td>"
+            f"</code></td><td>{context}</td><td>{_count(n, small_max)}</td><td>{_count(patients, small_max)}</td>"
             f"<td>{_cell(first)} - {_cell(last)}</td><td>{suggestion}</td>"
             f"<td class='looks'>{_cell(looks)}</td></tr>"
         )
@@ -166,72 +189,34 @@ def _failed_section(failed: dict, about: dict) -> list[str]:
     return parts
 
 
-ANY_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-QUOTED = re.compile(r"(\w+)?(\s*:?\s*)'([^']*)'")
-
-
-def masked_reason(reason: str) -> str:
-    """A quarantine reason as it may be published: a quoted identifier or date keeps only its
-    shape (`unknown patient_id 'AA9999999'`), other quoted values (a unit, 'n/a') stay, and
-    any date in the text is shown as 9999-99-99."""
-
-    def mask(m: re.Match) -> str:
-        word = m.group(1) or ""
-        return f"{word}{m.group(2)}{masked(m.group(3), word)}"
-
-    # A date outside quotes too ("birth_date outside plausible range: 1880-01-01").
-    return ANY_DATE.sub("9999-99-99", QUOTED.sub(mask, reason or "(no reason)"))
-
-
-def quarantine_section(con) -> list[str]:
-    """Rows quarantined per extract, by reason (quoted values masked), with counts protected
-    as the dashboards protect them: small counts "<11", complements withheld."""
-    tables = [
-        t
-        for (t,) in con.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'quarantine' "
-            "ORDER BY table_name"
-        ).fetchall()
-    ]
-    counts: dict[str, dict[str, int]] = {}
-    for table in tables:
-        columns = {c for (c, *_) in con.execute(f"DESCRIBE quarantine.{table}").fetchall()}
-        if "reason" not in columns:
-            continue
-        rows = con.execute(f"SELECT reason, count(*) FROM quarantine.{table} GROUP BY 1").fetchall()
-        by_reason: dict[str, int] = {}
-        for reason, n in rows:
-            shown = masked_reason(reason)
-            by_reason[shown] = by_reason.get(shown, 0) + int(n)
-        if by_reason:
-            counts[table] = by_reason
+def quarantine_section(con, small_max: int) -> list[str]:
+    """Rows quarantined per extract, by reason (quoted values masked), from the table the
+    dashboards' rows-per-extract chart publishes, protected once for both."""
+    protected = protected_ingest_counts(con, small_max)
+    reasons = quarantine_reasons(con)
     parts = ["<h2 id='quarantine'>Quarantined rows per extract, by reason</h2>"]
-    if not counts:
+    if not reasons:
         return [*parts, "<p>No row was quarantined.</p>"]
-    table = CountTable("quarantine reasons")
-    for extract, reasons in counts.items():
-        for reason, n in reasons.items():
-            table.add((extract, reason), n)
-        table.add((extract, "*"), sum(reasons.values()))
-        table.add_sum((extract, "*"), [(extract, r) for r in reasons])
-    protected = protect(table, SMALL_COUNT_MAX)
     parts.append(
         "<p>Rows that could not be used are kept in the warehouse's <code>quarantine</code> "
         "schema with their reason; read = accepted + quarantined + duplicates per extract. "
-        "Quoted identifiers and dates keep only their shape. Counts 1-10 are shown as "
-        "&lt;11, and other counts withheld where one could be worked out.</p>"
+        f"Quoted identifiers and dates keep only their shape. Counts 1-{small_max} are shown as "
+        f"&lt;{small_max + 1}, and other counts withheld where one could be worked out (here or "
+        "with the dashboards' rows per extract).</p>"
         "<table><tr><th>extract</th><th>reason</th><th>rows</th></tr>"
     )
-    for extract, reasons in counts.items():
-        ordered = sorted(reasons, key=lambda r: (-reasons[r], r))
-        for reason in ordered:
+    values = protected.table.values
+    for extract in reasons:
+        shown = [k[1][1] for k in values if k[0] == extract and isinstance(k[1], tuple)]
+        for reason in sorted(shown, key=lambda r: (-values[(extract, reason_key(r))], r)):
+            label = protected.cell((extract, reason_key(reason))).label
             parts.append(
-                f"<tr><td>{_cell(extract)}</td><td>{_cell(reason)}</td>"
-                f"<td>{_cell(protected.cell((extract, reason)).label)}</td></tr>"
+                f"<tr><td>{_cell(extract)}</td><td>{_cell(reason)}</td><td>{_cell(label)}</td></tr>"
             )
+        total = protected.cell(quarantine_total_key(protected.table, extract)).label
         parts.append(
             f"<tr><td>{_cell(extract)}</td><td><strong>all reasons</strong></td>"
-            f"<td><strong>{_cell(protected.cell((extract, '*')).label)}</strong></td></tr>"
+            f"<td><strong>{_cell(total)}</strong></td></tr>"
         )
     parts.append("</table>")
     return parts
@@ -283,8 +268,9 @@ def render_report(con: duckdb.DuckDBPyConnection) -> str:
         f"{len(checks) - len(failed)} passed.{' Failed: ' + links + '.' if links else ''}</p>",
     ]
     parts += _failed_section(failed, about)
-    parts += quarantine_section(con)
-    parts += unmapped_section(con)
+    small_max = small_count_max(con)
+    parts += quarantine_section(con, small_max)
+    parts += unmapped_section(con, small_max)
     parts.append("<h2 id='all'>All checks</h2>")
     tables = sorted({k[0] for k in checks})
     for table in tables:
