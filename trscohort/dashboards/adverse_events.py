@@ -806,7 +806,9 @@ PAGE = Page(
                 "New users' clozapine person-time from day 1 of each course to 30 days after "
                 "each stop (marts.clozapine_person_time, all episodes); the first point of each "
                 "panel is all person-time, then the strata chosen above. Each panel has its own "
-                "scale, so a common event does not flatten the rare ones. Exact Poisson 95 % "
+                "scale, so a common event does not flatten the rare ones (it reaches the "
+                "highest interval among strata with events; the wider interval of a stratum "
+                "without events runs off the panel and is in the table). Exact Poisson 95 % "
                 "intervals, computed in the page from the published events and person-years "
                 "(the same formula as marts.ae_rates). Filtered by site and by the year the "
                 "clozapine course started; a rate on a suppressed event count is withheld.",

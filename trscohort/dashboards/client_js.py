@@ -687,8 +687,17 @@ const POISSON = (function () {
     out.text = out.rate.toFixed(2) + " (" + out.low.toFixed(2) + "\u2013" + out.high.toFixed(2) + ")";
     return out;
   }
-  const tick = label => label.length > 14 && label.includes(" ")
-    ? label.replace(/ (?=[^ ]*( since start| mg\/day| y)?$)/, "<br>") : label;
+  // Axis ticks: the unit on a second line ("Weeks 4-18<br>since start"); the table has it whole.
+  const tick = label => label.replace(/ (since start|mg\/day)$/, "<br>$1");
+  function top(r) {
+    // The panel's own scale: up to the highest upper bound among strata with events, so the
+    // wide interval of a zero-event stratum with little person-time (its upper bound runs off
+    // the panel; the table has it) does not flatten the rates.
+    const shown = r.filter(x => x.rate !== null);
+    const withEvents = shown.filter(x => x.events.v > 0);
+    const highs = (withEvents.length ? withEvents : shown).map(x => x.high);
+    return highs.length ? 1.05 * Math.max(...highs) : 1;
+  }
   function draw() {
     const sel = selection();
     const strata = [0];  // the overall first, then the chosen stratifier's strata
@@ -721,7 +730,7 @@ const POISSON = (function () {
         yref: "y" + ax + " domain", x: 0, y: 1.04, xanchor: "left", yanchor: "bottom",
         showarrow: false, font: {size: 12}});
       layout["xaxis" + ax] = {type: "category", tickfont: {size: 9}, automargin: true};
-      layout["yaxis" + ax] = {rangemode: "tozero", tickfont: {size: 9},
+      layout["yaxis" + ax] = {range: [0, top(r)], tickfont: {size: 9},
         title: {text: e % cols === 0 ? "per 1,000 PY" : "", font: {size: 10}}};
       strata.forEach((s, i) => rows.push([D.eventLabels[ev], D.stratumLabels[s],
         r[i].events.label, r[i].py === null ? "withheld" : r[i].py.toFixed(1),
