@@ -338,30 +338,36 @@ def at_risk_table(con, config) -> CountTable:
     return table
 
 
-def _numbers_at_risk(fig, protected, event: str, suffix: str) -> None:
-    """The numbers at risk under a panel's axis, one per printed week."""
-    for week in AT_RISK_WEEKS:
-        if (event, week) not in protected.table.values:
-            continue
-        fig.add_annotation(
-            text=protected.cell((event, week)).label,
-            x=week,
-            y=-0.2,
-            xref=f"x{suffix}",
-            yref=f"y{suffix} domain",
-            showarrow=False,
-            font={"size": 9, "color": "#495057"},
-        )
-    fig.add_annotation(
-        text="at risk",
-        x=-0.07,
-        y=-0.2,
-        xref=f"x{suffix} domain",
-        yref=f"y{suffix} domain",
-        xanchor="right",
-        showarrow=False,
-        font={"size": 9, "color": "#495057"},
+def _numbers_at_risk(protected, event: str, suffix: str) -> list[dict]:
+    """The numbers at risk under a panel's axis, one per printed week (annotations, added to
+    the figure all at once: plotly validates every annotation again on each addition)."""
+    font = {"size": 9, "color": "#495057"}
+    notes = [
+        {
+            "text": protected.cell((event, week)).label,
+            "x": week,
+            "y": -0.2,
+            "xref": f"x{suffix}",
+            "yref": f"y{suffix} domain",
+            "showarrow": False,
+            "font": font,
+        }
+        for week in AT_RISK_WEEKS
+        if (event, week) in protected.table.values
+    ]
+    notes.append(
+        {
+            "text": "at risk",
+            "x": -0.07,
+            "y": -0.2,
+            "xref": f"x{suffix} domain",
+            "yref": f"y{suffix} domain",
+            "xanchor": "right",
+            "showarrow": False,
+            "font": font,
+        }
     )
+    return notes
 
 
 def _range_buttons(fig, axes: int) -> None:
@@ -422,6 +428,7 @@ def fig_ae_cumulative_incidence(
         vertical_spacing=0.35 / max(nrows, 1),
         horizontal_spacing=0.08,
     )
+    notes: list[dict] = []
     for i, event in enumerate(events):
         row, col = i // ncols + 1, i % ncols + 1
         points = curves[event]
@@ -474,18 +481,20 @@ def fig_ae_cumulative_incidence(
             )
         suffix = str(i + 1) if i else ""
         if at_risk is not None:
-            _numbers_at_risk(fig, at_risk, event, suffix)
+            notes += _numbers_at_risk(at_risk, event, suffix)
         withheld = sum(1 for p in points if p["pct"] is None)
         if withheld:
-            fig.add_annotation(
-                text=f"{withheld} of {len(points)} weeks withheld (small counts)",
-                showarrow=False,
-                xref=f"x{suffix} domain",
-                yref=f"y{suffix} domain",
-                x=0.98,
-                y=0.05,
-                xanchor="right",
-                font={"color": "#6c757d", "size": 11},
+            notes.append(
+                {
+                    "text": f"{withheld} of {len(points)} weeks withheld (small counts)",
+                    "showarrow": False,
+                    "xref": f"x{suffix} domain",
+                    "yref": f"y{suffix} domain",
+                    "x": 0.98,
+                    "y": 0.05,
+                    "xanchor": "right",
+                    "font": {"color": "#6c757d", "size": 11},
+                }
             )
         if event in ranges:
             low, high = ranges[event]
@@ -520,6 +529,7 @@ def fig_ae_cumulative_incidence(
         "dashed Aalen-Johansen - grey band: published range",
         height=max(380, 300 * nrows),
     )
+    fig.update_layout(annotations=[*fig.layout.annotations, *notes])
     fig.update_xaxes(title_text="weeks since clozapine start", range=[0, CI_DEFAULT_WEEKS])
     fig.update_xaxes(title_standoff=32)
     fig.update_yaxes(rangemode="tozero", title_text="%")
