@@ -318,3 +318,15 @@ def test_anc_nothing_suppressed_can_be_worked_out(anc_data):
 
 def test_anc_page_data_holds_no_identifier(anc_data):
     assert "PAT-" not in json.dumps(anc_data)
+
+
+def test_ae_stratum_missing_in_the_mart_is_unknown_not_all():
+    """A NULL stratum (not expected from the mart, which writes 'unknown') is counted as
+    unknown, never mistaken for the overall row."""
+    con = _ae_warehouse()
+    con.execute("UPDATE marts.clozapine_person_time SET age_band = NULL")
+    data = adverse_events.client_data(con, load_config())
+    strata = [tuple(s) for s in data["strata"]]
+    assert ("age_band", "unknown") in strata and ("age_band", "all") not in strata
+    cells = _ae_cells(data)
+    assert cells[("*", "*", "AE-NEU", ("age_band", "unknown"))] == (12, 18263)

@@ -674,7 +674,11 @@ def _person_time_sql(con) -> str:
         + " ".join(f"WHEN grouping({c}) = 0 THEN '{c}'" for c in STRATUM_COLUMNS)
         + " ELSE 'overall' END"
     )
-    stratum = f"coalesce({', '.join(STRATUM_COLUMNS)}, 'all')"
+    stratum = (
+        "CASE "
+        + " ".join(f"WHEN grouping({c}) = 0 THEN coalesce({c}, 'unknown')" for c in STRATUM_COLUMNS)
+        + " ELSE 'all' END"
+    )
     return f"""
         SELECT site, start_year, event_id, {stratifier} AS stratifier, {stratum} AS stratum,
                CAST(sum(events) AS BIGINT) AS events, CAST(sum(days) AS BIGINT) AS days

@@ -136,6 +136,22 @@ def patients_table(con, config) -> CountTable:
     )
 
 
+# The last protected results table and its cells by (site, year): every site x year figure
+# looked through the whole cube for its own cells (a quarter of the ANC page's build time).
+_CELLS_BY_SITE_TIME: dict[str, tuple[Any, dict]] = {}
+
+
+def _cells_of(protected, site_key_: str, time: str) -> list[tuple]:
+    """The cells of one site (or all sites) and year (or all years) of the results table."""
+    cached = _CELLS_BY_SITE_TIME.get("results")
+    if cached is None or cached[0] is not protected:
+        index: dict[tuple, list[tuple]] = {}
+        for k in protected.table.values:
+            index.setdefault(k[:2], []).append(k)
+        cached = _CELLS_BY_SITE_TIME["results"] = (protected, index)
+    return cached[1].get((site_key_, time), [])
+
+
 def _time(con, period) -> str:
     return time_key(period, periods(con))  # the years the pages publish
 
@@ -159,7 +175,7 @@ def fig_anc_categories_by_week(
     protected = protected_table(con, "anc results", lambda: results_table(con, config), config)
     time, key = _time(con, period), site_key(site)
     values = protected.table.values
-    present = [k for k in values if k[0] == key and k[1] == time and k[2] != ALL_WEEKS]
+    present = [k for k in _cells_of(protected, key, time) if k[2] != ALL_WEEKS]
     bands = sorted(
         {k[2] for k in present if values[k] > 0},
         key=lambda b: (b != "baseline", b == ">104", b),
@@ -217,9 +233,8 @@ def fig_anc_category_totals(
     results = protected_table(con, "anc results", lambda: results_table(con, config), config)
     patients = protected_table(con, "anc patients", lambda: patients_table(con, config), config)
     time, key = _time(con, period), site_key(site)
-    present = {
-        k[3] for k, v in results.table.values.items() if k[:3] == (key, time, ALL_WEEKS) and v > 0
-    }
+    values = results.table.values
+    present = {k[3] for k in _cells_of(results, key, time) if k[2] == ALL_WEEKS and values[k] > 0}
     cats = [c for c in CATEGORIES if c in present] + sorted(present - set(CATEGORIES), key=str)
     fig = go.Figure()
     for what, protected, cell, colour in (
