@@ -5,8 +5,9 @@ patients over `--sites` sites, then times `write_dashboards` page by page:
 
     .venv/bin/python benchmarks/bench_dashboards.py --patients 2000 --sites 30
 
-Pages whose charts are drawn in the browser (monitoring) embed one protected aggregate table;
-the others still precompute one figure per site x year (see README, "Dashboards").
+Pages whose charts are drawn in the browser (monitoring, safety flags, adverse events) embed
+one protected aggregate table; the others still precompute one figure per site x year (see
+README, "Dashboards").
 """
 
 from __future__ import annotations

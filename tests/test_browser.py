@@ -391,3 +391,134 @@ def test_missing_marts_show_a_panel_not_an_error(browser, tmp_path_factory):
         assert state["drawn"] == state["plots"]
         text = browser.evaluate("document.body.innerText")
         assert "Not available in this warehouse yet" in text
+
+
+# --------------------------------------------------------------------------- adverse events, ANC
+
+AE_STATE = """
+(() => {
+  const el = document.getElementById('chart-ae_incidence');
+  const main = el.data.filter(t => t.mode === 'markers');
+  const rows = [...document.querySelectorAll('#table-ae_incidence table.data tbody tr')]
+    .map(r => [...r.cells].map(c => c.textContent));
+  const link = document.querySelector('#table-ae_incidence a.csv');
+  return JSON.stringify({
+    events: FILTER.D.events.length,
+    yaxes: [...new Set(main.map(t => t.yaxis))],
+    shared: Object.keys(el.layout).filter(k => /^yaxis/.test(k) && el.layout[k].matches),
+    pattern: el.layout.grid && el.layout.grid.pattern,
+    x: main.map(t => t.x),
+    y: main.map(t => t.y),
+    rows: rows,
+    csv: decodeURIComponent(link.href.split(',').slice(1).join(',')),
+    summary: document.getElementById('filter-summary').textContent,
+  });
+})()
+"""
+
+
+@pytest.mark.parametrize("width", [1440, 390])
+def test_adverse_events_one_panel_per_event_filtered_in_the_browser(browser, full_site, width):
+    """One panel per event, each with its own y axis; strata named with their units; site,
+    start year and stratifier change the figures; the CSV is exactly the table's rows."""
+    browser.resize(width)
+    browser.open((full_site / "adverse_events.html").as_uri())
+    browser.state()
+    first = json.loads(browser.evaluate(AE_STATE))
+    assert first["events"] >= 2 and len(first["yaxes"]) == first["events"]
+    assert first["pattern"] == "independent" and first["shared"] == []
+    strata = {row[1] for row in first["rows"]}
+    assert "All person-time" in strata and "Weeks 4\u201318 since start" in strata
+    assert list(csv.reader(io.StringIO(first["csv"])))[1:] == first["rows"]
+    _choose(browser, "filter-stratifier", "dose_band")
+    dose = json.loads(browser.evaluate(AE_STATE))
+    assert any(
+        s.startswith("Dose ") and s.endswith(" mg/day") for s in {r[1] for r in dose["rows"]}
+    )
+    sites = next(s for s in browser.state()["selects"] if s["id"] == "filter-site")["values"]
+    _choose(browser, "filter-site", sites[1])
+    by_site = json.loads(browser.evaluate(AE_STATE))
+    assert by_site["y"] != dose["y"] and sites[1] in by_site["summary"]
+    _choose(browser, "filter-site", "")
+    years = next(s for s in browser.state()["selects"] if s["id"] == "filter-from")["values"]
+    _choose(browser, "filter-from", years[-1])
+    last_year = json.loads(browser.evaluate(AE_STATE))
+    assert last_year["y"] != dose["y"] and years[-1] in last_year["summary"]
+    assert list(csv.reader(io.StringIO(last_year["csv"])))[1:] == last_year["rows"]
+    assert browser.errors() == []
+
+
+def test_adverse_event_rates_in_the_page_match_the_mart(browser, full_site, tmp_path_factory):
+    """All sites, every start year: the page's rate and exact interval, computed in the browser
+    from the published events and days at risk, are marts.ae_rates' (Python, scipy)."""
+    import duckdb
+
+    warehouse = published_site(tmp_path_factory.getbasetemp())[0]
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        mart = {
+            r[0]: r[1:]
+            for r in con.execute(
+                "SELECT event_id, events, rate_per_1000py, ci_low, ci_high FROM marts.ae_rates "
+                "WHERE stratifier = 'overall'"
+            ).fetchall()
+        }
+    browser.resize(1440)
+    browser.open((full_site / "adverse_events.html").as_uri())
+    browser.state()
+    rows = json.loads(browser.evaluate(AE_STATE))["rows"]
+    labels = json.loads(browser.evaluate("JSON.stringify(FILTER.D.eventLabels)"))
+    compared = 0
+    for event, (events, rate, low, high) in mart.items():
+        row = next(r for r in rows if r[0] == labels[event] and r[1] == "All person-time")
+        if row[2] in ("<11", "withheld", "suppressed"):
+            assert row[4].startswith("withheld")
+            continue
+        assert int(row[2].replace(",", "")) == events
+        assert row[4] == f"{rate:.2f}" and row[5] == f"{low:.2f}\u2013{high:.2f}"
+        compared += 1
+    assert compared >= 1
+
+
+def test_exact_poisson_interval_in_the_page_matches_scipy(browser, full_site):
+    """The page's Garwood interval (regularised incomplete gamma and bisection in JavaScript)
+    against scipy's chi-square quantiles, as trscohort/rates.py computes it."""
+    from scipy.stats import chi2
+
+    browser.open((full_site / "adverse_events.html").as_uri())
+    browser.state()
+    counts = [0, 1, 2, 5, 10, 11, 55, 300, 5000, 120000]
+    for level in (0.95, 0.9, 0.99):
+        got = json.loads(
+            browser.evaluate(f"JSON.stringify({counts}.map(k => POISSON.interval(k, {level})))")
+        )
+        alpha = 1 - level
+        for k, (low, high) in zip(counts, got, strict=True):
+            want_low = chi2.ppf(alpha / 2, 2 * k) / 2 if k else 0.0
+            assert low == pytest.approx(want_low, rel=1e-9, abs=1e-12), (k, level)
+            assert high == pytest.approx(chi2.ppf(1 - alpha / 2, 2 * k + 2) / 2, rel=1e-9)
+
+
+def test_anc_abnormal_results_per_month_follow_the_page_filters(browser, full_site):
+    """Every month x abnormal category with its required action is a row (zeros too), the
+    CSV is the table, and the site and year filters recompute it in the page."""
+    browser.resize(1440)
+    browser.open((full_site / "anc.html").as_uri())
+    state = browser.state()
+    table = """JSON.stringify({
+      rows: [...document.querySelectorAll('#table-anc_abnormal_by_month tbody tr')]
+        .map(r => [...r.cells].map(c => c.textContent)),
+      csv: decodeURIComponent(document.querySelector('#table-anc_abnormal_by_month a.csv')
+        .href.split(',').slice(1).join(',')),
+      months: FILTER.D.months.length, categories: FILTER.D.categories.length})"""
+    every = json.loads(browser.evaluate(table))
+    assert len(every["rows"]) == every["months"] * every["categories"]
+    assert {r[1] for r in every["rows"]} >= {"severe", "moderate", "mild"}
+    assert list(csv.reader(io.StringIO(every["csv"])))[1:] == every["rows"]
+    months = json.loads(browser.evaluate("JSON.stringify(FILTER.D.months)"))
+    periods = next(s for s in state["selects"] if s["id"] == "filter-period")["values"]
+    chosen = [p for p in periods[1:] if any(m.startswith(p) for m in months)][-1]
+    _choose(browser, "filter-period", chosen)
+    year = json.loads(browser.evaluate(table))
+    assert 0 < len(year["rows"]) < len(every["rows"])
+    assert {r[0][:4] for r in year["rows"]} == {chosen}
+    assert browser.errors() == []

@@ -106,9 +106,11 @@ def test_missing_marts_become_panels(tmp_path_factory):
         tmp_path_factory.getbasetemp(), "bare", standins=False, patients=120, drop=BARE_DROP
     )
     text = (directory / "adverse_events.html").read_text()
-    assert text.count("Not available in this warehouse yet") == 3
-    assert "needs marts.ae_rates, which this warehouse does not have" in text
-    # the attrition mart (issue 14) is not dropped: its table is the one chart drawn
+    assert text.count("Not available in this warehouse yet") == 1
+    assert "needs marts.ae_cumulative_incidence, which this warehouse does not have" in text
+    # the person-time and attrition marts are not dropped: the rates (computed in the page
+    # from marts.clozapine_person_time, not from marts.ae_rates) and the attrition are drawn
+    assert '<div class="plot" id="chart-ae_incidence">' in text
     assert '<div class="plot" id="chart-ae_attrition">' in text
     assert "Not available in this warehouse yet" in (directory / "safety_quality.html").read_text()
     assert 'id="chart-safety_flags"' in (directory / "safety_quality.html").read_text()

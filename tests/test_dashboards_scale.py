@@ -26,7 +26,7 @@ def thirty_sites(tmp_path_factory):
     return warehouse
 
 
-@pytest.mark.parametrize("slug", ["monitoring", "safety_quality"])
+@pytest.mark.parametrize("slug", ["monitoring", "safety_quality", "adverse_events"])
 def test_browser_filtered_page_at_30_sites_is_small_and_quick(thirty_sites, tmp_path, slug):
     with duckdb.connect(str(thirty_sites), read_only=True) as con:
         started = time.perf_counter()

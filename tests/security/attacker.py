@@ -6,7 +6,7 @@ recovered when only one whole number fits."""
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 
 import numpy as np
 from scipy.optimize import linprog
@@ -18,6 +18,7 @@ def feasible_ranges(
     shown: Mapping[Cell, float],
     unknown: Mapping[Cell, tuple[float, float]],
     relations: Sequence[Mapping[Cell, int]],
+    targets: Iterable[Cell] | None = None,
 ) -> dict[Cell, tuple[float, float]]:
     """{unknown cell: (min, max)} over every assignment that satisfies every relation
     (sum of coefficient * cell = 0) with the shown cells fixed."""
@@ -45,7 +46,8 @@ def feasible_ranges(
     a_eq = np.array(rows) if rows else None
     b_eq = np.array(rhs) if rows else None
     ranges = {}
-    for c in cells:
+    wanted = set(cells) if targets is None else set(targets) & set(cells)
+    for c in (c for c in cells if c in wanted):  # `targets`: only these cells are solved for
         objective = np.zeros(len(cells))
         objective[index[c]] = 1.0
         low = linprog(objective, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")

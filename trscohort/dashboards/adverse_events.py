@@ -10,6 +10,7 @@ point is withheld while the events behind it (cumulative) number 1..small_count_
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,19 +18,25 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from trscohort.dashboards import privacy
+from trscohort.dashboards.client import ClientChart, ClientPage, encode
 from trscohort.dashboards.common import (
+    ALL_SITES,
+    ALL_TIME,
     COLOURS,
+    NO_SITE,
     Chart,
     Page,
     Period,
     Unavailable,
     base_layout,
     no_data,
+    patients_with_site,
     protected_table,
     require,
     resolve_config,
+    sites,
 )
-from trscohort.publication.suppression import CountTable
+from trscohort.publication.suppression import CountTable, Hierarchy, Status, cube, protect
 
 RATES = "marts.ae_rates"
 CUMULATIVE = "marts.ae_cumulative_incidence"
@@ -331,30 +338,36 @@ def at_risk_table(con, config) -> CountTable:
     return table
 
 
-def _numbers_at_risk(fig, protected, event: str, suffix: str) -> None:
-    """The numbers at risk under a panel's axis, one per printed week."""
-    for week in AT_RISK_WEEKS:
-        if (event, week) not in protected.table.values:
-            continue
-        fig.add_annotation(
-            text=protected.cell((event, week)).label,
-            x=week,
-            y=-0.2,
-            xref=f"x{suffix}",
-            yref=f"y{suffix} domain",
-            showarrow=False,
-            font={"size": 9, "color": "#495057"},
-        )
-    fig.add_annotation(
-        text="at risk",
-        x=-0.07,
-        y=-0.2,
-        xref=f"x{suffix} domain",
-        yref=f"y{suffix} domain",
-        xanchor="right",
-        showarrow=False,
-        font={"size": 9, "color": "#495057"},
+def _numbers_at_risk(protected, event: str, suffix: str) -> list[dict]:
+    """The numbers at risk under a panel's axis, one per printed week (annotations, added to
+    the figure all at once: plotly validates every annotation again on each addition)."""
+    font = {"size": 9, "color": "#495057"}
+    notes = [
+        {
+            "text": protected.cell((event, week)).label,
+            "x": week,
+            "y": -0.2,
+            "xref": f"x{suffix}",
+            "yref": f"y{suffix} domain",
+            "showarrow": False,
+            "font": font,
+        }
+        for week in AT_RISK_WEEKS
+        if (event, week) in protected.table.values
+    ]
+    notes.append(
+        {
+            "text": "at risk",
+            "x": -0.07,
+            "y": -0.2,
+            "xref": f"x{suffix} domain",
+            "yref": f"y{suffix} domain",
+            "xanchor": "right",
+            "showarrow": False,
+            "font": font,
+        }
     )
+    return notes
 
 
 def _range_buttons(fig, axes: int) -> None:
@@ -415,6 +428,7 @@ def fig_ae_cumulative_incidence(
         vertical_spacing=0.35 / max(nrows, 1),
         horizontal_spacing=0.08,
     )
+    notes: list[dict] = []
     for i, event in enumerate(events):
         row, col = i // ncols + 1, i % ncols + 1
         points = curves[event]
@@ -467,18 +481,20 @@ def fig_ae_cumulative_incidence(
             )
         suffix = str(i + 1) if i else ""
         if at_risk is not None:
-            _numbers_at_risk(fig, at_risk, event, suffix)
+            notes += _numbers_at_risk(at_risk, event, suffix)
         withheld = sum(1 for p in points if p["pct"] is None)
         if withheld:
-            fig.add_annotation(
-                text=f"{withheld} of {len(points)} weeks withheld (small counts)",
-                showarrow=False,
-                xref=f"x{suffix} domain",
-                yref=f"y{suffix} domain",
-                x=0.98,
-                y=0.05,
-                xanchor="right",
-                font={"color": "#6c757d", "size": 11},
+            notes.append(
+                {
+                    "text": f"{withheld} of {len(points)} weeks withheld (small counts)",
+                    "showarrow": False,
+                    "xref": f"x{suffix} domain",
+                    "yref": f"y{suffix} domain",
+                    "x": 0.98,
+                    "y": 0.05,
+                    "xanchor": "right",
+                    "font": {"color": "#6c757d", "size": 11},
+                }
             )
         if event in ranges:
             low, high = ranges[event]
@@ -513,6 +529,7 @@ def fig_ae_cumulative_incidence(
         "dashed Aalen-Johansen - grey band: published range",
         height=max(380, 300 * nrows),
     )
+    fig.update_layout(annotations=[*fig.layout.annotations, *notes])
     fig.update_xaxes(title_text="weeks since clozapine start", range=[0, CI_DEFAULT_WEEKS])
     fig.update_xaxes(title_standoff=32)
     fig.update_yaxes(rangemode="tozero", title_text="%")
@@ -594,33 +611,225 @@ def fig_ae_attrition(
     return fig
 
 
+# --------------------------------------------------------------------------- browser-side rates
+
+PERSON_TIME = "marts.clozapine_person_time"
+STRATIFIERS = ("overall", "time_since_start", "dose_band", "age_band", "sex", "course", "exposure")
+STRATUM_COLUMNS = STRATIFIERS[1:]  # columns of marts.clozapine_person_time
+STRATIFIER_TOTAL = "*"  # a stratifier's strata added up: the overall count again (hidden cell)
+OVERALL = ("overall", "all")
+
+_TEXT = {
+    ("course", "first"): "First course",
+    ("course", "rechallenge"): "Rechallenge",
+    ("exposure", "on treatment"): "On treatment",
+    ("exposure", "grace period"): "Grace period after a stop",
+    ("dose_band", "unknown"): "Dose unknown",
+    ("dose_band", "after stop"): "After a stop (no dose)",
+    ("age_band", "unknown"): "Age unknown",
+    ("sex", "F"): "Female",
+    ("sex", "M"): "Male",
+    ("sex", "U"): "Sex not recorded",
+    OVERALL: "All person-time",
+}
+_PREFIX = {"time_since_start": "Weeks ", "dose_band": "Dose ", "age_band": "Age "}
+_SUFFIX = {"time_since_start": " since start", "dose_band": " mg/day", "age_band": " y"}
+
+
+def stratum_text(stratifier: str, stratum: str) -> str:
+    """A stratum as a reader says it, with its unit: "weeks 4-18" -> "Weeks 4–18 since start",
+    "300-600" -> "Dose 300–600 mg/day", "<25" -> "Age < 25 y", "F" -> "Female"."""
+    if (stratifier, stratum) in _TEXT:
+        return _TEXT[(stratifier, stratum)]
+    text = str(stratum).removeprefix("weeks ").strip().replace("-", "\u2013")
+    text = text.replace(">", "> ").replace("<", "< ").replace("  ", " ")
+    if stratifier not in _PREFIX:
+        return text
+    return f"{_PREFIX[stratifier]}{text}{_SUFFIX[stratifier]}"
+
+
+def _strata_order(config, found: set[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(stratifier, stratum) in display order: the config's cuts first, then anything else."""
+    from trscohort.rates import stratum_labels
+
+    labels = stratum_labels(config)
+    ordered = [OVERALL]
+    for stratifier in STRATIFIERS[1:]:
+        known = [(stratifier, s) for s in labels.get(stratifier, []) if (stratifier, s) in found]
+        rest = sorted(k for k in found if k[0] == stratifier and k not in known)
+        ordered += known + rest
+    return ordered
+
+
+def _person_time_sql(con) -> str:
+    """Events and days at risk (all episodes) per site, course start year, event and stratum,
+    for every stratifier at once (one scan of the person-time mart)."""
+    require(con, PERSON_TIME, ("analysis", "segment_start", "start_day", *STRATUM_COLUMNS))
+    sets = ", ".join(
+        ["(site, start_year, event_id)"]
+        + [f"(site, start_year, event_id, {c})" for c in STRATUM_COLUMNS]
+    )
+    stratifier = (
+        "CASE "
+        + " ".join(f"WHEN grouping({c}) = 0 THEN '{c}'" for c in STRATUM_COLUMNS)
+        + " ELSE 'overall' END"
+    )
+    stratum = (
+        "CASE "
+        + " ".join(f"WHEN grouping({c}) = 0 THEN coalesce({c}, 'unknown')" for c in STRATUM_COLUMNS)
+        + " ELSE 'all' END"
+    )
+    return f"""
+        SELECT site, start_year, event_id, {stratifier} AS stratifier, {stratum} AS stratum,
+               CAST(sum(events) AS BIGINT) AS events, CAST(sum(days) AS BIGINT) AS days
+        FROM (
+            SELECT p.site, CAST(year(t.segment_start - CAST(t.start_day AS INTEGER)) AS VARCHAR)
+                       AS start_year,
+                   t.event_id, t.events, t.days,
+                   {", ".join(f"CAST(t.{c} AS VARCHAR) AS {c}" for c in STRATUM_COLUMNS)}
+            FROM {PERSON_TIME} AS t JOIN {patients_with_site(con)} AS p USING (patient_id)
+            WHERE t.analysis = 'all_episodes'
+        )
+        GROUP BY GROUPING SETS ({sets})
+    """
+
+
+def _published_layer(key: tuple) -> bool:
+    """The overall rate for every site and start year; the strata for one site over all
+    years, or all sites in one year (not site x year x stratum: mostly small counts, and the
+    page would grow with sites x years x strata)."""
+    site, year, stratum = key
+    return stratum == OVERALL or site == ALL_SITES or year == ALL_TIME
+
+
+def _event_table(
+    event: str,
+    leaves: dict[tuple, int],
+    site_h: Hierarchy,
+    year_h: Hierarchy,
+    strata: list[tuple[str, str]],
+) -> CountTable:
+    """One event's events by site x course start year x stratum, with every margin: sites add
+    up to all sites, years to all time, a stratifier's strata to the event's overall count."""
+    parents: dict = {OVERALL: None}
+    for stratifier, stratum in strata[1:]:
+        parents[(stratifier, stratum)] = (stratifier, STRATIFIER_TOTAL)
+        parents[(stratifier, STRATIFIER_TOTAL)] = None
+    table = cube(
+        f"adverse events {event}",
+        leaves,
+        [site_h, year_h, Hierarchy(parents)],
+        lambda key: key[0] != NO_SITE and key[2][1] != STRATIFIER_TOTAL,
+        keep=_published_layer,
+    )
+    for key in list(table.values):  # each stratifier's total is the overall count
+        site, year, (stratifier, stratum) = key
+        if stratum == STRATIFIER_TOTAL:
+            overall = (site, year, OVERALL)
+            if table.values[key] == table.values[overall]:
+                table.add_sum(overall, [key])
+    return table
+
+
+def client_data(con, config: Mapping[str, Any]) -> dict:
+    """The page's aggregate table: per event, site (and all sites), course start year (and all
+    years) and stratum, the events (protected: primary and complementary suppression, each
+    event one table with every margin a reader can add up) and the days at risk (only where
+    the events are shown: a rate with its exact interval gives the count back)."""
+    config = resolve_config(con, config)
+    rows = con.execute(_person_time_sql(con)).fetchall()
+    site_list = sites(con)
+    years = sorted({r[1] for r in rows if r[1] is not None})
+    events = sorted({r[2] for r in rows})
+    strata = _strata_order(config, {(r[3], str(r[4])) for r in rows})
+    days: dict[tuple, int] = defaultdict(int)
+    by_event: dict[str, dict[tuple, int]] = defaultdict(dict)
+    for site, year, event, stratifier, stratum, n, d in rows:
+        if year is None:
+            continue
+        by_event[event][(site, year, (stratifier, str(stratum)))] = int(n or 0)
+        for s in (site, ALL_SITES):
+            for y in (year, ALL_TIME):
+                days[(s, y, event, (stratifier, str(stratum)))] += int(d or 0)
+    site_h = Hierarchy.flat([*site_list, NO_SITE], ALL_SITES)
+    year_h = Hierarchy.flat(years, ALL_TIME)
+    small_max = privacy.small_count_max(config)
+    site_index = {ALL_SITES: -1, **{s: i for i, s in enumerate(site_list)}}
+    year_index = {ALL_TIME: -1, **{y: i for i, y in enumerate(years)}}
+    stratum_index = {s: i for i, s in enumerate(strata)}
+    out_rows = []
+    for e, event in enumerate(events):
+        protected = protect(_event_table(event, by_event[event], site_h, year_h, strata), small_max)
+        for key in sorted(protected.table.values, key=repr):
+            site, year, stratum = key
+            if protected.status[key] is Status.HIDDEN:
+                continue
+            d = days.get((site, year, event, stratum), 0)
+            code = encode(protected, key)
+            if d == 0 and code == 0:
+                continue  # no one at risk: nothing to show
+            out_rows.append(
+                [
+                    site_index[site],
+                    year_index[year],
+                    e,
+                    stratum_index[stratum],
+                    code,
+                    d if code >= 0 else None,
+                ]
+            )
+    out_rows.sort()
+    return {
+        "months": [],  # the month filter of other pages is not used here
+        "sites": site_list,
+        "years": years,
+        "events": events,
+        "eventLabels": {e: event_label(e) for e in events},
+        "strata": [[s, v] for s, v in strata],
+        "stratumLabels": [stratum_text(s, v) for s, v in strata],
+        "stratifiers": [
+            [s, stratifier_label(s) if s != "overall" else "overall"] for s in STRATIFIERS
+        ],
+        "ciLevel": float(config["adverse_events"]["ci_level"]),
+        "daysPerYear": 365.25,
+        "cells": {
+            "columns": ["site", "start year", "event", "stratum", "events", "days at risk"],
+            "rows": out_rows,
+        },
+    }
+
+
 PAGE = Page(
     slug="adverse_events",
     title="Adverse events",
     summary=(
         "Adverse events on clozapine (AE-*): incidence per 1,000 person-years with exact "
-        "Poisson 95 % intervals, and the cumulative incidence by week since clozapine start "
+        "Poisson 95 % intervals by site, course start year and stratum (one panel per event), "
+        "and the cumulative incidence by week since clozapine start "
         "compared with the guideline's published ranges (severe neutropenia, myocarditis, "
         "seizures, constipation), drawn as grey bands."
     ),
+    client=ClientPage(
+        build=lambda con, config: client_data(con, config),
+        reads=(PERSON_TIME,),
+        charts=(
+            ClientChart(
+                "ae_incidence",
+                "ae_incidence",
+                "Incidence per 1,000 person-years, one panel per event",
+                "New users' clozapine person-time from day 1 of each course to 30 days after "
+                "each stop (marts.clozapine_person_time, all episodes); the first point of each "
+                "panel is all person-time, then the strata chosen above. Each panel has its own "
+                "scale, so a common event does not flatten the rare ones (it reaches the "
+                "highest interval among strata with events; the wider interval of a stratum "
+                "without events runs off the panel and is in the table). Exact Poisson 95 % "
+                "intervals, computed in the page from the published events and person-years "
+                "(the same formula as marts.ae_rates). Filtered by site and by the year the "
+                "clozapine course started; a rate on a suppressed event count is withheld.",
+            ),
+        ),
+    ),
     charts=(
-        Chart(
-            fig_ae_rates,
-            "Incidence by event",
-            "New users' clozapine person-time from day 1 of each course to 30 days after each "
-            "stop; rates on small event counts are withheld.",
-            filters=(),
-            reads=(RATES,),
-        ),
-        Chart(
-            fig_ae_rates_by_stratum,
-            "Incidence by stratum",
-            "Course (first, rechallenge), exposure (on treatment, 30-day grace period after a "
-            "stop), time since the course's start (weeks 0-4, 4-18, 18-52, > 52), dose band, "
-            "sex and age band.",
-            filters=(),
-            reads=(RATES,),
-        ),
         Chart(
             fig_ae_cumulative_incidence,
             "Cumulative incidence by week since start",
@@ -630,7 +839,8 @@ PAGE = Page(
             "competing events (never above the solid line). Grey band: the guideline's "
             "published range (publication.published_ranges_pct). The first 52 weeks by "
             "default (the risky first year; “all weeks” shows the whole follow-up), "
-            "with the patients still at risk under each panel.",
+            "with the patients still at risk under each panel. All sites and periods (not "
+            "filtered: the curves are computed over the whole first-course cohort).",
             filters=(),
             reads=(CUMULATIVE, COMPETING),
         ),

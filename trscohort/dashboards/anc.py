@@ -9,6 +9,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from trscohort.dashboards import privacy
+from trscohort.dashboards.client import ClientChart, ClientPage, protect_in_parts
 from trscohort.dashboards.common import (
     ALL_SITES,
     ALL_TIME,
@@ -135,6 +136,22 @@ def patients_table(con, config) -> CountTable:
     )
 
 
+# The last protected results table and its cells by (site, year): every site x year figure
+# looked through the whole cube for its own cells (a quarter of the ANC page's build time).
+_CELLS_BY_SITE_TIME: dict[str, tuple[Any, dict]] = {}
+
+
+def _cells_of(protected, site_key_: str, time: str) -> list[tuple]:
+    """The cells of one site (or all sites) and year (or all years) of the results table."""
+    cached = _CELLS_BY_SITE_TIME.get("results")
+    if cached is None or cached[0] is not protected:
+        index: dict[tuple, list[tuple]] = {}
+        for k in protected.table.values:
+            index.setdefault(k[:2], []).append(k)
+        cached = _CELLS_BY_SITE_TIME["results"] = (protected, index)
+    return cached[1].get((site_key_, time), [])
+
+
 def _time(con, period) -> str:
     return time_key(period, periods(con))  # the years the pages publish
 
@@ -158,7 +175,7 @@ def fig_anc_categories_by_week(
     protected = protected_table(con, "anc results", lambda: results_table(con, config), config)
     time, key = _time(con, period), site_key(site)
     values = protected.table.values
-    present = [k for k in values if k[0] == key and k[1] == time and k[2] != ALL_WEEKS]
+    present = [k for k in _cells_of(protected, key, time) if k[2] != ALL_WEEKS]
     bands = sorted(
         {k[2] for k in present if values[k] > 0},
         key=lambda b: (b != "baseline", b == ">104", b),
@@ -216,9 +233,8 @@ def fig_anc_category_totals(
     results = protected_table(con, "anc results", lambda: results_table(con, config), config)
     patients = protected_table(con, "anc patients", lambda: patients_table(con, config), config)
     time, key = _time(con, period), site_key(site)
-    present = {
-        k[3] for k, v in results.table.values.items() if k[:3] == (key, time, ALL_WEEKS) and v > 0
-    }
+    values = results.table.values
+    present = {k[3] for k in _cells_of(results, key, time) if k[2] == ALL_WEEKS and values[k] > 0}
     cats = [c for c in CATEGORIES if c in present] + sorted(present - set(CATEGORIES), key=str)
     fig = go.Figure()
     for what, protected, cell, colour in (
@@ -381,6 +397,22 @@ PAGE = Page(
         "clozapine was stopped after a result that required it. Counts of results and "
         "episodes, never one patient's results."
     ),
+    client=ClientPage(
+        build=lambda con, config: client_data(con, config),
+        reads=(ANC_RESULTS,),
+        charts=(
+            ClientChart(
+                "anc_abnormal_by_month",
+                "anc_abnormal",
+                "Abnormal ANC results per month and the action required",
+                "Results in each category other than normal (and bounds that may be abnormal, "
+                "such as '<500'), per month of collection, with the action the guideline's ANC "
+                "table requires for it (benign ethnic neutropenia changes the action for a "
+                "moderate result), and the month's results of every category as N. Follows the "
+                "site and year filters above; counts suppressed as published.",
+            ),
+        ),
+    ),
     charts=(
         Chart(
             fig_anc_categories_by_week,
@@ -404,3 +436,87 @@ PAGE = Page(
         ),
     ),
 )
+
+
+# --------------------------------------------------------------------------- browser-side months
+
+# Categories other than normal, most urgent first (bounds that span categories beside the
+# category they may be): each with the action marts.anc_results records for it.
+ABNORMAL_ORDER = (
+    "severe",
+    "moderate_or_severe",
+    "moderate",
+    "mild_or_worse",
+    "mild",
+    "mild_or_normal",
+    "not_severe",
+    "indeterminate",
+)
+# The guideline's action per proven category (its ANC table), listed when no result of the
+# category is in the warehouse, so that a zero is shown rather than the category left out.
+GUIDELINE_ACTIONS = {
+    "severe": "discontinue; no rechallenge",
+    "moderate": "interrupt (general) / continue with more monitoring (BEN)",
+    "mild": "continue, ANC 3x/week",
+}
+ALL_RESULTS = "all results"
+NORMAL = "normal"
+
+
+def _abnormal_key_order(key: tuple[str, str]) -> tuple:
+    category, action = key
+    rank = ABNORMAL_ORDER.index(category) if category in ABNORMAL_ORDER else len(ABNORMAL_ORDER)
+    return (rank, category, action)
+
+
+def client_data(con, config: Mapping[str, Any]) -> dict:
+    """ANC results per site (and all sites), month and (category, required action) other than
+    normal, with all results of the month as the denominator (normal results are a hidden
+    cell: all results less the abnormal ones). One query; each month protected on its own
+    (primary and complementary suppression), the browser adds months up."""
+    config = resolve_config(con, config)
+    require(con, ANC_RESULTS, ("patient_id", "collected_date", "anc_category", "required_action"))
+    rows = con.execute(
+        f"SELECT p.site, strftime(r.collected_date, '%Y-%m'), "
+        f"coalesce(r.anc_category, 'indeterminate'), coalesce(r.required_action, ''), count(*) "
+        f"FROM {ANC_RESULTS} AS r JOIN {patients_with_site(con)} AS p USING (patient_id) "
+        f"WHERE r.collected_date IS NOT NULL GROUP BY ALL"
+    ).fetchall()
+    leaves: dict[tuple, int] = {}
+    for site, month, category, action, n in rows:
+        key = NORMAL if category == NORMAL else (category, action)
+        leaves[(site, month, key)] = leaves.get((site, month, key), 0) + int(n)
+    site_list = sites(con)
+    months = sorted({k[1] for k in leaves})
+    found = {k[2] for k in leaves if k[2] != NORMAL}
+    missing = {(c, a) for c, a in GUIDELINE_ACTIONS.items() if c not in {k[0] for k in found}}
+    keys = sorted(found | missing, key=_abnormal_key_order)
+    cells = protect_in_parts(
+        "ANC abnormal results by month",
+        leaves,
+        [
+            Hierarchy.flat([*site_list, NO_SITE], ALL_SITES),
+            Hierarchy.roots(months),
+            Hierarchy.flat([*keys, NORMAL], ALL_RESULTS),
+        ],
+        part_of=lambda key: key[1],
+        small_max=privacy.small_count_max(config),
+        published=lambda key: key[0] != NO_SITE and key[2] != NORMAL,
+    )
+    site_index = {ALL_SITES: -1, **{s: i for i, s in enumerate(site_list)}}
+    month_index = {m: i for i, m in enumerate(months)}
+    key_index = {ALL_RESULTS: -1, **{k: i for i, k in enumerate(keys)}}
+    out_rows = sorted(
+        [site_index[s], month_index[m], key_index[k], code]
+        for (s, m, k), (value, code) in cells.items()
+        if value > 0
+    )
+    return {
+        "sites": site_list,
+        "months": months,
+        "categories": [[c, a] for c, a in keys],
+        "results": {
+            "columns": ["site", "month", "category and action", "results"],
+            "rows": out_rows,
+        },
+    }

@@ -554,3 +554,261 @@ SAFETY_JS = r"""
   window.addEventListener("resize", () => { clearTimeout(window._trsResize); window._trsResize = setTimeout(draw, 200); });
 })();
 """
+
+# Adverse events (issue 16): incidence per 1,000 person-years with exact Poisson intervals, one
+# panel per event with its own y axis, filtered by site and course start year in the browser.
+ADVERSE_EVENTS_JS = r"""
+const POISSON = (function () {
+  // Exact (Garwood) interval of a Poisson count k at level L, as trscohort/rates.py computes it:
+  // lower = chi2(a/2; 2k)/2 = Gamma(k) quantile a/2 (0 when k = 0), upper = Gamma(k + 1)
+  // quantile 1 - a/2, a = 1 - L.
+  const LANCZOS = [0.99999999999980993, 676.5203681218851, -1259.1392167224028,
+    771.32342877765313, -176.61502916214059, 12.507343278686905, -0.13857109526572012,
+    9.9843695780195716e-6, 1.5056327351493116e-7];
+  function lnGamma(x) {
+    if (x < 0.5) { return Math.log(Math.PI / Math.sin(Math.PI * x)) - lnGamma(1 - x); }
+    x -= 1;
+    let a = LANCZOS[0];
+    const t = x + 7.5;
+    for (let i = 1; i < 9; i++) { a += LANCZOS[i] / (x + i); }
+    return 0.5 * Math.log(2 * Math.PI) + (x + 0.5) * Math.log(t) - t + Math.log(a);
+  }
+  function gammaP(a, x) {
+    // Regularised lower incomplete gamma P(a, x): series below a + 1, continued fraction above.
+    if (x <= 0) { return 0; }
+    const front = Math.exp(-x + a * Math.log(x) - lnGamma(a));
+    if (x < a + 1) {
+      let sum = 1 / a, term = sum;
+      for (let n = 1; n < 100000; n++) {
+        term *= x / (a + n); sum += term;
+        if (Math.abs(term) < Math.abs(sum) * 1e-15) { break; }
+      }
+      return sum * front;
+    }
+    let b = x + 1 - a, c = 1 / 1e-300, d = 1 / b, h = d;
+    for (let i = 1; i < 100000; i++) {
+      const an = -i * (i - a);
+      b += 2;
+      d = an * d + b; if (Math.abs(d) < 1e-300) { d = 1e-300; }
+      c = b + an / c; if (Math.abs(c) < 1e-300) { c = 1e-300; }
+      d = 1 / d;
+      const delta = d * c;
+      h *= delta;
+      if (Math.abs(delta - 1) < 1e-15) { break; }
+    }
+    return 1 - front * h;
+  }
+  function gammaQuantile(p, a) {
+    // x with P(a, x) = p, by bisection (P rises with x).
+    let lo = 0, hi = a + 10 * Math.sqrt(a) + 10;
+    while (gammaP(a, hi) < p) { hi *= 2; }
+    for (let i = 0; i < 200 && hi - lo > 1e-13 * Math.max(1, hi); i++) {
+      const mid = (lo + hi) / 2;
+      if (gammaP(a, mid) < p) { lo = mid; } else { hi = mid; }
+    }
+    return (lo + hi) / 2;
+  }
+  function interval(k, level) {
+    const alpha = 1 - level;
+    return [k > 0 ? gammaQuantile(alpha / 2, k) : 0, gammaQuantile(1 - alpha / 2, k + 1)];
+  }
+  return {interval, gammaP, gammaQuantile, lnGamma};
+})();
+
+(function () {
+  const D = FILTER.D;
+  const cells = new Map(D.cells.rows.map(r => [r.slice(0, 4).join("|"), r]));
+  const per = 1000;
+  function option(value, text) {
+    const o = document.createElement("option"); o.value = value; o.textContent = text; return o;
+  }
+  function select(host, id, label, options, chosen) {
+    const l = document.createElement("label");
+    l.append(label + " ");
+    const s = document.createElement("select");
+    s.id = "filter-" + id;
+    for (const [v, t] of options) { s.appendChild(option(v, t)); }
+    if (chosen !== undefined) { s.value = chosen; }
+    l.appendChild(s);
+    host.appendChild(l);
+    return s;
+  }
+  function buildFilters(host, onChange) {
+    host.textContent = "";
+    select(host, "site", "Site", [["", "all sites"], ...D.sites.map(s => [s, s])]);
+    select(host, "stratifier", "Strata", D.stratifiers.filter(s => s[0] !== "overall"),
+           "time_since_start");
+    const years = D.years.map(y => [y, y]);
+    select(host, "from", "Course started from", years);
+    select(host, "to", "to", years.slice().reverse());
+    const summary = document.createElement("p");
+    summary.id = "filter-summary"; summary.className = "note";
+    host.appendChild(summary);
+    for (const el of host.querySelectorAll("select")) { el.addEventListener("change", onChange); }
+  }
+  const value = id => document.getElementById("filter-" + id).value;
+  function selection() {
+    let a = D.years.indexOf(value("from")), b = D.years.indexOf(value("to"));
+    if (a > b) { [a, b] = [b, a]; }
+    const site = value("site");
+    const all = a === 0 && b === D.years.length - 1;
+    const name = (site || "all sites") + ", " +
+      (all ? "courses started in any year" : "courses started " + D.years[a] +
+       (a === b ? "" : "\u2013" + D.years[b]));
+    document.getElementById("filter-summary").textContent = "Showing " + name + ".";
+    const years = [];
+    for (let y = a; y <= b; y++) { years.push(y); }
+    return {site: site === "" ? -1 : D.sites.indexOf(site), years: all ? [-1] : years,
+            stratifier: value("stratifier"), name: name};
+  }
+  function rate(sel, e, s) {
+    // Events (summed over the selected start years; suppressed if any year is) and the rate
+    // with its exact interval, only when the events are shown.
+    if (s !== 0 && sel.site !== -1 && sel.years[0] !== -1) {
+      return {events: {v: null, label: "not published"}, py: null, rate: null, low: null,
+              high: null, text: "strata are published for one site over all years, or all sites"};
+    }
+    const codes = [];
+    let days = 0, shown = true;
+    for (const y of sel.years) {
+      const row = cells.get([sel.site, y, e, s].join("|"));
+      if (!row) { continue; }
+      codes.push(row[4]);
+      if (row[5] === null) { shown = false; } else { days += row[5]; }
+    }
+    const events = FILTER.total(codes);
+    const py = days / D.daysPerYear;
+    const out = {events: events, py: shown && events.v !== null ? py : null,
+                 rate: null, low: null, high: null};
+    if (events.v === null || !shown) { out.text = "withheld (" + events.label + " events)"; return out; }
+    if (py <= 0) { out.text = "no person-time"; return out; }
+    const [lo, hi] = POISSON.interval(events.v, D.ciLevel);
+    out.rate = per * events.v / py; out.low = per * lo / py; out.high = per * hi / py;
+    out.text = out.rate.toFixed(2) + " (" + out.low.toFixed(2) + "\u2013" + out.high.toFixed(2) + ")";
+    return out;
+  }
+  // Axis ticks: the unit on a second line ("Weeks 4-18<br>since start"); the table has it whole.
+  const tick = label => label.replace(/ (since start|mg\/day)$/, "<br>$1");
+  function top(r) {
+    // The panel's own scale: up to the highest upper bound among strata with events, so the
+    // wide interval of a zero-event stratum with little person-time (its upper bound runs off
+    // the panel; the table has it) does not flatten the rates.
+    const shown = r.filter(x => x.rate !== null);
+    const withEvents = shown.filter(x => x.events.v > 0);
+    const highs = (withEvents.length ? withEvents : shown).map(x => x.high);
+    return highs.length ? 1.05 * Math.max(...highs) : 1;
+  }
+  function draw() {
+    const sel = selection();
+    const strata = [0];  // the overall first, then the chosen stratifier's strata
+    D.strata.forEach((s, i) => { if (s[0] === sel.stratifier) { strata.push(i); } });
+    const labels = strata.map(i => D.stratumLabels[i]);
+    const narrow = TRS.narrow();
+    const cols = narrow ? 1 : 3, rowsN = Math.ceil(D.events.length / cols);
+    const traces = [], annotations = [], rows = [];
+    const layout = {showlegend: false, hovermode: "closest",
+      grid: {rows: rowsN, columns: cols, pattern: "independent", ygap: 0.5, xgap: 0.12}};
+    D.events.forEach((ev, e) => {
+      const ax = e === 0 ? "" : String(e + 1);
+      const r = strata.map(s => rate(sel, e, s));
+      traces.push({type: "scatter", mode: "markers", x: labels.map(tick), y: r.map(x => x.rate),
+        xaxis: "x" + ax, yaxis: "y" + ax, name: D.eventLabels[ev],
+        marker: {size: 8, color: strata.map(s => (s === 0 ? "#1d3557" : "#457b9d"))},
+        error_y: {type: "data", symmetric: false,
+          array: r.map(x => (x.rate === null ? null : x.high - x.rate)),
+          arrayminus: r.map(x => (x.rate === null ? null : x.rate - x.low))},
+        customdata: r.map(x => x.text + ", " + x.events.label + " events"),
+        hovertemplate: "%{x}: %{customdata}<extra>" + ev + "</extra>"});
+      const withheld = r.map((x, i) => (x.rate === null ? i : -1)).filter(i => i >= 0);
+      if (withheld.length) {
+        traces.push({type: "scatter", mode: "text", x: withheld.map(i => tick(labels[i])),
+          y: withheld.map(() => 0), text: withheld.map(i => (r[i].py === 0 ? "" : "withheld")),
+          textposition: "top center", textfont: {size: 9, color: "#6c757d"},
+          hoverinfo: "skip", xaxis: "x" + ax, yaxis: "y" + ax, name: ev + " withheld"});
+      }
+      annotations.push({text: "<b>" + D.eventLabels[ev] + "</b>", xref: "x" + ax + " domain",
+        yref: "y" + ax + " domain", x: 0, y: 1.04, xanchor: "left", yanchor: "bottom",
+        showarrow: false, font: {size: 12}});
+      layout["xaxis" + ax] = {type: "category", tickfont: {size: 9}, automargin: true};
+      layout["yaxis" + ax] = {range: [0, top(r)], tickfont: {size: 9},
+        title: {text: e % cols === 0 ? "per 1,000 PY" : "", font: {size: 10}}};
+      strata.forEach((s, i) => rows.push([D.eventLabels[ev], D.stratumLabels[s],
+        r[i].events.label, r[i].py === null ? "withheld" : r[i].py.toFixed(1),
+        r[i].rate === null ? r[i].text : r[i].rate.toFixed(2),
+        r[i].rate === null ? "" : r[i].low.toFixed(2) + "\u2013" + r[i].high.toFixed(2)]));
+    });
+    layout.annotations = annotations;
+    const height = (narrow ? 260 : 250) * rowsN + 80;
+    Plotly.react(document.getElementById("chart-ae_incidence"), traces,
+      TRS.fitLayout(layout, narrow ? Math.round(height / 1.3) : height), TRS.plotConfig());
+    TRS.table(document.getElementById("table-ae_incidence"), "ae_incidence",
+      ["event", "stratum", "events (n)", "person-years (N)", "rate per 1,000 person-years",
+       Math.round(D.ciLevel * 100) + " % CI (exact Poisson)"], rows,
+      sel.name + ". Each panel has its own scale. A sum over start years that takes in a " +
+      "suppressed year is withheld, and so is its rate.");
+  }
+  buildFilters(document.getElementById("client-filters"), draw);
+  draw();
+  window.addEventListener("resize", () => { clearTimeout(window._trsResize); window._trsResize = setTimeout(draw, 200); });
+})();
+"""
+
+# ANC page (issue 16): abnormal results per month with the action the guideline requires,
+# computed in the page from its aggregate table; it follows the page's site and year filters.
+ANC_JS = r"""
+(function () {
+  const F = FILTER, D = F.D;
+  const R = F.index(D.results.rows, 3);
+  const colours = {severe: "#e63946", moderate_or_severe: "#c1121f", moderate: "#f4a261",
+    mild_or_worse: "#bc6c25", mild: "#e9c46a", mild_or_normal: "#8d99ae"};
+  function selected() {
+    const pick = id => { const el = document.getElementById(id); return el ? el.value : ""; };
+    const site = pick("filter-site"), period = pick("filter-period");
+    const n = D.months.length ? F.ym(D.months[D.months.length - 1]) : 0;
+    const [a, b] = period ? [parseInt(period, 10) * 12, parseInt(period, 10) * 12 + 11]
+      : [D.months.length ? F.ym(D.months[0]) : 0, n];
+    return {site: site === "" ? -1 : D.sites.indexOf(site), siteName: site || "all sites",
+            months: F.monthIndexes(a, b), name: period || "all time"};
+  }
+  function cell(site, m, k) {
+    const row = R.get([site, m, k].join("|"));
+    return F.total([row ? row[3] : 0]);
+  }
+  function draw() {
+    const sel = selected();
+    const x = sel.months.map(m => D.months[m]);
+    const traces = [], rows = [];
+    const all = sel.months.map(m => cell(sel.site, m, -1));
+    D.categories.forEach(([category, action], k) => {
+      const counts = sel.months.map(m => cell(sel.site, m, k));
+      traces.push({type: "scatter", mode: "lines+markers", x: x, y: counts.map(c => c.v),
+        name: category.replace(/_/g, " "), text: counts.map(c => c.label),
+        line: {color: colours[category] || "#6c757d", width: category === "severe" ? 3 : 1.5},
+        marker: {size: 5}, customdata: counts.map(() => action),
+        hovertemplate: "%{x}: %{text} results<br>required: %{customdata}<extra>" +
+          category.replace(/_/g, " ") + "</extra>"});
+      sel.months.forEach((m, j) => {
+        const share = F.share(counts[j], all[j]);
+        rows.push([D.months[m], category.replace(/_/g, " "), action, counts[j].label,
+                   all[j].label, share.text]);
+      });
+    });
+    const layout = TRS.fitLayout({xaxis: {type: "category", title: {text: "month of the result"}},
+      yaxis: {title: {text: "ANC results"}, rangemode: "tozero"}}, 420);
+    const el = document.getElementById("chart-anc_abnormal_by_month");
+    Plotly.react(el, traces.length ? traces : [{type: "scatter", x: x, y: x.map(() => 0),
+      mode: "lines", name: "no abnormal results", line: {color: "#2a9d8f"}}], layout,
+      TRS.plotConfig());
+    TRS.table(document.getElementById("table-anc_abnormal_by_month"), "anc_abnormal_by_month",
+      ["month", "ANC category", "required action", "results (n)", "all ANC results (N)",
+       "share of the month's results"], rows,
+      sel.siteName + ", " + sel.name + ". Suppressed months are gaps in the line and labelled here.");
+  }
+  for (const id of ["filter-site", "filter-period"]) {
+    const el = document.getElementById(id);
+    if (el) { el.addEventListener("change", draw); }
+  }
+  draw();
+  window.addEventListener("resize", () => { clearTimeout(window._trsAnc); window._trsAnc = setTimeout(draw, 200); });
+})();
+"""

@@ -35,6 +35,8 @@ from trscohort.dashboards import (
 )
 from trscohort.dashboards.client import script_json
 from trscohort.dashboards.client_js import (
+    ADVERSE_EVENTS_JS,
+    ANC_JS,
     COMMON_JS,
     FIGURE_JS,
     FILTER_JS,
@@ -166,6 +168,8 @@ a.headline { text-decoration: none; color: inherit; }
 _script_json = script_json
 
 CLIENT_JS = {"monitoring": MONITORING_JS, "safety_quality": SAFETY_JS}  # page slug -> its renderer
+CLIENT_JS["adverse_events"] = ADVERSE_EVENTS_JS
+CLIENT_JS["anc"] = ANC_JS
 
 
 def provenance(con, config) -> dict:

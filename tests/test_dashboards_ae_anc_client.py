@@ -1,0 +1,332 @@
+"""Issue 16: the adverse-events and ANC pages' aggregate tables, filtered in the browser.
+
+Hand-built marts whose right numbers are known by hand:
+
+* adverse events (marts.clozapine_person_time): events and days at risk per site, year the
+  clozapine course started and stratum, one table per event with every margin; strata labelled
+  with their units; a small count embedded as a code with a complement withheld, and nothing
+  suppressed can be worked out by a reader who knows every relation (linear program);
+* ANC (marts.anc_results): results per month in each category other than normal with the
+  action the guideline requires (split by benign ethnic neutropenia where the action differs),
+  the month's results as N, small counts suppressed with a complement.
+
+No patient identifier is in either table."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import duckdb
+import pytest
+
+from tests.security.attacker import feasible_ranges, recovered
+from trscohort.config import load_config
+from trscohort.dashboards import adverse_events, anc
+from trscohort.dashboards.client import SHOWN_SMALL, SHOWN_WITHHELD, script_json
+
+K = 10
+DAYS_PER_YEAR = 365.25
+
+# ---------------------------------------------------------------------------- adverse events
+
+PT_COLUMNS = (
+    "analysis VARCHAR, event_id VARCHAR, patient_id VARCHAR, segment_start DATE, "
+    "start_day INTEGER, time_since_start VARCHAR, dose_band VARCHAR, age_band VARCHAR, "
+    "sex VARCHAR, course VARCHAR, exposure VARCHAR, events INTEGER, days INTEGER"
+)
+
+# (event, patient, segment start, day of the course, weeks band, dose band, events, days)
+AE_ROWS = [
+    # north, course started 2020-01-01: GI 30 events in 3,653 days
+    ("AE-GI", "PAT-N-0001", "2020-01-01", 0, "weeks 0-4", "<300", 30, 3653),
+    # north, course started 2020-12-20: its segment from 2021-01-01 (day 12) still counts in 2020
+    ("AE-GI", "PAT-N-0002", "2021-01-01", 12, "weeks 0-4", "<300", 20, 7305),
+    # south, course started 2021-03-01 (segment from day 31): 5 events, a small count
+    ("AE-GI", "PAT-S-0001", "2021-04-01", 31, "weeks 4-18", "300-600", 5, 1826),
+    # a rare event on its own scale: 12 events among 40 person-years in the south
+    ("AE-NEU", "PAT-S-0001", "2021-04-01", 31, "weeks 4-18", "300-600", 12, 14610),
+    ("AE-NEU", "PAT-N-0001", "2020-01-01", 0, "weeks 0-4", "<300", 0, 3653),
+]
+AE_SITES = {"PAT-N-0001": "north", "PAT-N-0002": "north", "PAT-S-0001": "south"}
+
+
+def _ae_warehouse(rows=AE_ROWS, sites=AE_SITES) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA staging; CREATE SCHEMA marts")
+    con.execute("CREATE TABLE staging.patients (patient_id VARCHAR, site VARCHAR)")
+    con.executemany("INSERT INTO staging.patients VALUES (?, ?)", list(sites.items()))
+    con.execute(f"CREATE TABLE marts.clozapine_person_time ({PT_COLUMNS})")
+    con.executemany(
+        "INSERT INTO marts.clozapine_person_time VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            ("all_episodes", e, p, start, day, weeks, dose, "25-34", "F", "first", "on treatment")
+            + (n, d)
+            for e, p, start, day, weeks, dose, n, d in rows
+        ]
+        # first-event rows are another analysis: never added to the all-episodes rates
+        + [
+            ("first_event", "AE-GI", "PAT-N-0001", "2020-01-01", 0, "weeks 0-4", "<300")
+            + ("25-34", "F", "first", "on treatment", 1, 40)
+        ],
+    )
+    return con
+
+
+def _ae_cells(data: dict) -> dict:
+    """{(site, year, event, (stratifier, stratum)): (code, days)} from the page data."""
+    out = {}
+    for s, y, e, k, code, days in data["cells"]["rows"]:
+        site = "*" if s == -1 else data["sites"][s]
+        year = "*" if y == -1 else data["years"][y]
+        out[(site, year, data["events"][e], tuple(data["strata"][k]))] = (code, days)
+    return out
+
+
+@pytest.fixture(scope="module")
+def ae_data() -> dict:
+    return adverse_events.client_data(_ae_warehouse(), load_config())
+
+
+OVERALL = ("overall", "all")
+
+
+def test_ae_cells_sum_events_and_days_by_site_and_course_start_year(ae_data):
+    cells = _ae_cells(ae_data)
+    assert ae_data["years"] == ["2020", "2021"]
+    # days add up over sites and years: 14,610 + 3,653
+    assert cells[("*", "*", "AE-NEU", OVERALL)] == (12, 18263)
+    assert cells[("south", "*", "AE-NEU", OVERALL)] == (12, 14610)
+    assert cells[("north", "*", "AE-NEU", OVERALL)] == (0, 3653)  # zero events: shown
+    assert cells[("*", "2020", "AE-NEU", OVERALL)] == (0, 3653)
+    # PAT-N-0002's segment from 2021-01-01 belongs to a course started in 2020
+    assert ("north", "2021", "AE-GI", OVERALL) not in cells  # no one at risk: not embedded
+
+
+def test_ae_cells_tied_to_a_small_count_are_all_withheld(ae_data):
+    """GI: north 50 events (2020), south 5 (2021), nothing else. Every non-zero GI cell is 50,
+    55 or 5, and any 50 or 55 shown gives the 5 back (55 - 50): all are withheld."""
+    cells = _ae_cells(ae_data)
+    truth = {
+        ("north", "2020"): 50,
+        ("north", "*"): 50,
+        ("*", "2020"): 50,
+        ("*", "*"): 55,
+        ("south", "2021"): 5,
+        ("south", "*"): 5,
+        ("*", "2021"): 5,
+    }
+    for (site, year), value in truth.items():
+        code = cells[(site, year, "AE-GI", OVERALL)][0]
+        assert code == (SHOWN_SMALL if value <= K else SHOWN_WITHHELD), (site, year)
+
+
+def test_ae_small_count_is_a_code_with_a_complement_and_no_days(ae_data):
+    cells = _ae_cells(ae_data)
+    small = cells[("south", "2021", "AE-GI", OVERALL)]
+    assert small == (SHOWN_SMALL, None)  # 5 events: "<11", and no person-time beside it
+    # north 50 + south 5 = 55 overall: one of the two shown cells is withheld
+    assert SHOWN_WITHHELD in (
+        cells[("north", "*", "AE-GI", OVERALL)][0],
+        cells[("*", "*", "AE-GI", OVERALL)][0],
+    )
+    codes = [code for code, _ in cells.values()]
+    assert not [c for c in codes if 1 <= c <= K]
+    assert all(days is None for code, days in cells.values() if code < 0)
+
+
+def test_ae_strata_published_for_one_site_or_one_year_not_both(ae_data):
+    cells = _ae_cells(ae_data)
+    strata = [k for k in cells if k[3] != OVERALL]
+    assert strata
+    assert not [k for k in strata if k[0] != "*" and k[1] != "*"]
+    assert cells[("*", "2021", "AE-NEU", ("time_since_start", "weeks 4-18"))] == (12, 14610)
+    assert cells[("north", "*", "AE-NEU", ("dose_band", "<300"))] == (0, 3653)
+
+
+def test_ae_nothing_suppressed_can_be_worked_out(ae_data):
+    """The reader knows every relation: sites add up to all sites, years to all time, each
+    stratifier's strata to the overall count; not-published cells are unknowns."""
+    cells = _ae_cells(ae_data)
+    sites = [*ae_data["sites"], "*"]
+    years = [*ae_data["years"], "*"]
+    strata = [tuple(s) for s in ae_data["strata"]]
+    shown, unknown = {}, {}
+    keys = [(s, y, e, k) for s in sites for y in years for e in ae_data["events"] for k in strata]
+    for key in keys:
+        code = cells.get(key, (0, 0))[0] if key in cells or _published(key) else None
+        if code is None:
+            unknown[key] = (0, math.inf)  # a layer the page does not publish
+        elif code == SHOWN_SMALL:
+            unknown[key] = (1, K)
+        elif code == SHOWN_WITHHELD:
+            unknown[key] = (K + 1, math.inf)
+        else:
+            shown[key] = code
+    relations = []
+    for _, y, e, k in {(None, *key[1:]) for key in keys}:
+        relations.append({**{(s, y, e, k): 1 for s in sites[:-1]}, ("*", y, e, k): -1})
+    for s, _, e, k in {(key[0], None, *key[2:]) for key in keys}:
+        relations.append({**{(s, y, e, k): 1 for y in years[:-1]}, (s, "*", e, k): -1})
+    for s, y, e in {key[:3] for key in keys}:
+        for stratifier in {k[0] for k in strata if k != OVERALL}:
+            parts = {(s, y, e, k): 1 for k in strata if k[0] == stratifier}
+            relations.append({**parts, (s, y, e, OVERALL): -1})
+    ranges = feasible_ranges(shown, unknown, relations)
+    suppressed = [k for k, v in unknown.items() if v != (0, math.inf)]
+    assert suppressed
+    assert [k for k in recovered(ranges) if k in suppressed] == []
+
+
+def _published(key) -> bool:
+    site, year, _, stratum = key
+    return stratum == OVERALL or site == "*" or year == "*"
+
+
+def test_ae_stratum_labels_carry_their_units(ae_data):
+    labels = dict(zip(map(tuple, ae_data["strata"]), ae_data["stratumLabels"], strict=True))
+    assert labels[("time_since_start", "weeks 4-18")] == "Weeks 4\u201318 since start"
+    assert labels[("dose_band", "<300")] == "Dose < 300 mg/day"
+    assert labels[("dose_band", "300-600")] == "Dose 300\u2013600 mg/day"
+    assert labels[("age_band", "25-34")] == "Age 25\u201334 y"
+    assert labels[("sex", "F")] == "Female"
+    assert adverse_events.stratum_text("time_since_start", "weeks >52") == (
+        "Weeks > 52 since start"
+    )
+    assert adverse_events.stratum_text("age_band", "65+") == "Age 65+ y"
+    # display order: the config's cuts (weeks 0-4 before 4-18), the overall first
+    assert ae_data["strata"][0] == list(OVERALL)
+    weeks = [s for s in ae_data["strata"] if s[0] == "time_since_start"]
+    assert weeks == [["time_since_start", "weeks 0-4"], ["time_since_start", "weeks 4-18"]]
+
+
+def test_ae_page_data_holds_no_identifier(ae_data):
+    text = script_json(ae_data)
+    assert "PAT-" not in text
+
+
+def test_ae_patients_without_a_site_count_only_in_all_sites():
+    data = adverse_events.client_data(
+        _ae_warehouse(sites={**AE_SITES, "PAT-S-0001": None}), load_config()
+    )
+    assert data["sites"] == ["north"]
+    cells = _ae_cells(data)
+    assert cells[("*", "*", "AE-NEU", OVERALL)][0] in (12, SHOWN_WITHHELD)
+    assert not [k for k in cells if k[0] == "(no site)"]
+
+
+# ---------------------------------------------------------------------------- ANC by month
+
+INTERRUPT = "interrupt clozapine; ANC daily until >= 1000/uL, then resume"
+BEN_CONTINUE = "continue; ANC three times a week until >= 1000/uL; haematology consultation"
+DISCONTINUE = "discontinue clozapine; no rechallenge"
+
+# (patient, site, date, category, action, results)
+ANC_ROWS = [
+    ("PAT-N-0001", "north", "2024-03-04", "normal", "continue", 30),
+    ("PAT-N-0001", "north", "2024-03-11", "severe", DISCONTINUE, 12),
+    ("PAT-N-0002", "north", "2024-03-12", "moderate", INTERRUPT, 3),
+    ("PAT-N-0003", "north", "2024-03-13", "moderate", BEN_CONTINUE, 11),
+    ("PAT-S-0001", "south", "2024-03-05", "normal", "continue", 25),
+    ("PAT-S-0001", "south", "2024-03-20", "moderate", INTERRUPT, 15),
+    ("PAT-S-0001", "south", "2024-04-02", "normal", "continue", 40),
+]
+
+
+@pytest.fixture(scope="module")
+def anc_data() -> dict:
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA staging; CREATE SCHEMA marts")
+    con.execute("CREATE TABLE staging.patients (patient_id VARCHAR, site VARCHAR)")
+    con.executemany(
+        "INSERT INTO staging.patients VALUES (?, ?)", sorted({(r[0], r[1]) for r in ANC_ROWS})
+    )
+    con.execute(
+        "CREATE TABLE marts.anc_results (patient_id VARCHAR, collected_date DATE, "
+        "anc_category VARCHAR, required_action VARCHAR)"
+    )
+    con.executemany(
+        "INSERT INTO marts.anc_results VALUES (?, ?, ?, ?)",
+        [(p, d, c, a) for p, _, d, c, a, n in ANC_ROWS for _ in range(n)],
+    )
+    return anc.client_data(con, load_config())
+
+
+def _anc_cells(data: dict) -> dict:
+    out = {}
+    for s, m, k, code in data["results"]["rows"]:
+        site = "*" if s == -1 else data["sites"][s]
+        key = "all" if k == -1 else tuple(data["categories"][k])
+        out[(site, data["months"][m], key)] = code
+    return out
+
+
+def test_anc_abnormal_results_per_month_with_the_required_action(anc_data):
+    cells = _anc_cells(anc_data)
+    categories = [tuple(c) for c in anc_data["categories"]]
+    # most urgent first; a moderate result's action depends on benign ethnic neutropenia
+    assert categories[0] == ("severe", DISCONTINUE)
+    assert ("moderate", INTERRUPT) in categories and ("moderate", BEN_CONTINUE) in categories
+    # no mild result in the warehouse: listed with the guideline's action, zero in every month
+    assert ("mild", anc.GUIDELINE_ACTIONS["mild"]) in categories
+    assert cells[("*", "2024-03", "all")] == 96
+    assert cells[("*", "2024-03", ("severe", DISCONTINUE))] == 12
+    assert cells[("north", "2024-03", ("moderate", BEN_CONTINUE))] == 11
+    assert cells[("south", "2024-04", "all")] == 40
+    assert ("*", "2024-04", ("severe", DISCONTINUE)) not in cells  # zero: not embedded
+
+
+def test_anc_small_monthly_count_suppressed_with_a_complement(anc_data):
+    cells = _anc_cells(anc_data)
+    assert cells[("north", "2024-03", ("moderate", INTERRUPT))] == SHOWN_SMALL  # 3 results
+    # north 3 + south 15 = 18: one of the two others is withheld
+    assert SHOWN_WITHHELD in (
+        cells[("south", "2024-03", ("moderate", INTERRUPT))],
+        cells[("*", "2024-03", ("moderate", INTERRUPT))],
+    )
+    assert not [v for v in cells.values() if 1 <= v <= K]
+
+
+def test_anc_nothing_suppressed_can_be_worked_out(anc_data):
+    cells = _anc_cells(anc_data)
+    sites = [*anc_data["sites"], "*"]
+    keys = [tuple(c) for c in anc_data["categories"]]
+    shown, unknown = {}, {}
+    relations = []
+    for month in anc_data["months"]:
+        for site in sites:
+            for key in [*keys, "all"]:
+                code = cells.get((site, month, key), 0)
+                cell = (site, month, key)
+                if code == SHOWN_SMALL:
+                    unknown[cell] = (1, K)
+                elif code == SHOWN_WITHHELD:
+                    unknown[cell] = (K + 1, math.inf)
+                else:
+                    shown[cell] = code
+            unknown[(site, month, "normal")] = (0, math.inf)  # never published
+            relations.append(
+                {**{(site, month, k): 1 for k in [*keys, "normal"]}, (site, month, "all"): -1}
+            )
+        for key in [*keys, "all", "normal"]:
+            relations.append({**{(s, month, key): 1 for s in sites[:-1]}, ("*", month, key): -1})
+    ranges = feasible_ranges(shown, unknown, relations)
+    suppressed = [k for k, v in unknown.items() if v != (0, math.inf)]
+    assert len(suppressed) >= 2
+    assert [k for k in recovered(ranges) if k in suppressed] == []
+
+
+def test_anc_page_data_holds_no_identifier(anc_data):
+    assert "PAT-" not in json.dumps(anc_data)
+
+
+def test_ae_stratum_missing_in_the_mart_is_unknown_not_all():
+    """A NULL stratum (not expected from the mart, which writes 'unknown') is counted as
+    unknown, never mistaken for the overall row."""
+    con = _ae_warehouse()
+    con.execute("UPDATE marts.clozapine_person_time SET age_band = NULL")
+    data = adverse_events.client_data(con, load_config())
+    strata = [tuple(s) for s in data["strata"]]
+    assert ("age_band", "unknown") in strata and ("age_band", "all") not in strata
+    cells = _ae_cells(data)
+    assert cells[("*", "*", "AE-NEU", ("age_band", "unknown"))] == (12, 18263)
