@@ -38,7 +38,9 @@ from trscohort.dashboards.client_js import (
     COMMON_JS,
     FIGURE_JS,
     FILTER_JS,
+    FUNNEL_JS,
     MONITORING_JS,
+    QI_JS,
     SAFETY_JS,
 )
 from trscohort.dashboards.common import (
@@ -165,7 +167,12 @@ a.headline { text-decoration: none; color: inherit; }
 
 _script_json = script_json
 
-CLIENT_JS = {"monitoring": MONITORING_JS, "safety_quality": SAFETY_JS}  # page slug -> its renderer
+CLIENT_JS = {  # page slug -> its renderer
+    "monitoring": MONITORING_JS,
+    "safety_quality": SAFETY_JS,
+    "funnel": FUNNEL_JS,
+    "quality_indicators": QI_JS,
+}
 
 
 def provenance(con, config) -> dict:
