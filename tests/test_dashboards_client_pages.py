@@ -332,10 +332,14 @@ def test_qi_filters_sums_and_csv_in_the_browser(browser, hand_pages):
     )
     names = json.loads(
         browser.evaluate(
-            "JSON.stringify(document.getElementById('chart-qi_overview').data.map(t => t.name))"
+            "JSON.stringify(document.getElementById('chart-qi_overview').data"
+            ".filter(t => t.type === 'bar').map(t => t.name))"
         )
     )
     assert len(names) == 2 and names[1].startswith("previous period, 2024-01 to 2024-03")
+    lax = _row(_table(browser, "qi_overview")[0], "QI-LAX")
+    # south in 2024-Q1: March alone, 0 of "<11" (one suppressed cell keeps its own label)
+    assert (lax["previous n / N"], lax["previous rate %"]) == ("0 / <11", "withheld")
     assert browser.errors() == []
 
 

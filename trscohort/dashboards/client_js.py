@@ -671,6 +671,15 @@ const QI = (function () {
     return s;
   }
   const y = s => (s.pct === null ? null : +s.pct.toFixed(2));
+  function marks(labels, list, horizontal) {
+    // Where a rate is withheld: its label at the axis, never a bar of some length.
+    const at = list.map((s, i) => [labels[i], s]).filter(([, s]) => s.pct === null);
+    const text = at.map(([, s]) => (s.d.v === 0 ? "no units" : "withheld"));
+    const cats = at.map(([l]) => l), zeros = at.map(() => 0);
+    return {type: "scatter", mode: "text", text: text, showlegend: false, hoverinfo: "skip",
+      name: "suppressed", textposition: horizontal ? "middle right" : "top center",
+      x: horizontal ? zeros : cats, y: horizontal ? cats : zeros, textfont: {color: "#6c757d"}};
+  }
   const errs = list => ({type: "data", array: list.map(s => (s.ci ? +(100 * s.ci[1] - s.pct).toFixed(2) : null)),
     arrayminus: list.map(s => (s.ci ? +(s.pct - 100 * s.ci[0]).toFixed(2) : null)), color: "#1d3557"});
   function median(site, ind, sel) {
@@ -695,6 +704,7 @@ const QI = (function () {
       textposition: "outside", cliponaxis: false, customdata: inds.map(x => x.now.long),
       hovertemplate: "%{y}: %{customdata}<extra></extra>"}];
     traces[0].error_x.visible = true;
+    traces.push(marks(labels, inds.map(x => x.now), true));
     if (sel.prev) {
       traces.push({type: "bar", orientation: "h", y: labels, x: inds.map(x => y(x.before)),
         name: sel.prev.name, marker: {color: "#adb5bd"}, customdata: inds.map(x => x.before.long),
@@ -766,6 +776,7 @@ const QI = (function () {
       error_y: errs(now), name: sel.name, marker: {color: "#1d3557"},
       text: now.map(s => (s.pct === null ? s.text : s.pct.toFixed(1) + " %")), textposition: "outside",
       cliponaxis: false, customdata: now.map(s => s.long), hovertemplate: "%{x}: %{customdata}<extra></extra>"}];
+    if (names.length) { traces.push(marks(names, now, false)); }
     if (sel.prev) {
       traces.push({type: "bar", x: names, y: before.map(y), name: sel.prev.name, marker: {color: "#adb5bd"},
         customdata: before.map(s => s.long), hovertemplate: "%{x}: %{customdata}<extra>previous</extra>"});
