@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 from collections import defaultdict
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import plotly.graph_objects as go
@@ -171,13 +172,20 @@ def site_counts(con, config) -> tuple[list[tuple[str, str]], dict[str, dict[tupl
     return names, dict(counts)
 
 
-def funnel_table(con, config) -> CountTable:
+@dataclass
+class FunnelTable(CountTable):
+    """The funnel's count table, with its steps in funnel order: [(step, kind)]."""
+
+    steps: list[tuple[str, str]] = field(default_factory=list)
+
+
+def funnel_table(con, config) -> FunnelTable:
     """Funnel steps, asides and clozapine statuses per site and for all sites, with what a
     reader can derive: the patients leaving between two nested steps (hidden cells), and the
     patients without a site (hidden; all sites = the sites + them)."""
-    table = CountTable("funnel")
     site_list = sites(con)
     names, counts = site_counts(con, config)
+    table = FunnelTable("funnel", steps=names)
     statuses = sorted({k[1] for c in counts.values() for k in c if k[0] == "status"})
     cells = [("step", step) for step, _ in names] + [("status", s) for s in statuses]
     places = [*site_list, NO_SITE]
@@ -311,7 +319,7 @@ def client_data(con, config: Mapping[str, Any]) -> dict:
     config = resolve_config(con, config)
     protected = protected_funnel(con, config)
     site_list = sites(con)
-    names, _ = site_counts(con, config)
+    names = protected.table.steps
     statuses = sorted(
         {k[1] for k in protected.table.values if k[0] == "status"},
         key=lambda s: (
