@@ -243,23 +243,37 @@ def _linearly_fixed(
                     rows.append(row)
                     cols.append(index[k])
                     data.append(float(c))
-        matrix = csr_matrix((data, (rows, cols)), shape=(len(group), len(keys)))
-        for k, free in zip(keys, _free_coordinates(matrix), strict=True):
+        if len(keys) <= SMALL_GROUP:  # dense: no sparse-matrix overhead on a few cells
+            matrix = np.zeros((len(group), len(keys)))
+            np.add.at(matrix, (rows, cols), data)
+            free_found = _free_dense(matrix)
+        else:
+            matrix = csr_matrix((data, (rows, cols)), shape=(len(group), len(keys)))
+            free_found = _free_coordinates(matrix)
+        for k, free in zip(keys, free_found, strict=True):
             if not free:
                 fixed.add(k)
     return fixed
 
 
+SMALL_GROUP = 40  # up to this many unknown cells, the null space from a dense eigensolver
+
+
+def _free_dense(matrix: np.ndarray) -> list[bool]:
+    """For each column of a small dense matrix: does its null space move that coordinate?"""
+    gram = matrix.T @ matrix
+    eigenvalues, vectors = np.linalg.eigh(gram)
+    null = vectors[:, eigenvalues < 1e-9 * max(1.0, float(eigenvalues.max(initial=0.0)))]
+    if null.size == 0:
+        return [False] * matrix.shape[1]
+    return list(np.linalg.norm(null, axis=1) > 1e-6)
+
+
 def _free_coordinates(matrix) -> list[bool]:
     """For each column of a sparse matrix: does its null space move that coordinate?"""
     rows, cols = matrix.shape
-    if cols <= 40:
-        gram = (matrix.T @ matrix).toarray()
-        eigenvalues, vectors = np.linalg.eigh(gram)
-        null = vectors[:, eigenvalues < 1e-9 * max(1.0, float(eigenvalues.max(initial=0.0)))]
-        if null.size == 0:
-            return [False] * cols
-        return list(np.linalg.norm(null, axis=1) > 1e-6)
+    if cols <= SMALL_GROUP:
+        return _free_dense(matrix.toarray())
     # Large: project random vectors onto the null space (least squares on the relations).
     from scipy.sparse.linalg import lsqr
 
