@@ -421,7 +421,7 @@ def _client_values(con, small_max: int, site_dim: Hierarchy) -> dict[tuple[str, 
 def client_data(con, config: Mapping[str, Any]) -> dict:
     """The page's aggregate table: numerator, denominator and exclusions by site (and all
     sites) x month x indicator x stratum, protected part by part (one month, indicator and
-    stratum: no relation crosses them); `not in the numerator` is a hidden cell, so that a
+    stratum, the exclusions apart: no relation crosses them); `not in the numerator` is a hidden cell, so that a
     small complement (19 of 23) is never given away. The browser sums months and computes the
     Wilson interval from the summed n and N (the mart's formula, `trscohort.qi.wilson`)."""
     config = resolve_config(con, config)
@@ -448,7 +448,7 @@ def client_data(con, config: Mapping[str, Any]) -> dict:
             Hierarchy.roots(strata),
             measure_dim,
         ],
-        part_of=lambda key: key[1:4],
+        part_of=lambda key: (*key[1:4], key[4] == EXCLUDED),  # no relation ties them either
         small_max=small_max,
         published=lambda key: key[0] != NO_SITE and key[4] != NOT_NUMERATOR,
     )
