@@ -5,9 +5,10 @@ patients over `--sites` sites, then times `write_dashboards` page by page:
 
     .venv/bin/python benchmarks/bench_dashboards.py --patients 2000 --sites 30
 
-Pages whose charts are drawn in the browser (monitoring, safety flags, adverse events) embed
-one protected aggregate table; the others still precompute one figure per site x year (see
-README, "Dashboards").
+Pages whose charts are drawn in the browser (funnel, monitoring, safety flags, quality
+indicators, adverse events) embed one protected aggregate table; the ANC page still precomputes
+one figure per site x year (see README, "Dashboards"). `--warehouse PATH` times an existing
+warehouse instead (opened read-only; its sites are left as they are).
 """
 
 from __future__ import annotations
@@ -31,22 +32,37 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=2000)
     parser.add_argument("--sites", type=int, default=30)
     parser.add_argument("--pages", default=",".join(p.slug for p in PAGES))
+    parser.add_argument("--warehouse", type=Path, help="an existing warehouse (read-only)")
+    parser.add_argument(
+        "--whole", action="store_true", help="one write_dashboards of every page, as a run does"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
-        warehouse = build_warehouse(Path(tmp) / "w", patients=args.patients)
-        spread_over_sites(warehouse, args.sites)
-        print(
-            f"warehouse: {args.patients} patients, {args.sites} sites, "
-            f"{time.perf_counter() - started:.1f} s"
-        )
+        if args.warehouse:
+            warehouse = args.warehouse
+        else:
+            warehouse = build_warehouse(Path(tmp) / "w", patients=args.patients)
+            spread_over_sites(warehouse, args.sites)
+            print(
+                f"warehouse: {args.patients} patients, {args.sites} sites, "
+                f"{time.perf_counter() - started:.1f} s"
+            )
+        total = time.perf_counter()
         with duckdb.connect(str(warehouse), read_only=True) as con:
+            if args.whole:
+                published = write_dashboards(con, Path(tmp) / "all", pages=args.pages.split(","))
+                print(f"{'whole step':<22} {time.perf_counter() - total:7.1f} s")
+                for page in published.files:
+                    print(f"{page.name:<27} {page.stat().st_size / 1e6:6.2f} MB")
+                return
             for slug in args.pages.split(","):
                 started = time.perf_counter()
                 published = write_dashboards(con, Path(tmp) / slug, pages=[slug])
                 seconds = time.perf_counter() - started
                 page = published.directory / f"{slug}.html"
                 print(f"{slug:<22} {seconds:7.1f} s  {page.stat().st_size / 1e6:6.2f} MB")
+            print(f"{'pages one by one':<22} {time.perf_counter() - total:7.1f} s")
 
 
 if __name__ == "__main__":

@@ -155,9 +155,13 @@ def published_site(base: Path, name: str = "full", **kwargs) -> tuple[Path, Path
 
 
 def spread_over_sites(warehouse: Path, sites: int) -> None:
-    """Reassign every patient to one of `sites` sites (a hash of the id: reproducible)."""
+    """Reassign every patient to one of `sites` sites (a hash of the id: reproducible); the
+    quality-indicator mart, which keeps each unit's site, is rebuilt with the new sites."""
+    from trscohort.models import Model, build_model, transform_context
+
+    site = f"'site_' || lpad(CAST(hash(patient_id) % {int(sites)} AS VARCHAR), 2, '0')"
     with duckdb.connect(str(warehouse)) as con:
-        con.execute(
-            "UPDATE staging.patients SET site = 'site_' || "
-            f"lpad(CAST(hash(patient_id) % {int(sites)} AS VARCHAR), 2, '0')"
-        )
+        con.execute(f"UPDATE staging.patients SET site = {site}")
+        if has_table(con, "marts.qi_indicator_patients"):
+            con.execute(f"UPDATE marts.qi_indicator_patients SET site = {site}")
+            build_model(con, Model("marts", "qi_indicators"), transform_context(load_config()))

@@ -1,5 +1,6 @@
-"""Issue 16: at 30 sites the browser-filtered pages embed one aggregate table, so their size
-and build time no longer grow with sites x years (98 s and 3.4 MB per page before).
+"""Issue 16: at 30 sites the browser-filtered pages (funnel, monitoring, safety flags, quality
+indicators, adverse events) embed one aggregate table, so their size and build time no longer grow with sites x
+years (98 s and 3.4 MB per page before).
 
 The bounds are loose (a shared 2-core machine); the figures themselves are measured with
 `benchmarks/bench_dashboards.py` and reported in the README."""
@@ -26,7 +27,14 @@ def thirty_sites(tmp_path_factory):
     return warehouse
 
 
-@pytest.mark.parametrize("slug", ["monitoring", "safety_quality", "adverse_events"])
+# Page size bound per page: 0.04-0.23 MB measured, adverse events 0.40 MB (nine events x
+# strata); 3.4 MB per page before issue 16.
+MAX_BYTES = {"adverse_events": 700_000}
+
+
+@pytest.mark.parametrize(
+    "slug", ["funnel", "monitoring", "safety_quality", "quality_indicators", "adverse_events"]
+)
 def test_browser_filtered_page_at_30_sites_is_small_and_quick(thirty_sites, tmp_path, slug):
     with duckdb.connect(str(thirty_sites), read_only=True) as con:
         started = time.perf_counter()
@@ -41,5 +49,5 @@ def test_browser_filtered_page_at_30_sites_is_small_and_quick(thirty_sites, tmp_
     assert '|2024"' not in page and f'"{data["sites"][0]}|' not in page
     size = len(page.encode())
     print(f"{slug} page at {SITES} sites: {seconds:.1f} s, {size / 1e6:.2f} MB")
-    assert size < 1_000_000, size
-    assert seconds < 90, seconds  # loose: a shared machine; see benchmarks/bench_dashboards.py
+    assert size < MAX_BYTES.get(slug, 400_000), size
+    assert seconds < 60, seconds  # loose: a shared machine; see benchmarks/bench_dashboards.py

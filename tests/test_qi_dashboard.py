@@ -37,8 +37,9 @@ def mart():
 def test_the_page_is_registered_and_reads_only_the_aggregate_mart():
     assert qi_page.PAGE in PAGES
     assert qi_page.PAGE.reads == ("marts.qi_indicators",)
-    ids = [c.id for c in qi_page.PAGE.charts]
-    assert len(ids) == len(set(ids))
+    ids = [c.id for c in qi_page.PAGE.client.charts]
+    assert [c.id for c in qi_page.PAGE.charts] == ["qi_definitions"]  # the only static chart
+    assert len(ids) == len(set(ids)) and ids[0] == "qi_overview"
     for d in qi.definitions():
         slug = d.id.removeprefix("QI-").lower().replace("-", "_")
         assert f"qi_{slug}_by_month" in ids

@@ -259,36 +259,45 @@ def _assert_solved_nothing(reader: Reader, secret: dict | None = None) -> int:
     return len(targets)
 
 
-def funnel_reader(warehouse, charts) -> tuple[Reader, dict]:
+def page_data(directory, page: str) -> dict:
+    """A page's embedded aggregate table (issue 16: filtered in the browser)."""
+    text = (directory / page).read_text()
+    match = re.search(r'id="page-data">(.*?)</script>', text, re.S)
+    return json.loads(match.group(1).replace("<\\/", "</"))
+
+
+def funnel_reader(warehouse, data) -> tuple[Reader, dict]:
+    """The funnel page's embedded steps by site (a count or a suppression code each)."""
     import duckdb
 
-    from trscohort.dashboards.funnel import funnel_steps
+    from trscohort.dashboards.funnel import funnel_steps, step_label
 
     reader, secret = Reader(), {}
-    steps_by_site = {}
-    for site, _, data in _variants(charts, "cohort_funnel"):
-        (trace,) = _main_traces(data)
-        steps_by_site[site] = list(trace["y"])
-        for step, label in zip(trace["y"], trace["customdata"], strict=True):
-            reader.see(("step", site, step), count_label(label))
+    sites_ = [*data["sites"], "*"]
+    steps = [name for kind, name in data["keys"] if kind == "funnel"]
+    for s, i, code in data["counts"]["rows"]:
+        kind, name = data["keys"][i]
+        if kind == "funnel":
+            _see_code(reader, ("step", sites_[s], name), code)
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        truth = {s: funnel_steps(con, site=None if s == "*" else s) for s in steps_by_site}
-    sites_ = [s for s in steps_by_site if s != "*"]
-    for site, steps in steps_by_site.items():
-        patients = {x["step"]: x["patients"] for x in truth[site]}
+        truth = {s: funnel_steps(con, site=None if s == "*" else s) for s in sites_}
+    for site in sites_:
+        patients = {step_label(x["step"]): x["patients"] for x in truth[site]}
         for before, after in zip(steps, steps[1:], strict=False):
             reader.hidden(("left", site, after))
             reader.total(("step", site, before), [("step", site, after), ("left", site, after)])
             secret[("left", site, after)] = patients[before] - patients[after]
-    for step in steps_by_site["*"]:  # every synthetic patient has a site
-        reader.total(("step", "*", step), [("step", s, step) for s in sites_])
+    for step in steps:  # every synthetic patient has a site
+        reader.total(("step", "*", step), [("step", s, step) for s in data["sites"]])
     return reader, secret
 
 
-def test_funnel_steps_and_drop_outs_cannot_be_worked_out(pages):
+def test_funnel_steps_and_drop_outs_cannot_be_worked_out(pages, tmp_path_factory):
     """Funnel steps are nested: two shown steps give the patients between them."""
-    warehouse, charts, _ = pages
-    reader, secret = funnel_reader(warehouse, charts)
+    from tests.dashboard_cases import published_site
+
+    warehouse, directory = published_site(tmp_path_factory.getbasetemp())
+    reader, secret = funnel_reader(warehouse, page_data(directory, "funnel.html"))
     assert _assert_solved_nothing(reader, secret) > 5
 
 
@@ -306,6 +315,56 @@ def test_adverse_event_strata_cannot_be_worked_out_from_the_overall_count(tmp_pa
             ranges = reader.solve(targets)
             assert [c for c in recovered(ranges) if c in targets] == []
             solved += len(targets)
+    assert solved > 0, "nothing suppressed: the test would prove nothing"
+
+
+def test_quality_indicators_cannot_be_worked_out_across_sites(tmp_path_factory):
+    """Issue 16: numerator, denominator and exclusions by site x month x indicator x stratum,
+    summed over months in the browser; per month, indicator and stratum the sites (and the
+    hidden patients without a site) add up to all sites, and numerator + the hidden units not
+    in it = denominator (so a small complement, 19 of 23, is never given away)."""
+    import duckdb
+
+    from tests.dashboard_cases import published_site
+
+    warehouse, directory = published_site(tmp_path_factory.getbasetemp())
+    data = page_data(directory, "quality_indicators.html")
+    sites_ = [*data["sites"], "*"]
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        truth = con.execute(
+            "SELECT strftime(month, '%Y-%m'), indicator_id, stratum, coalesce(site, '*'), "
+            "denominator - numerator FROM marts.qi_indicators WHERE NOT all_months "
+            "AND month IS NOT NULL"
+        ).fetchall()
+    index = {
+        "m": {m: i for i, m in enumerate(data["months"])},
+        "i": {x["id"]: i for i, x in enumerate(data["indicators"])},
+        "s": {x: i for i, x in enumerate(data["strata"])},
+    }
+    secrets: dict[tuple, dict] = {}
+    for month, indicator, stratum, site, complement in truth:
+        part = (index["m"][month], index["i"][indicator], index["s"][stratum])
+        secrets.setdefault(part, {})[("not", site)] = complement
+    by_part: dict[tuple, Reader] = {}
+    for s, m, i, st, *codes in data["counts"]["rows"]:
+        reader = by_part.setdefault((m, i, st), Reader())
+        for measure, code in zip("ndx", codes, strict=True):
+            _see_code(reader, (measure, sites_[s]), code)
+    solved = 0
+    for part, reader in by_part.items():
+        for site in [*sites_, "(no site)"]:
+            for measure in "ndx":
+                if site == "(no site)":
+                    reader.hidden((measure, site))
+                else:
+                    reader.ranges.setdefault((measure, site), (0, 0))  # not embedded: none
+            reader.hidden(("not", site))
+            reader.total(("d", site), [("n", site), ("not", site)])
+        for measure in ("n", "d", "x", "not"):
+            reader.total((measure, "*"), [(measure, s) for s in [*data["sites"], "(no site)"]])
+        secret = secrets.get(part, {})
+        if reader.suppressed() or any(1 <= v <= K for v in secret.values()):
+            solved += _assert_solved_nothing(reader, secret)
     assert solved > 0, "nothing suppressed: the test would prove nothing"
 
 
@@ -569,7 +628,7 @@ def test_the_reader_does_recover_cells_when_only_small_counts_are_suppressed(
         )
         if match:
             charts.update(json.loads(match.group(1).replace("<\\/", "</")))
-    reader, secret = funnel_reader(warehouse, charts)
+    reader, secret = funnel_reader(warehouse, page_data(published.directory, "funnel.html"))
     ranges = reader.solve()
     small_left = [c for c, v in secret.items() if 1 <= v <= K]
     assert [c for c in recovered(ranges) if c in small_left or c in reader.suppressed()]

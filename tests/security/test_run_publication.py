@@ -63,8 +63,8 @@ def test_a_page_failing_the_privacy_scan_is_never_published(previous, capsys, mo
     folder, warehouse, out = previous
     before_out, before_wh = tree_digest(out), file_digest(warehouse)
     assert _mentions(out, "P1") == []
-    # A bug that puts a patient id into a chart title.
-    monkeypatch.setattr("trscohort.dashboards.funnel.filter_note", lambda *a, **k: " P1")
+    # A bug that puts a patient id into a step name of the funnel page.
+    monkeypatch.setattr("trscohort.dashboards.funnel.step_label", lambda name: f"{name} P1")
     code, err = cli(run_args(folder, warehouse, out), capsys)
     assert code == 2
     assert "contain identifying data" in err and "funnel.html (1 patient id)" in err
@@ -157,7 +157,7 @@ def test_outputs_and_warehouse_come_from_the_same_run(previous, capsys, monkeypa
     folder, warehouse, out = previous
     extra = BASE_EXTRACTS["patients"].rstrip() + "\n        P3,1990-01-01,F,false,north,\n"
     write_extracts(folder, {"patients": extra})
-    monkeypatch.setattr("trscohort.dashboards.funnel.filter_note", lambda *a, **k: " P3")
+    monkeypatch.setattr("trscohort.dashboards.funnel.step_label", lambda name: f"{name} P3")
     assert cli(run_args(folder, warehouse, out), capsys)[0] == 2
     with duckdb.connect(str(warehouse), read_only=True) as con:
         sha = con.execute(

@@ -80,10 +80,7 @@ def protect_in_parts(
     cells: dict[tuple, tuple[int, int]] = {}
     for part in sorted(parts, key=repr):
         leaves = parts[part]
-        dims = [
-            Hierarchy({n: p for n, p in h.parents.items() if _in_part(h, n, leaves, d)})
-            for d, h in enumerate(dimensions)
-        ]
+        dims = [_part_hierarchy(h, {k[d] for k in leaves}) for d, h in enumerate(dimensions)]
         protected = protect(cube(f"{name} {part}", leaves, dims, published), small_max)
         for key, value in protected.table.values.items():
             if protected.status[key] is not Status.HIDDEN:
@@ -91,16 +88,16 @@ def protect_in_parts(
     return cells
 
 
-def _in_part(h: Hierarchy, node: Hashable, leaves: Mapping[tuple, int], d: int) -> bool:
-    """A node belongs to a part's cube when one of the part's leaves lies under it."""
-    present = {k[d] for k in leaves}
+def _part_hierarchy(h: Hierarchy, present: set) -> Hierarchy:
+    """The nodes of `h` a part's cube has: those with one of the part's leaves under them
+    (the leaves and their ancestors), in the hierarchy's order."""
+    keep = set()
     for leaf in present:
-        chain = [leaf]
-        while h.parents.get(chain[-1]) is not None:
-            chain.append(h.parents[chain[-1]])
-        if node in chain:
-            return True
-    return False
+        node = leaf
+        while node is not None and node not in keep:
+            keep.add(node)
+            node = h.parents.get(node)
+    return Hierarchy({n: p for n, p in h.parents.items() if n in keep})
 
 
 def encode(protected: Protected, key: tuple) -> int:

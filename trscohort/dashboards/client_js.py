@@ -812,3 +812,254 @@ ANC_JS = r"""
   window.addEventListener("resize", () => { clearTimeout(window._trsAnc); window._trsAnc = setTimeout(draw, 200); });
 })();
 """
+
+# The funnel page: state at the as-of date, so a site filter only (no time axis).
+FUNNEL_JS = r"""
+(function () {
+  const D = JSON.parse(document.getElementById("page-data").textContent);
+  const SMALL = D.smallLabel;
+  const C = new Map(D.counts.rows.map(r => [r[0] + "|" + r[1], r[2]]));
+  const label = v => (v === -1 ? SMALL : v === -2 ? "withheld" : v.toLocaleString("en"));
+  const host = document.getElementById("client-filters");
+  host.innerHTML = '<label id="label-site">Site <select id="filter-site"></select></label>' +
+    '<p class="note" id="filter-summary"></p>';
+  const select = document.getElementById("filter-site");
+  for (const [v, t] of [["", "all sites"], ...D.sites.map(s => [s, s])]) {
+    const o = document.createElement("option"); o.value = v; o.textContent = t; select.appendChild(o);
+  }
+  function cells(site, kind) {
+    // [{name, v (embedded code or count), shown (count or null)}] of one kind, in order.
+    const s = site === "" ? -1 : D.sites.indexOf(site);
+    const out = [];
+    D.keys.forEach(([k, name], i) => {
+      if (k !== kind) { return; }
+      const v = C.has(s + "|" + i) ? C.get(s + "|" + i) : 0;
+      out.push({name: name, v: v, shown: v >= 0 ? v : null, label: label(v)});
+    });
+    return out;
+  }
+  function bars(id, rows, colour, horizontal, extra) {
+    const names = rows.map(r => r.name), values = rows.map(r => r.shown);
+    const text = rows.map(r => r.label + (r.note ? " (" + r.note + ")" : ""));
+    const bar = horizontal
+      ? {type: "bar", orientation: "h", y: names, x: values}
+      : {type: "bar", x: names, y: values};
+    Object.assign(bar, {text: text, textposition: "auto", cliponaxis: false,
+      marker: {color: colour}, hovertemplate: "%{" + (horizontal ? "y" : "x") + "}: %{text}<extra></extra>",
+      name: "patients"});
+    const hidden = rows.filter(r => r.shown === null);
+    const traces = [bar];
+    if (hidden.length) {
+      // A suppressed count is labelled where its bar would start, never drawn to a length.
+      const mark = {type: "scatter", mode: "text", text: hidden.map(r => r.label),
+        textposition: horizontal ? "middle right" : "top center", showlegend: false,
+        hoverinfo: "skip", name: "suppressed"};
+      if (horizontal) { mark.y = hidden.map(r => r.name); mark.x = hidden.map(() => 0); }
+      else { mark.x = hidden.map(r => r.name); mark.y = hidden.map(() => 0); }
+      traces.push(mark);
+    }
+    const layout = horizontal
+      ? {yaxis: {autorange: "reversed", automargin: true}, xaxis: {title: {text: "patients"}, rangemode: "tozero"},
+         showlegend: false}
+      : {yaxis: {title: {text: "patients"}, rangemode: "tozero"}, xaxis: {automargin: true}, showlegend: false};
+    Plotly.react(document.getElementById("chart-" + id), traces,
+      TRS.fitLayout(layout, 120 + 45 * rows.length), TRS.plotConfig());
+    TRS.table(document.getElementById("table-" + id), id, extra.columns,
+      rows.map(extra.row), extra.note);
+  }
+  function draw() {
+    const site = select.value;
+    document.getElementById("filter-summary").textContent =
+      "Showing " + (site || "all sites") + ", at the as-of date.";
+    const steps = cells(site, "funnel");
+    steps.forEach((r, i) => {
+      const before = i > 0 ? steps[i - 1].shown : null;
+      r.pct = i > 0 && r.shown !== null && before ? (100 * r.shown / before).toFixed(1) + " %" : "";
+      r.note = r.pct ? r.pct + " of previous" : "";
+    });
+    bars("cohort_funnel", steps, "#457b9d", true, {
+      columns: ["step", "patients (n)", "previous step (N)", "% of previous step"],
+      row: (r, i) => [r.name, r.label, i > 0 ? steps[i - 1].label : "", r.pct],
+      note: "A percentage is shown only when both counts are."});
+    bars("funnel_asides", cells(site, "aside"), "#e76f51", true, {
+      columns: ["group", "patients (n)"], row: r => [r.name, r.label], note: ""});
+    bars("clozapine_status", cells(site, "status"), "#2a9d8f", false, {
+      columns: ["clozapine status", "patients (n)"], row: r => [r.name, r.label], note: ""});
+  }
+  select.addEventListener("change", draw);
+  draw();
+  window.addEventListener("resize", () => { clearTimeout(window._trsResize); window._trsResize = setTimeout(draw, 200); });
+})();
+"""
+
+# The quality-indicators page: rates summed over the selected months, with the Wilson interval
+# recomputed from the summed n and N (the formula of trscohort.qi.wilson and the mart).
+QI_JS = r"""
+const QI = (function () {
+  function wilson(n, N, z) {
+    if (N <= 0) { return null; }
+    const p = n / N, z2n = z * z / N;
+    const centre = (p + z2n / 2) / (1 + z2n);
+    const half = z / (1 + z2n) * Math.sqrt(p * (1 - p) / N + z2n / (4 * N));
+    return [Math.max(0, Math.min(p, centre - half)), Math.min(1, Math.max(p, centre + half))];
+  }
+  return {wilson};
+})();
+(function () {
+  if (!document.getElementById("page-data")) { return; }
+  const F = FILTER, D = F.D;
+  const R = F.index(D.counts.rows, 4);
+  const V = F.index(D.values.rows, 2);
+  const siteIdx = s => (s === "" ? -1 : D.sites.indexOf(s));
+  const pctLevel = Math.round(100 * D.level * 10) / 10;
+  function rate(site, monthIdx, ind, stratum) {
+    // Numerator, denominator and excluded summed over the months (suppressed if any month is),
+    // the rate only when both counts are shown, with its Wilson interval.
+    const n = [], d = [], x = [];
+    for (const m of monthIdx) {
+      const row = R.get([siteIdx(site), m, ind, stratum].join("|"));
+      if (row) { n.push(row[4]); d.push(row[5]); x.push(row[6]); }
+    }
+    const s = F.share(F.total(n), F.total(d));
+    s.excluded = F.total(x);
+    s.ci = s.pct === null ? null : QI.wilson(s.n.v, s.d.v, D.z);
+    s.ciText = s.ci ? (100 * s.ci[0]).toFixed(1) + "-" + (100 * s.ci[1]).toFixed(1) : "";
+    s.long = s.pct === null ? (s.d.v === 0 ? "no units" : "withheld (denominator " + s.d.label + ")")
+      : s.text + " (" + pctLevel + " % CI " + s.ciText + "; " + s.n.label + " of " + s.d.label + ")";
+    return s;
+  }
+  const y = s => (s.pct === null ? null : +s.pct.toFixed(2));
+  function marks(labels, list, horizontal) {
+    // Where a rate is withheld: its label at the axis, never a bar of some length.
+    const at = list.map((s, i) => [labels[i], s]).filter(([, s]) => s.pct === null);
+    const text = at.map(([, s]) => (s.d.v === 0 ? "no units" : "withheld"));
+    const cats = at.map(([l]) => l), zeros = at.map(() => 0);
+    return {type: "scatter", mode: "text", text: text, showlegend: false, hoverinfo: "skip",
+      name: "suppressed", textposition: horizontal ? "middle right" : "top center",
+      x: horizontal ? zeros : cats, y: horizontal ? cats : zeros, textfont: {color: "#6c757d"}};
+  }
+  const errs = list => ({type: "data", array: list.map(s => (s.ci ? +(100 * s.ci[1] - s.pct).toFixed(2) : null)),
+    arrayminus: list.map(s => (s.ci ? +(s.pct - 100 * s.ci[0]).toFixed(2) : null)), color: "#1d3557"});
+  function median(site, ind, sel) {
+    if (sel.a > F.ym(D.months[0] || "0000-01") || sel.b < F.ym(D.months[D.months.length - 1] || "0000-01")) {
+      return "";  // a median cannot be summed over months: all time only
+    }
+    const row = V.get([siteIdx(site), ind].join("|"));
+    if (!row) { return ""; }
+    if (row[2] < 0) { return "withheld (" + F.label(row[2]) + " values)"; }
+    const f = v => Number(v.toPrecision(4));
+    return f(row[3]) + " (" + f(row[4]) + "-" + f(row[5]) + "; n = " + row[2].toLocaleString("en") + ")";
+  }
+  function overview(sel) {
+    const months = F.monthIndexes(sel.a, sel.b);
+    const prev = sel.prev ? F.monthIndexes(sel.prev.a, sel.prev.b) : [];
+    const inds = D.indicators.map((d, i) => ({d: d, now: rate(sel.site, months, i, 0),
+      before: rate(sel.site, prev, i, 0)}));
+    const labels = inds.map(x => x.d.id);
+    const traces = [{type: "bar", orientation: "h", y: labels, x: inds.map(x => y(x.now)),
+      error_x: Object.assign(errs(inds.map(x => x.now))), name: sel.name, marker: {color: "#457b9d"},
+      text: inds.map(x => x.now.pct === null ? x.now.long.split(" (")[0] : x.now.text),
+      textposition: "outside", cliponaxis: false, customdata: inds.map(x => x.now.long),
+      hovertemplate: "%{y}: %{customdata}<extra></extra>"}];
+    traces[0].error_x.visible = true;
+    traces.push(marks(labels, inds.map(x => x.now), true));
+    if (sel.prev) {
+      traces.push({type: "bar", orientation: "h", y: labels, x: inds.map(x => y(x.before)),
+        name: sel.prev.name, marker: {color: "#adb5bd"}, customdata: inds.map(x => x.before.long),
+        hovertemplate: "%{y}: %{customdata}<extra>previous</extra>"});
+    }
+    const layout = TRS.fitLayout({barmode: "group", yaxis: {autorange: "reversed", automargin: true},
+      xaxis: {title: {text: "% of the denominator (" + pctLevel + " % Wilson interval)"}, range: [0, 112]}},
+      120 + 36 * labels.length * (sel.prev ? 1.6 : 1));
+    Plotly.react(document.getElementById("chart-qi_overview"), traces, layout, TRS.plotConfig());
+    const columns = ["indicator", "title", "numerator (n)", "denominator (N)", "rate %",
+      pctLevel + " % CI", "excluded (n)", "value: median (IQR)", "better", "version"];
+    if (sel.prev) { columns.push("previous n / N", "previous rate %", "change (points)"); }
+    const rows = inds.map((x, i) => {
+      const r = [x.d.id, x.d.title, x.now.n.label, x.now.d.label, x.now.pct === null ? x.now.text : x.now.pct.toFixed(1),
+        x.now.ciText, x.now.excluded.label, median(sel.site, i, sel), x.d.higherIsBetter ? "higher" : "lower",
+        x.d.version];
+      if (sel.prev) {
+        r.push(x.before.n.label + " / " + x.before.d.label,
+          x.before.pct === null ? x.before.text : x.before.pct.toFixed(1),
+          x.now.pct !== null && x.before.pct !== null ? (x.now.pct - x.before.pct).toFixed(1) : "");
+      }
+      return r;
+    });
+    TRS.table(document.getElementById("table-qi_overview"), "qi_overview", columns, rows,
+      "Sums over months; a sum that includes a suppressed month is suppressed, and a rate needs both counts shown.");
+  }
+  function byMonth(i, sel) {
+    const d = D.indicators[i], id = "qi_" + d.slug + "_by_month";
+    const el = document.getElementById("chart-" + id);
+    if (!el) { return; }
+    const months = F.monthIndexes(sel.a, sel.b).filter(m => R.has([siteIdx(sel.site), m, i, 0].join("|")));
+    const cells = months.map(m => rate(sel.site, [m], i, 0));
+    const x = months.map(m => D.months[m]);
+    const traces = [{type: "bar", x: x, y: cells.map(s => s.d.v), name: "denominator",
+      marker: {color: "#a8dadc"}, text: cells.map(s => s.d.label), textposition: "none",
+      hovertemplate: "%{x}: %{text} in the denominator<extra></extra>"},
+      {type: "scatter", mode: "lines+markers", x: x, y: cells.map(y), yaxis: "y2", connectgaps: false,
+       line: {color: "#1d3557"}, error_y: errs(cells), customdata: cells.map(s => s.long),
+       hovertemplate: "%{x}: %{customdata}<extra></extra>",
+       name: "rate (" + pctLevel + " % Wilson interval)"}];
+    const layout = TRS.fitLayout({xaxis: {type: "category", title: {text: "month"}},
+      yaxis: {title: {text: "denominator"}, rangemode: "tozero"},
+      yaxis2: {title: {text: "%"}, overlaying: "y", side: "right", range: [0, 105], showgrid: false}}, 380);
+    if (!months.length) {
+      layout.annotations = [{text: "Nobody in this selection (unit: " + d.unit + ").", x: 0.5, y: 0.5,
+        xref: "paper", yref: "paper", showarrow: false, font: {size: 14, color: "#6c757d"}}];
+      traces[0].x = ["no months"]; traces[0].y = [0]; traces[0].text = ["0"];
+      traces[1].x = []; traces[1].y = [];
+    }
+    Plotly.react(el, traces, layout, TRS.plotConfig());
+    TRS.table(document.getElementById("table-" + id), id,
+      ["month", "numerator (n)", "denominator (N)", "rate %", pctLevel + " % CI", "excluded (n)"],
+      cells.length ? cells.map((s, j) => [x[j], s.n.label, s.d.label, s.pct === null ? s.text : s.pct.toFixed(1),
+        s.ciText, s.excluded.label]) : [[sel.name, "0", "0", "no units", "", "0"]],
+      (d.higherIsBetter ? "Higher" : "Lower") + " is better. A withheld month is a gap in the line.");
+  }
+  function byStratum(i, sel) {
+    const d = D.indicators[i], id = "qi_" + d.slug + "_by_stratum";
+    const el = document.getElementById("chart-" + id);
+    if (!el) { return; }
+    const months = F.monthIndexes(sel.a, sel.b);
+    const prev = sel.prev ? F.monthIndexes(sel.prev.a, sel.prev.b) : [];
+    const strata = D.strata.map((s, j) => j).filter(j => j > 0
+      && D.counts.rows.some(r => r[2] === i && r[3] === j));
+    const now = strata.map(j => rate(sel.site, months, i, j));
+    const before = strata.map(j => rate(sel.site, prev, i, j));
+    const names = strata.map(j => D.strata[j]);
+    const traces = [{type: "bar", x: names.length ? names : ["no strata"], y: names.length ? now.map(y) : [0],
+      error_y: errs(now), name: sel.name, marker: {color: "#1d3557"},
+      text: now.map(s => (s.pct === null ? s.text : s.pct.toFixed(1) + " %")), textposition: "outside",
+      cliponaxis: false, customdata: now.map(s => s.long), hovertemplate: "%{x}: %{customdata}<extra></extra>"}];
+    if (names.length) { traces.push(marks(names, now, false)); }
+    if (sel.prev) {
+      traces.push({type: "bar", x: names, y: before.map(y), name: sel.prev.name, marker: {color: "#adb5bd"},
+        customdata: before.map(s => s.long), hovertemplate: "%{x}: %{customdata}<extra>previous</extra>"});
+    }
+    const layout = TRS.fitLayout({barmode: "group", yaxis: {title: {text: "% of the denominator"}, range: [0, 112]},
+      xaxis: {automargin: true}}, 380);
+    Plotly.react(el, traces, layout, TRS.plotConfig());
+    const columns = ["stratum", "numerator (n)", "denominator (N)", "rate %", pctLevel + " % CI"];
+    if (sel.prev) { columns.push("previous n / N", "previous rate %"); }
+    TRS.table(document.getElementById("table-" + id), id, columns, now.map((s, j) => {
+      const r = [names[j], s.n.label, s.d.label, s.pct === null ? s.text : s.pct.toFixed(1), s.ciText];
+      if (sel.prev) {
+        r.push(before[j].n.label + " / " + before[j].d.label,
+          before[j].pct === null ? before[j].text : before[j].pct.toFixed(1));
+      }
+      return r;
+    }), "Each stratum's numerator against the same kind of denominator.");
+  }
+  const draw = () => {
+    const sel = F.current();
+    overview(sel);
+    D.indicators.forEach((d, i) => { byMonth(i, sel); byStratum(i, sel); });
+  };
+  F.build(document.getElementById("client-filters"), draw);
+  draw();
+  window.addEventListener("resize", () => { clearTimeout(window._trsResize); window._trsResize = setTimeout(draw, 200); });
+})();
+"""

@@ -5,15 +5,19 @@ without documented TRS shown apart. State at the as-of date: no period filter.""
 from __future__ import annotations
 
 import itertools
+from collections import defaultdict
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import plotly.graph_objects as go
+import sqlglot
+from sqlglot import exp
 
+from trscohort.dashboards.client import ClientChart, ClientPage, encode
 from trscohort.dashboards.common import (
     ALL_SITES,
     NO_SITE,
-    Chart,
     Page,
     Period,
     base_layout,
@@ -21,6 +25,7 @@ from trscohort.dashboards.common import (
     filter_note,
     has_table,
     no_data,
+    patients_with_site,
     protected_table,
     require,
     resolve_config,
@@ -108,24 +113,89 @@ def _status_counts(con, site: str | None) -> dict[str, int]:
     )
 
 
-def funnel_table(con, config) -> CountTable:
+SITE_COLUMN = "dashboard_site"
+CLOZAPINE_STEPS = ("adequate clozapine trial (CLZ-5)", "clozapine-resistant (CLZ-6)")
+
+
+def _by_site_funnel_sql(con, config) -> str:
+    """marts/trs_funnel.sql rendered over the TRS status with each patient's site, every
+    branch of its UNION grouped by site: the model's own step definitions, in one query."""
+    require(con, TRS_STATUS, ("patient_id", "trs_status"))
+    scope = (
+        f"(SELECT t.*, coalesce(p.site, {sql_text(NO_SITE)}) AS {SITE_COLUMN} "
+        f"FROM {TRS_STATUS} AS t LEFT JOIN {patients_with_site(con)} AS p USING (patient_id))"
+    )
+    sql = _ENV.get_template("marts/trs_funnel.sql").render(
+        **transform_context(config), ref=lambda table: scope if table == TRS_STATUS else table
+    )
+    tree = sqlglot.parse_one(sql, read="duckdb")
+    for select in list(tree.find_all(exp.Select)):
+        if not isinstance(select.parent, exp.CTE) and select.find(exp.Count):
+            select.select(SITE_COLUMN, copy=False).group_by(SITE_COLUMN, copy=False)
+    return tree.sql(dialect="duckdb")
+
+
+def site_counts(con, config) -> tuple[list[tuple[str, str]], dict[str, dict[tuple, int]]]:
+    """([(step, kind)] in funnel order, {site or NO_SITE: {("step", step) or ("status",
+    status): patients}}) from three aggregate queries (never one query per site)."""
+    rows = con.execute(
+        f"SELECT step_order, step, kind, {SITE_COLUMN}, patients "
+        f"FROM ({_by_site_funnel_sql(con, config)}) ORDER BY step_order"
+    ).fetchall()
+    names: list[tuple[str, str]] = []
+    counts: dict[str, dict[tuple, int]] = defaultdict(dict)
+    for _, step, kind, site, patients in rows:
+        if (step, kind) not in names:
+            names.append((step, kind))
+        counts[site][("step", step)] = int(patients or 0)
+    if not names:  # no patient at all: the model's steps, each 0
+        names = [(s, k) for _, s, k, _n in _trs_funnel_rows(con, None, config)]
+    if has_table(con, CLOZAPINE_STATUS):
+        funnel = [n for n in names if n[1] == "funnel"]
+        names = funnel + [(s, "funnel") for s in CLOZAPINE_STEPS] + names[len(funnel) :]
+        for site, adequate, resistant in con.execute(
+            f"SELECT coalesce(p.site, {sql_text(NO_SITE)}), "
+            f"count(*) FILTER (WHERE c.adequate_trial_date IS NOT NULL), "
+            f"count(*) FILTER (WHERE c.clozapine_status = 'clozapine_resistant') "
+            f"FROM {TRS_STATUS} AS t JOIN {CLOZAPINE_STATUS} AS c USING (patient_id) "
+            f"LEFT JOIN {patients_with_site(con)} AS p USING (patient_id) "
+            f"WHERE t.trs_status = 'trs' AND t.clozapine_start_date IS NOT NULL GROUP BY ALL"
+        ).fetchall():
+            counts[site][("step", CLOZAPINE_STEPS[0])] = int(adequate)
+            counts[site][("step", CLOZAPINE_STEPS[1])] = int(resistant)
+        for site, status, patients in con.execute(
+            f"SELECT coalesce(p.site, {sql_text(NO_SITE)}), c.clozapine_status, count(*) "
+            f"FROM {CLOZAPINE_STATUS} AS c LEFT JOIN {patients_with_site(con)} AS p "
+            f"USING (patient_id) WHERE c.clozapine_status <> 'not_on_clozapine' GROUP BY ALL"
+        ).fetchall():
+            counts[site][("status", status)] = int(patients)
+    return names, dict(counts)
+
+
+@dataclass
+class FunnelTable(CountTable):
+    """The funnel's count table, with its steps in funnel order: [(step, kind)]."""
+
+    steps: list[tuple[str, str]] = field(default_factory=list)
+
+
+def funnel_table(con, config) -> FunnelTable:
     """Funnel steps, asides and clozapine statuses per site and for all sites, with what a
     reader can derive: the patients leaving between two nested steps (hidden cells), and the
-    patients without a site (all sites minus the sites, hidden)."""
-    table = CountTable("funnel")
+    patients without a site (hidden; all sites = the sites + them)."""
     site_list = sites(con)
-    per_site = {site_key(s): funnel_steps(con, site=s, config=config) for s in [None, *site_list]}
-    statuses = {site_key(s): _status_counts(con, s) for s in [None, *site_list]}
-    names = [(s["step"], s["kind"]) for s in per_site[ALL_SITES]]
-    for step, _kind in names:
-        parts = [site_key(s) for s in site_list]
-        values = {
-            k: next(x["patients"] for x in per_site[k] if x["step"] == step) for k in per_site
-        }
-        _by_site(table, ("step", step), values, parts)
-    for status in sorted(statuses[ALL_SITES]):
-        values = {k: statuses[k].get(status, 0) for k in statuses}
-        _by_site(table, ("status", status), values, [site_key(s) for s in site_list])
+    names, counts = site_counts(con, config)
+    table = FunnelTable("funnel", steps=names)
+    statuses = sorted({k[1] for c in counts.values() for k in c if k[0] == "status"})
+    cells = [("step", step) for step, _ in names] + [("status", s) for s in statuses]
+    places = [*site_list, NO_SITE]
+    for cell in cells:
+        values = {s: counts.get(s, {}).get(cell, 0) for s in places}
+        for site in site_list:
+            table.add((*cell, site), values[site])
+        table.add((*cell, NO_SITE), values[NO_SITE], published=False)
+        table.add((*cell, ALL_SITES), sum(values.values()))
+        table.add_sum((*cell, ALL_SITES), [(*cell, s) for s in places])
     funnel = [step for step, kind in names if kind == "funnel"]
     for site in [ALL_SITES, NO_SITE, *site_list]:
         for before, after in itertools.pairwise(funnel):
@@ -135,17 +205,6 @@ def funnel_table(con, config) -> CountTable:
             table.add(("left", after, site), left, published=False)
             table.add_sum(("step", before, site), [("step", after, site), ("left", after, site)])
     return table
-
-
-def _by_site(table: CountTable, cell: tuple, values: dict[str, int], site_list: list[str]):
-    """cell + (site,) for every site, all sites, and the patients without a site (hidden)."""
-    no_site = values[ALL_SITES] - sum(values[s] for s in site_list)
-    for site in site_list:
-        table.add((*cell, site), values[site])
-    table.add((*cell, ALL_SITES), values[ALL_SITES])
-    table.add((*cell, NO_SITE), max(no_site, 0), published=False)
-    if no_site >= 0:
-        table.add_sum((*cell, ALL_SITES), [(*cell, s) for s in [*site_list, NO_SITE]])
 
 
 def protected_funnel(con, config):
@@ -245,37 +304,83 @@ def fig_clozapine_status(
     return fig
 
 
+# --------------------------------------------------------------------------- browser-side page
+
+
+def step_label(name: str) -> str:
+    """A step or status as the page names it."""
+    return name.replace("_", " ")
+
+
+def client_data(con, config: Mapping[str, Any]) -> dict:
+    """The page's aggregate table: every published cell of the protected funnel table (steps,
+    asides and clozapine statuses by site and for all sites), as a count or a suppression
+    code. The same decisions as the index's headlines (one `protected_funnel`)."""
+    config = resolve_config(con, config)
+    protected = protected_funnel(con, config)
+    site_list = sites(con)
+    names = protected.table.steps
+    statuses = sorted(
+        {k[1] for k in protected.table.values if k[0] == "status"},
+        key=lambda s: (
+            CLOZAPINE_STATUS_ORDER.index(s) if s in CLOZAPINE_STATUS_ORDER else 99,
+            s,
+        ),
+    )
+    keys = [(kind, step) for step, kind in names] + [("status", s) for s in statuses]
+    site_index = {ALL_SITES: -1, **{s: i for i, s in enumerate(site_list)}}
+    rows = []
+    for i, (kind, name) in enumerate(keys):
+        for site, j in site_index.items():
+            key = ("status" if kind == "status" else "step", name, site)
+            if key in protected.table.values:
+                rows.append([j, i, encode(protected, key)])
+    return {
+        "sites": site_list,
+        "months": [],  # state at the as-of date: no time axis (the shared filter code reads it)
+        "keys": [[kind, step_label(name)] for kind, name in keys],
+        "counts": {"columns": ["site", "key", "patients"], "rows": rows},
+    }
+
+
+FUNNEL_CHARTS = (
+    ClientChart(
+        "cohort_funnel",
+        "funnel",
+        "Funnel",
+        "Patients at each nested step; the percentage is of the step before (shown when both "
+        "counts are).",
+    ),
+    ClientChart(
+        "funnel_asides",
+        "asides",
+        "Pseudo-resistance and clozapine without documented TRS",
+        "Pseudo-resistant: enough failed trials, but too few verified as adequate (dose, "
+        "duration or adherence). Clozapine without documented TRS: started while TRS was "
+        "not documented - a quality-improvement finding.",
+    ),
+    ClientChart(
+        "clozapine_status",
+        "status",
+        "Clozapine status",
+        "Where every patient who started clozapine stands at the as-of date.",
+    ),
+)
+
+
 PAGE = Page(
     slug="funnel",
     title="Cohort funnel",
     summary=(
         "How many patients reach each step from a schizophrenia diagnosis to treatment-resistant "
         "schizophrenia (TRS-1..8), clozapine, an adequate clozapine trial (CLZ-5) and clozapine "
-        "resistance (CLZ-6). Each step is a subset of the one before. Status at the as-of date."
+        "resistance (CLZ-6). Each step is a subset of the one before. Status at the as-of date "
+        "(no period filter); the site filter is computed in your browser from the published "
+        "table."
     ),
-    charts=(
-        Chart(
-            fig_cohort_funnel,
-            "Funnel",
-            "Patients at each nested step; the percentage is of the step before.",
-            filters=("site",),
-            reads=("marts.trs_funnel", TRS_STATUS, CLOZAPINE_STATUS),
-        ),
-        Chart(
-            fig_funnel_asides,
-            "Pseudo-resistance and clozapine without documented TRS",
-            "Pseudo-resistant: enough failed trials, but too few verified as adequate (dose, "
-            "duration or adherence). Clozapine without documented TRS: started while TRS was "
-            "not documented - a quality-improvement finding.",
-            filters=("site",),
-            reads=("marts.trs_funnel", TRS_STATUS),
-        ),
-        Chart(
-            fig_clozapine_status,
-            "Clozapine status",
-            "Where every patient who started clozapine stands at the as-of date.",
-            filters=("site",),
-            reads=(CLOZAPINE_STATUS,),
-        ),
+    client=ClientPage(
+        build=client_data,
+        reads=("marts.trs_funnel", TRS_STATUS, CLOZAPINE_STATUS),
+        charts=FUNNEL_CHARTS,
     ),
 )

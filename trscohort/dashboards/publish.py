@@ -40,7 +40,9 @@ from trscohort.dashboards.client_js import (
     COMMON_JS,
     FIGURE_JS,
     FILTER_JS,
+    FUNNEL_JS,
     MONITORING_JS,
+    QI_JS,
     SAFETY_JS,
 )
 from trscohort.dashboards.common import (
@@ -167,9 +169,14 @@ a.headline { text-decoration: none; color: inherit; }
 
 _script_json = script_json
 
-CLIENT_JS = {"monitoring": MONITORING_JS, "safety_quality": SAFETY_JS}  # page slug -> its renderer
-CLIENT_JS["adverse_events"] = ADVERSE_EVENTS_JS
-CLIENT_JS["anc"] = ANC_JS
+CLIENT_JS = {  # page slug -> its renderer
+    "monitoring": MONITORING_JS,
+    "safety_quality": SAFETY_JS,
+    "funnel": FUNNEL_JS,
+    "quality_indicators": QI_JS,
+    "adverse_events": ADVERSE_EVENTS_JS,
+    "anc": ANC_JS,
+}
 
 
 def provenance(con, config) -> dict:

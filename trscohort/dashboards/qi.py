@@ -21,7 +21,10 @@ import plotly.graph_objects as go
 
 from trscohort import qi
 from trscohort.dashboards import privacy
+from trscohort.dashboards.client import ClientChart, ClientPage, protect_in_parts
 from trscohort.dashboards.common import (
+    ALL_SITES,
+    NO_SITE,
     Chart,
     Page,
     Period,
@@ -33,6 +36,7 @@ from trscohort.dashboards.common import (
     resolve_config,
     sql_text,
 )
+from trscohort.publication.suppression import Hierarchy
 
 QI_MART = "marts.qi_indicators"
 COLUMNS = ("indicator_id", "stratum", "site", "all_sites", "month", "all_months", "numerator")
@@ -345,6 +349,164 @@ def fig_qi_by_stratum(
     return fig
 
 
+# --------------------------------------------------------------------------- browser-side page
+
+NUMERATOR, NOT_NUMERATOR, DENOMINATOR, EXCLUDED = "numerator", "not", "denominator", "excluded"
+N_VALUES = "n_values"
+
+
+def _client_sites(con) -> list[str]:
+    """The sites of the mart (not the patients without one, whose rows stay hidden)."""
+    rows = con.execute(
+        f"SELECT DISTINCT site FROM {QI_MART} WHERE NOT all_sites AND site IS NOT NULL "
+        f"AND site <> {sql_text(NO_SITE)} ORDER BY site"
+    ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def _client_leaves(con) -> dict[tuple, int]:
+    """{(site, month, indicator, stratum, measure): units} from the mart's site x month rows
+    (one aggregate query); `not` = denominator - numerator, a hidden cell."""
+    rows = con.execute(
+        f"SELECT coalesce(site, {sql_text(NO_SITE)}), strftime(month, '%Y-%m'), indicator_id, "
+        f"stratum, numerator, denominator, excluded FROM {QI_MART} "
+        "WHERE NOT all_sites AND NOT all_months AND month IS NOT NULL "
+        "AND (denominator > 0 OR excluded > 0)"
+    ).fetchall()
+    leaves: dict[tuple, int] = {}
+    for site, month, indicator, stratum, numerator, denominator, excluded in rows:
+        cell = (site, month, indicator, stratum)
+        leaves[(*cell, NUMERATOR)] = int(numerator or 0)
+        leaves[(*cell, NOT_NUMERATOR)] = int(denominator or 0) - int(numerator or 0)
+        leaves[(*cell, EXCLUDED)] = int(excluded or 0)
+    return leaves
+
+
+def _client_values(con, small_max: int, site_dim: Hierarchy) -> dict[tuple[str, str], list]:
+    """{(site, indicator): [n_values code, median, q1, q3]} over all months, stratum 'all':
+    the number of values protected across sites; the median only beside a shown count."""
+    rows = con.execute(
+        f"SELECT coalesce(site, {sql_text(NO_SITE)}), indicator_id, n_values, value_median, "
+        f"value_q1, value_q3 FROM {QI_MART} WHERE NOT all_sites AND all_months "
+        "AND stratum = 'all' AND n_values > 0"
+    ).fetchall()
+    leaves = {(site, indicator): int(n) for site, indicator, n, *_ in rows}
+    cells = protect_in_parts(
+        "quality indicator values",
+        leaves,
+        [site_dim, Hierarchy.roots(sorted({k[1] for k in leaves}))],
+        part_of=lambda key: key[1],
+        small_max=small_max,
+        published=lambda key: key[0] != NO_SITE,
+    )
+    stats = {(site, indicator): rest for site, indicator, _n, *rest in rows}
+    stats.update(
+        {
+            (ALL_SITES, r[0]): r[1:]
+            for r in con.execute(
+                f"SELECT indicator_id, value_median, value_q1, value_q3 FROM {QI_MART} "
+                "WHERE all_sites AND all_months AND stratum = 'all' AND n_values > 0"
+            ).fetchall()
+        }
+    )
+    out = {}
+    for key, (_value, code) in cells.items():
+        if code >= 0 and key in stats and stats[key][0] is not None:
+            out[key] = [code, *(round(float(v), 4) for v in stats[key])]
+        elif code < 0:
+            out[key] = [code, None, None, None]
+    return out
+
+
+def client_data(con, config: Mapping[str, Any]) -> dict:
+    """The page's aggregate table: numerator, denominator and exclusions by site (and all
+    sites) x month x indicator x stratum, protected part by part (one month, indicator and
+    stratum, the exclusions apart: no relation crosses them); `not in the numerator` is a hidden cell, so that a
+    small complement (19 of 23) is never given away. The browser sums months and computes the
+    Wilson interval from the summed n and N (the mart's formula, `trscohort.qi.wilson`)."""
+    config = resolve_config(con, config)
+    require(con, QI_MART, COLUMNS)
+    small_max = privacy.small_count_max(config)
+    site_list = _client_sites(con)
+    site_dim = Hierarchy.flat([*site_list, NO_SITE], ALL_SITES)
+    leaves = _client_leaves(con)
+    months = sorted({k[1] for k in leaves})
+    defs = qi.definitions()
+    known = [d.id for d in defs]
+    indicators = known + sorted({k[2] for k in leaves} - set(known))
+    strata = ["all", *sorted({k[3] for k in leaves} - {"all"})]
+    measure_dim = Hierarchy(
+        {NUMERATOR: DENOMINATOR, NOT_NUMERATOR: DENOMINATOR, DENOMINATOR: None, EXCLUDED: None}
+    )
+    cells = protect_in_parts(
+        "quality indicators",
+        leaves,
+        [
+            site_dim,
+            Hierarchy.roots(months),
+            Hierarchy.roots(indicators),
+            Hierarchy.roots(strata),
+            measure_dim,
+        ],
+        part_of=lambda key: (*key[1:4], key[4] == EXCLUDED),  # no relation ties them either
+        small_max=small_max,
+        published=lambda key: key[0] != NO_SITE and key[4] != NOT_NUMERATOR,
+    )
+    site_index = {ALL_SITES: -1, **{s: i for i, s in enumerate(site_list)}}
+    month_index = {m: i for i, m in enumerate(months)}
+    indicator_index = {x: i for i, x in enumerate(indicators)}
+    stratum_index = {x: i for i, x in enumerate(strata)}
+    rows = [
+        [
+            site_index[site],
+            month_index[month],
+            indicator_index[indicator],
+            stratum_index[stratum],
+            *(
+                cells.get((site, month, indicator, stratum, m), (0, 0))[1]
+                for m in (NUMERATOR, DENOMINATOR, EXCLUDED)
+            ),
+        ]
+        for (site, month, indicator, stratum, measure), (value, _code) in sorted(cells.items())
+        if measure == DENOMINATOR
+        and (value > 0 or cells.get((site, month, indicator, stratum, EXCLUDED), (0, 0))[0] > 0)
+    ]
+    values = _client_values(con, small_max, site_dim)
+    level = float(config["qi"]["ci_level"])
+    by_id = {d.id: d for d in defs}
+    return {
+        "sites": site_list,
+        "months": months,
+        "strata": strata,
+        "level": level,
+        "z": qi.z_value(level),
+        "indicators": [
+            {
+                "id": x,
+                "title": by_id[x].title if x in by_id else x,
+                "higherIsBetter": by_id[x].higher_is_better if x in by_id else True,
+                "version": by_id[x].version if x in by_id else "",
+                "unit": by_id[x].unit if x in by_id else "",
+                "stratified": bool(by_id[x].strata) if x in by_id else False,
+                "slug": _slug(x),
+            }
+            for x in indicators
+        ],
+        "counts": {
+            "columns": ["site", "month", "indicator", "stratum", NUMERATOR, DENOMINATOR, EXCLUDED],
+            "rows": rows,
+        },
+        "values": {
+            "columns": ["site", "indicator", N_VALUES, "median", "q1", "q3"],
+            "rows": [
+                [site_index[s], indicator_index[i], *v]
+                for (s, i), v in sorted(values.items())
+                if i in indicator_index
+            ],
+        },
+    }
+
+
 # --------------------------------------------------------------------------- the page
 
 
@@ -352,37 +514,31 @@ def _slug(indicator_id: str) -> str:
     return indicator_id.removeprefix("QI-").lower().replace("-", "_")
 
 
-def _indicator_charts(definition: qi.Definition) -> tuple[Chart, ...]:
-    """The month-by-month chart (by site) and, for a stratified indicator, its breakdown."""
-
-    def by_month(con, *, site=None, period=None, config=None) -> go.Figure:
-        return fig_qi_by_month(con, definition.id, site=site, period=period, config=config)
-
-    by_month.__name__ = f"fig_qi_{_slug(definition.id)}_by_month"
+def _client_charts() -> tuple[ClientChart, ...]:
+    """The overview, then each indicator by month and, when stratified, by stratum."""
     charts = [
-        Chart(
-            by_month,
-            f"{definition.id}: {definition.title}",
-            definition.text(),
-            filters=("site",),
-            reads=(QI_MART,),
+        ClientChart(
+            "qi_overview",
+            "overview",
+            "All indicators",
+            "Rate over the selected months with its Wilson interval (recomputed from the summed "
+            "numerator and denominator), units excluded, and the median of each indicator's "
+            "value (all time only: a median cannot be summed over months).",
         )
     ]
-    if definition.strata:
-
-        def by_stratum(con, *, site=None, period=None, config=None) -> go.Figure:
-            return fig_qi_by_stratum(con, definition.id, site=site, period=period, config=config)
-
-        by_stratum.__name__ = f"fig_qi_{_slug(definition.id)}_by_stratum"
+    for d in qi.definitions():
         charts.append(
-            Chart(
-                by_stratum,
-                f"{definition.id} by stratum",
-                f"Strata: {definition.strata}. All months of the selection.",
-                filters=("site",),
-                reads=(QI_MART,),
-            )
+            ClientChart(f"qi_{_slug(d.id)}_by_month", "month", f"{d.id}: {d.title}", d.text())
         )
+        if d.strata:
+            charts.append(
+                ClientChart(
+                    f"qi_{_slug(d.id)}_by_stratum",
+                    "stratum",
+                    f"{d.id} by stratum",
+                    f"Strata: {d.strata}. The selected months.",
+                )
+            )
     return tuple(charts)
 
 
@@ -393,17 +549,12 @@ PAGE = Page(
         "Quality-improvement indicators of clozapine and TRS care (QI-*): each indicator's rate "
         "by site and month with its Wilson 95 % interval, its breakdowns, and its definition "
         "(numerator, denominator, exclusions, look-back, source, version) as written in the "
-        "definition file the warehouse was built from. Counts of 1-10 are shown as \u201c<11\u201d "
-        "and a rate resting on one is withheld (see the suppression rule below)."
+        "definition file the warehouse was built from. Counts of 1-10 are shown as \u201c<11\u201d, "
+        "with complementary suppression, and a rate resting on a suppressed count is withheld "
+        "(see the suppression rule below). Filters are computed in your browser from the "
+        "published table."
     ),
     charts=(
-        Chart(
-            fig_qi_overview,
-            "All indicators",
-            "Rate with its Wilson interval, numerator of denominator, units excluded and the "
-            "median of each indicator's value (all months only). A period sums its months.",
-            reads=(QI_MART,),
-        ),
         Chart(
             fig_qi_definitions,
             "Definitions",
@@ -412,6 +563,6 @@ PAGE = Page(
             filters=(),
             reads=(QI_MART,),
         ),
-        *(chart for d in qi.definitions() for chart in _indicator_charts(d)),
     ),
+    client=ClientPage(build=client_data, reads=(QI_MART,), charts=_client_charts()),
 )

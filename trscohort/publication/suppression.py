@@ -220,14 +220,21 @@ def _components(relations: list[dict[Key, int]], unknown: set[Key]) -> list[list
     return list(groups.values())
 
 
-def _linearly_fixed(relations: list[dict[Key, int]], unknown: set[Key]) -> set[Key]:
+def _linearly_fixed(
+    relations: list[dict[Key, int]], unknown: set[Key], wanted: set[Key] | None = None
+) -> set[Key]:
     """Unknown cells that some combination of relations fixes, bounds aside: e_j in the row
-    space of the relations restricted to the unknowns (its coordinate is 0 in the null space)."""
+    space of the relations restricted to the unknowns (its coordinate is 0 in the null space).
+    With `wanted`, only the groups of relations that hold a wanted cell are solved (the others
+    cannot fix one: groups share no unknown cell)."""
     from scipy.sparse import csr_matrix
 
     fixed: set[Key] = set()
     for group in _components(relations, unknown):
-        keys = sorted({k for i in group for k in relations[i] if k in unknown}, key=repr)
+        keys = {k for i in group for k in relations[i] if k in unknown}
+        if wanted is not None and keys.isdisjoint(wanted):
+            continue
+        keys = sorted(keys, key=repr)
         index = {k: j for j, k in enumerate(keys)}
         rows, cols, data = [], [], []
         for row, i in enumerate(group):
@@ -236,23 +243,37 @@ def _linearly_fixed(relations: list[dict[Key, int]], unknown: set[Key]) -> set[K
                     rows.append(row)
                     cols.append(index[k])
                     data.append(float(c))
-        matrix = csr_matrix((data, (rows, cols)), shape=(len(group), len(keys)))
-        for k, free in zip(keys, _free_coordinates(matrix), strict=True):
+        if len(keys) <= SMALL_GROUP:  # dense: no sparse-matrix overhead on a few cells
+            matrix = np.zeros((len(group), len(keys)))
+            np.add.at(matrix, (rows, cols), data)
+            free_found = _free_dense(matrix)
+        else:
+            matrix = csr_matrix((data, (rows, cols)), shape=(len(group), len(keys)))
+            free_found = _free_coordinates(matrix)
+        for k, free in zip(keys, free_found, strict=True):
             if not free:
                 fixed.add(k)
     return fixed
 
 
+SMALL_GROUP = 40  # up to this many unknown cells, the null space from a dense eigensolver
+
+
+def _free_dense(matrix: np.ndarray) -> list[bool]:
+    """For each column of a small dense matrix: does its null space move that coordinate?"""
+    gram = matrix.T @ matrix
+    eigenvalues, vectors = np.linalg.eigh(gram)
+    null = vectors[:, eigenvalues < 1e-9 * max(1.0, float(eigenvalues.max(initial=0.0)))]
+    if null.size == 0:
+        return [False] * matrix.shape[1]
+    return list(np.linalg.norm(null, axis=1) > 1e-6)
+
+
 def _free_coordinates(matrix) -> list[bool]:
     """For each column of a sparse matrix: does its null space move that coordinate?"""
     rows, cols = matrix.shape
-    if cols <= 40:
-        gram = (matrix.T @ matrix).toarray()
-        eigenvalues, vectors = np.linalg.eigh(gram)
-        null = vectors[:, eigenvalues < 1e-9 * max(1.0, float(eigenvalues.max(initial=0.0)))]
-        if null.size == 0:
-            return [False] * cols
-        return list(np.linalg.norm(null, axis=1) > 1e-6)
+    if cols <= SMALL_GROUP:
+        return _free_dense(matrix.toarray())
     # Large: project random vectors onto the null space (least squares on the relations).
     from scipy.sparse.linalg import lsqr
 
@@ -281,8 +302,9 @@ def given_away(table: CountTable, status: Mapping[Key, Status], small_max: int) 
         if low[i] == high[i] and start[i][0] != start[i][1]:
             exposed.add(key)
     unknown = {k for i, k in enumerate(incidence.keys) if low[i] != high[i]}
-    for key in _linearly_fixed(relations, unknown):
-        if _sensitive(status[key], table.values[key], small_max):
+    wanted = {k for k in unknown if _sensitive(status[k], table.values[k], small_max)}
+    for key in _linearly_fixed(relations, unknown, wanted):
+        if key in wanted:
             exposed.add(key)
     return sorted(exposed, key=repr)
 
@@ -361,8 +383,8 @@ def protect(table: CountTable, small_max: int) -> Protected:
         )
         for k, v in table.values.items()
     }
-    if small_max <= 0:
-        return Protected(table, status, small_max)
+    if small_max <= 0 or not any(1 <= v <= small_max for v in table.values.values()):
+        return Protected(table, status, small_max)  # no small count, shown or hidden
     relations = table.relations()
     relations_of: dict[Key, list[int]] = defaultdict(list)
     for i, relation in enumerate(relations):
