@@ -1,9 +1,17 @@
-"""An idiomatic pandas implementation of the TRS trial rules, against the SQL model, on the same
-warehouse: `intermediate.antipsychotic_trials` (TRS-3 duration, TRS-4 dose, TRS-5 adherence by
-days covered and by drug levels, TRS-7 failure around the trial's end, adequate).
+"""An idiomatic pandas implementation of the TRS trial rules and of ANC monitoring adherence,
+against the SQL models, on the same warehouse (issue 17):
+- TRS: `intermediate.antipsychotic_trials` (TRS-3 duration, TRS-4 dose, TRS-5 adherence by days
+  covered and by drug levels, TRS-7 failure around the trial's end, adequate), here;
+- ANC: the MON-ANC-0..3 rows of `intermediate.monitoring_windows` and
+  `marts.monitoring_adherence` (schedules, due windows, observed, fully adherent), in
+  benchmarks/pandas_anc.py. The SQL time is that of building `monitoring_schedules`,
+  `monitoring_windows` and `monitoring_adherence` as the pipeline does, every MON-* rule
+  included (pandas does the four ANC rules only), and, beside it, the windows model filtered to
+  its ANC rows.
 
-Both start from the same inputs (the episodes, staging dispensings and labs, LAI prescriptions,
-symptom scores and the drug reference), so the ratio is that of the rules alone. The outputs are
+Both start from the same inputs (TRS: the episodes, staging dispensings and labs, LAI
+prescriptions, symptom scores and the drug reference; ANC: the clozapine exposure episodes, the
+patients' BEN flag and the staged ANC results), so the ratio is that of the rules alone. The outputs are
 asserted equal row for row (every judged column) before any time is printed, so the baseline is
 honest. Reading the inputs into pandas is timed apart from the rules.
 
@@ -26,8 +34,19 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from trscohort.config import load_config
-from trscohort.models import Model, build_model, transform_context
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from pandas_anc import (  # noqa: E402
+    SQL_MODELS,
+    anc_rule_ids,
+    assert_anc_equal,
+    judge_anc,
+    load_anc_inputs,
+    sql_anc_outputs,
+)
+
+from trscohort.config import load_config  # noqa: E402
+from trscohort.models import Model, build_model, render, transform_context  # noqa: E402
 
 COMPARED = [
     "episode_id",
@@ -233,32 +252,92 @@ def assert_equal(sql: pd.DataFrame, pandas: pd.DataFrame) -> None:
         )
 
 
-def run(warehouse: Path) -> dict:
-    config = load_config()
-    work = Path(tempfile.mkdtemp(prefix="bench_pandas_"))
-    copy = work / "w.duckdb"
-    shutil.copyfile(warehouse, copy)  # the model is rebuilt: never in the caller's warehouse
-    try:
-        with duckdb.connect(str(copy)) as con:
-            sql_seconds = sql_trials(con, config)
-            started = time.perf_counter()
-            inputs = load_inputs(con)
-            load_seconds = time.perf_counter() - started
-            sql = con.execute("SELECT * FROM intermediate.antipsychotic_trials").df()
-        started = time.perf_counter()
-        judged = judge_trials(inputs, config["trs"])
-        pandas_seconds = time.perf_counter() - started
-        assert_equal(sql, judged)
-    finally:
-        shutil.rmtree(work)
+def sql_anc(con: duckdb.DuckDBPyConnection, config) -> float:
+    """The monitoring models as the pipeline builds them (every MON-* rule)."""
+    context = transform_context(config)
+    started = time.perf_counter()
+    for layer, name in SQL_MODELS:
+        build_model(con, Model(layer, name), context)
+    return time.perf_counter() - started
+
+
+def sql_anc_windows_only(con: duckdb.DuckDBPyConnection, config) -> float:
+    """The windows model filtered to its MON-ANC rows (DuckDB may push the filter down)."""
+    rules = ", ".join(f"'{r}'" for r in anc_rule_ids(config["monitoring"]))
+    sql = render(Model("intermediate", "monitoring_windows"), transform_context(config))
+    started = time.perf_counter()
+    con.execute(
+        f"CREATE TEMP TABLE anc_windows AS SELECT * FROM ({sql}) WHERE rule_id IN ({rules})"
+    )
+    return time.perf_counter() - started
+
+
+def _timed(function, *args):
+    started = time.perf_counter()
+    result = function(*args)
+    return result, time.perf_counter() - started
+
+
+def _half(rows: int, sql_seconds: float, pandas_seconds: float, load_seconds: float) -> dict:
     return {
-        "episodes": len(sql),
+        "rows_compared": rows,
         "sql_seconds": round(sql_seconds, 3),
         "pandas_seconds": round(pandas_seconds, 3),
         "pandas_load_seconds": round(load_seconds, 3),
         "ratio": round(pandas_seconds / sql_seconds, 2),
         "ratio_with_load": round((pandas_seconds + load_seconds) / sql_seconds, 2),
         "rows_equal": True,
+    }
+
+
+def run(warehouse: Path) -> dict:
+    """Both halves on a copy of `warehouse`: SQL builds, pandas inputs read (timed apart), the
+    pandas rules timed, every judged column asserted equal row for row, then the times."""
+    config = load_config()
+    mon = config["monitoring"]
+    work = Path(tempfile.mkdtemp(prefix="bench_pandas_"))
+    copy = work / "w.duckdb"
+    shutil.copyfile(warehouse, copy)  # the models are rebuilt: never in the caller's warehouse
+    try:
+        with duckdb.connect(str(copy)) as con:
+            sql_seconds = sql_trials(con, config)
+            anc_sql_seconds = sql_anc(con, config)
+            anc_windows_seconds = sql_anc_windows_only(con, config)
+            inputs, load_seconds = _timed(load_inputs, con)
+            anc_inputs, anc_load_seconds = _timed(load_anc_inputs, con, mon)
+            sql = con.execute("SELECT * FROM intermediate.antipsychotic_trials").df()
+            anc_sql = sql_anc_outputs(con, mon)
+        judged, pandas_seconds = _timed(judge_trials, inputs, config["trs"])
+        assert_equal(sql, judged)
+        del inputs, judged
+        anc_judged, anc_pandas_seconds = _timed(judge_anc, anc_inputs, mon)
+        assert_anc_equal(anc_sql, anc_judged)
+    finally:
+        shutil.rmtree(work)
+    trs = _half(len(sql), sql_seconds, pandas_seconds, load_seconds)
+    anc = _half(
+        len(anc_sql["windows"]) + len(anc_sql["adherence"]),
+        anc_sql_seconds,
+        anc_pandas_seconds,
+        anc_load_seconds,
+    )
+    anc["windows_rows"] = len(anc_sql["windows"])
+    anc["adherence_rows"] = len(anc_sql["adherence"])
+    anc["sql_windows_anc_rows_only_seconds"] = round(anc_windows_seconds, 3)
+    anc["ratio_vs_windows_anc_rows_only"] = round(anc_pandas_seconds / anc_windows_seconds, 2)
+    total_sql = sql_seconds + anc_sql_seconds
+    total_pandas = pandas_seconds + anc_pandas_seconds
+    total_load = load_seconds + anc_load_seconds
+    return {
+        "trs": {"episodes": len(sql), **trs},
+        "anc": anc,
+        "combined": {
+            "sql_seconds": round(total_sql, 3),
+            "pandas_seconds": round(total_pandas, 3),
+            "ratio": round(total_pandas / total_sql, 2),
+            "ratio_with_load": round((total_pandas + total_load) / total_sql, 2),
+            "rows_equal": True,
+        },
     }
 
 
