@@ -17,6 +17,14 @@ import time
 from pathlib import Path
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process (the JVM): less sensitive to a busy machine than wall time."""
+    import os
+
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return round((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), 1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--input", required=True, type=Path)
@@ -64,6 +72,7 @@ def main() -> None:
         check_and_publish(work / "spark", work / "out", config)
         progress("publish")
     total = time.monotonic() - started
+    jvm_cpu = _cpu_seconds(sc._gateway.proc.pid) if getattr(sc._gateway, "proc", None) else None
     for step in steps:
         print(json.dumps(step))
     print(
@@ -73,6 +82,7 @@ def main() -> None:
                 "session_seconds": round(session_seconds, 1),
                 "jobs": sum(s["jobs"] for s in steps),
                 "steps": len(steps),
+                "jvm_cpu_seconds": jvm_cpu,
             }
         )
     )
