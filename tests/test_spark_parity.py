@@ -8,6 +8,7 @@ window-frame cases below.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import duckdb
@@ -24,13 +25,25 @@ COMPARED_LAYERS = ("staging", "quarantine", "intermediate", "marts")
 RUN_SPECIFIC = {"audit.ingest_log": ("loaded_at", "seconds")}
 
 
+# A test cohort is tiny: most of a local Spark's CPU goes to the JVM's optimising (C2) JIT
+# compiler; the quick one alone (C1) halves it (docs/spark.md). Spark's scratch files go under
+# pytest's tmp folder.
+FAST_JVM = "-XX:TieredStopAtLevel=1"
+
+
 @pytest.fixture(scope="module")
-def spark():
+def spark(tmp_path_factory):
     from trscohort.config import load_config
     from trscohort.engines.spark import SparkOptions, spark_session
 
     config = load_config()
-    session = spark_session(SparkOptions(master="local[2]"), config)
+    scratch = tmp_path_factory.mktemp("spark_local")
+    extra = {"spark.driver.extraJavaOptions": FAST_JVM, "spark.local.dir": str(scratch)}
+    saved, tempfile.tempdir = tempfile.tempdir, str(scratch)  # the catalog folder too
+    try:
+        session = spark_session(SparkOptions(master="local[2]"), config, extra)
+    finally:
+        tempfile.tempdir = saved
     session.conf.set("spark.sql.shuffle.partitions", "2")
     yield session
 

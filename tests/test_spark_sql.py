@@ -103,3 +103,21 @@ def test_every_model_translates_to_spark(table_sql):
     spark = to_spark(sql)
     assert "TRY_STRPTIME" not in spark.upper()
     assert "TO_MONTHS" not in spark.upper()  # no Spark function: integer months instead
+
+
+def test_omop_with_the_spark_engine_is_refused_in_one_line(tmp_path, capsys):
+    """The OMOP reader is DuckDB's: `--omop` with `--engine spark` is a usage error (exit 2,
+    one line on stderr, nothing printed or written before it), with or without PySpark."""
+    from trscohort.cli import main
+
+    cdm = tmp_path / "cdm"
+    cdm.mkdir()
+    argv = ["run", "--engine", "spark", "--omop", str(cdm), "--warehouse", str(tmp_path / "w")]
+    code = main([*argv, "--out", str(tmp_path / "out")])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.out == ""
+    assert captured.err == (
+        "error: --engine spark reads extract files (--input); --omop needs --engine duckdb\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cdm"]

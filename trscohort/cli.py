@@ -23,6 +23,11 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError("--omop-schema needs --omop")
     if args.engine != "spark" and (args.spark_master or args.spark_remote):
         raise UsageError("--spark-master and --spark-remote need --engine spark")
+    if args.engine == "spark" and args.omop:
+        # The OMOP reader is DuckDB's (a CDM file or folder read in place): not ported.
+        raise UsageError(
+            "--engine spark reads extract files (--input); --omop needs --engine duckdb"
+        )
     default_warehouse = (
         "warehouse/spark" if args.engine == "spark" else "warehouse/trscohort.duckdb"
     )

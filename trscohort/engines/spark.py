@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,9 +80,57 @@ def spark_available() -> str | None:
     return None
 
 
-def spark_session(options: SparkOptions, config: Config) -> SparkSession:
+CATALOG_PREFIX = "trscohort-spark-catalog-"
+_CATALOG: dict[
+    int, Path
+] = {}  # pid -> that process's catalog folder (a forked child makes its own)
+
+
+def catalog_dir() -> Path:
+    """This process's folder for Spark's session catalog (Spark makes the default database's
+    folder there at start; our tables are views, so it stays empty):
+    `<tmp>/trscohort-spark-catalog-<pid>-<random>/`, made once per process and removed when
+    the process exits. Folders left by processes that died without exiting (killed) are
+    removed when the next one is made."""
+    made = _CATALOG.get(os.getpid())
+    if made is not None and made.is_dir():
+        return made
+    import atexit
+    import shutil
+    import tempfile
+
+    parent = Path(tempfile.gettempdir())
+    remove_stale_catalogs(parent)
+    folder = Path(tempfile.mkdtemp(prefix=f"{CATALOG_PREFIX}{os.getpid()}-", dir=parent))
+    _CATALOG[os.getpid()] = folder
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
+def remove_stale_catalogs(parent: Path) -> list[Path]:
+    """Remove the catalog folders (`trscohort-spark-catalog-<pid>-...`) of processes that no
+    longer run; returns them. Folders of another naming are left alone."""
+    import re
+    import shutil
+
+    from trscohort.publication.files import pid_alive
+
+    removed = []
+    pattern = re.compile(re.escape(CATALOG_PREFIX) + r"(\d+)-")
+    for path in Path(parent).glob(f"{CATALOG_PREFIX}*"):
+        found = pattern.match(path.name)
+        if found and int(found.group(1)) != os.getpid() and not pid_alive(int(found.group(1))):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def spark_session(
+    options: SparkOptions, config: Config, extra_conf: Mapping[str, str] | None = None
+) -> SparkSession:
     """A Spark session for a run (an existing local one is reused). Timestamps are read and
-    written without a time zone, like DuckDB's TIMESTAMP."""
+    written without a time zone, like DuckDB's TIMESTAMP. `extra_conf`: settings for a local
+    Spark started here (JVM options, say; a reused session keeps its own)."""
     problem = spark_available() if not options.remote else None
     if problem:
         raise UsageError(f"--engine spark: {problem}")
@@ -100,14 +149,25 @@ def spark_session(options: SparkOptions, config: Config) -> SparkSession:
             builder = builder.master(DEFAULT_MASTER)
         builder = builder.config("spark.driver.memory", f"{spark_cfg['driver_memory_mb']}m")
         builder = builder.config("spark.ui.enabled", "false")
+        # ~130 tables are written one after the other: no _SUCCESS file per table, and task
+        # output moved into place once (commit algorithm 2) rather than twice.
+        builder = builder.config(
+            "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs", "false"
+        )
+        builder = builder.config(
+            "spark.hadoop.mapreduce.fileoutputcommitter.algorithm.version", "2"
+        )
+        for key, value in (extra_conf or {}).items():
+            builder = builder.config(key, value)
         # Spark's session catalog would make ./spark-warehouse/ in the working directory; the
-        # views need no catalog folder, so it goes to a temporary one.
-        import tempfile
-
-        catalog = tempfile.mkdtemp(prefix="trscohort-spark-catalog-")
-        builder = builder.config("spark.sql.warehouse.dir", catalog)
+        # views need no catalog folder, so it goes to a temporary one (one per process).
+        builder = builder.config("spark.sql.warehouse.dir", str(catalog_dir()))
     settings = {
         "spark.sql.shuffle.partitions": str(spark_cfg["shuffle_partitions"]),
+        # Adaptive execution merges the small shuffle partitions of a small cohort and turns
+        # joins with a small side into broadcasts (on by default since Spark 3.2: said here).
+        "spark.sql.adaptive.enabled": "true",
+        "spark.sql.adaptive.coalescePartitions.enabled": "true",
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.timestampType": "TIMESTAMP_NTZ",
         "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
@@ -144,9 +204,21 @@ class SparkWarehouse:
             _REGISTERED[key] = set()  # the views point into another folder: all again
             self.spark.conf.set("trscohort.warehouse", here)
         done = _REGISTERED.setdefault(key, set())
-        for table in parquet.tables(self.root):
-            if table not in done and not table.startswith("work."):
+        # Registered when a query first names them (`sql`): a Dagster step reads a few tables,
+        # not all ~130.
+        self._pending = {
+            table
+            for table in parquet.tables(self.root)
+            if table not in done and not table.startswith("work.")
+        }
+
+    def sql(self, query: str) -> DataFrame:
+        """`spark.sql(query)`, after registering the views of the folder's tables that it names
+        and that are not registered yet."""
+        for table in sorted(self._pending):
+            if re.search(rf"\b{view_name(table)}\b", query):
                 self.register(table)
+        return self.spark.sql(query)
 
     # ------------------------------------------------------------------ tables
 
@@ -157,11 +229,15 @@ class SparkWarehouse:
         return self.register(table, frame.schema)
 
     def register(self, table: str, schema=None) -> DataFrame:
-        """The table's view; with its schema known, Spark needs no job to read the footers."""
+        """The table's view. The schema is given to Spark (from the frame just written, or
+        from a Parquet footer read here): inferring it would cost a Spark job per table."""
+        folder = parquet.table_dir(self.root, table)
+        schema = schema if schema is not None else _footer_schema(folder)
         reader = self.spark.read if schema is None else self.spark.read.schema(schema)
-        frame = reader.parquet(str(parquet.table_dir(self.root, table)))
+        frame = reader.parquet(str(folder))
         frame.createOrReplaceTempView(view_name(table))
         _REGISTERED.setdefault((id(self.spark), str(self.root.resolve())), set()).add(table)
+        getattr(self, "_pending", set()).discard(table)
         return frame
 
     def count(self, table: str) -> int:
@@ -274,7 +350,7 @@ class SparkWarehouse:
         """raw -> staging + quarantine with the staging model, as trscohort.ingest.staging."""
         model = Model("staging", extract)
         sql = to_spark(single_select(render(model, context), model.template))
-        validated = self.spark.sql(sql)
+        validated = self.sql(sql)
         work = f"work.staging_{extract}"
         self.write(validated, work)
         v, r = view_name(work), view_name(f"raw.{extract}")
@@ -346,7 +422,7 @@ class SparkWarehouse:
 
     def build_model(self, model: Model, context: Mapping[str, Any]) -> int:
         sql = to_spark(single_select(render(model, context), model.template))
-        self.write(self.spark.sql(sql), model.table)
+        self.write(self.sql(sql), model.table)
         return self.count(model.table)
 
     def build_transform(
@@ -382,6 +458,22 @@ class SparkWarehouse:
         import shutil
 
         shutil.rmtree(self.root / "work", ignore_errors=True)
+
+
+def _footer_schema(folder: Path):
+    """The Spark schema of a Parquet folder from one file's footer (None when it cannot be
+    read that way: Spark then infers it). Timestamps without a time zone stay so (NTZ)."""
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    first = next(iter(sorted(folder.glob("*.parquet"))), None)
+    if first is None:
+        return None
+    try:
+        import pyarrow.parquet as pq
+
+        return from_arrow_schema(pq.read_schema(first), prefer_timestamp_ntz=True)
+    except Exception:  # a type Arrow-to-Spark does not map: let Spark read the footer
+        return None
 
 
 def _spark_ident(name: str) -> str:
