@@ -506,6 +506,7 @@ def test_a_sites_adherence_cannot_be_worked_out_from_the_overall_figure(tmp_path
     assert solved > 0, "nothing suppressed: the test would prove nothing"
 
 
+@pytest.mark.slow  # about 6 minutes of linear programs (the hand-built case runs always)
 def test_anc_results_by_week_cannot_be_worked_out_from_the_category_totals(pages, tmp_path_factory):
     """Issue 16: the week-band cells are embedded (site x year x band x category, with all
     sites, all years and all weeks) and read in the browser; the category totals chart shows
