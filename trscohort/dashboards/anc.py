@@ -540,6 +540,7 @@ def week_cells(con, config: Mapping[str, Any], site_list: list[str]) -> dict:
     sites, all years and all weeks) as the browser reads them: the same table, and so the same
     suppression decisions, as the category totals chart. Only published cells are embedded
     (years the filter offers, never the patients without a site); a zero is not embedded."""
+    require(con, ANC_RESULTS, ("treatment_week",))
     protected = protected_table(con, "anc results", lambda: results_table(con, config), config)
     status, values = protected.status, protected.table.values
     keys = [k for k in values if values[k] > 0 and status[k] is not Status.HIDDEN]
