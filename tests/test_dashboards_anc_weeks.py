@@ -138,3 +138,15 @@ def test_no_identifier_and_no_per_site_year_figure():
     assert "PAT-" not in text
     assert "anc_categories_by_week" not in {c.id for c in anc.PAGE.charts}
     assert "anc_categories_by_week" in {c.id for c in anc.PAGE.client.charts}
+
+
+def test_category_patients_by_hand():
+    """Distinct patients per category (a patient counts once in each): 5 patients had a
+    normal result (all small here), and every patient count is a code, never 1-10."""
+    got = anc.client_data(warehouse(), load_config())
+    categories = got["weeks"]["categories"]
+    cells = {(s, y, categories[c]): code for s, y, c, code in got["categoryPatients"]["rows"]}
+    assert cells[(-1, -1, "normal")] == SHOWN_SMALL  # N-1, N-2, N-3, S-1, S-2
+    assert cells[(-1, -1, "severe")] == SHOWN_SMALL  # N-2, S-2
+    assert not [v for v in cells.values() if 1 <= v <= K]
+    assert "anc_category_totals" in {c.id for c in anc.PAGE.client.charts}

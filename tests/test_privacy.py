@@ -168,7 +168,6 @@ def _published_charts(directory: Path) -> dict[str, dict]:
 
 
 COUNT_CHARTS = (  # the funnel's counts are in its embedded table (below)
-    "chart-anc_category_totals",
     "chart-time_to_action",
     "chart-quarantine_by_extract",
 )

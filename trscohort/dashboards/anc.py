@@ -411,6 +411,13 @@ PAGE = Page(
                 "above.",
             ),
             ClientChart(
+                "anc_category_totals",
+                "anc_totals",
+                "ANC categories overall",
+                "Results and distinct patients per category (a patient counts once in each "
+                "category). Follows the site and year filters above.",
+            ),
+            ClientChart(
                 "anc_abnormal_by_month",
                 "anc_abnormal",
                 "Abnormal ANC results per month and the action required",
@@ -423,12 +430,6 @@ PAGE = Page(
         ),
     ),
     charts=(
-        Chart(
-            fig_anc_category_totals,
-            "ANC categories overall",
-            "Results and distinct patients per category.",
-            reads=(ANC_RESULTS,),
-        ),
         Chart(
             fig_time_to_action,
             "Time to the required action",
@@ -514,9 +515,11 @@ def client_data(con, config: Mapping[str, Any]) -> dict:
         for (s, m, k), (value, code) in cells.items()
         if value > 0
     )
+    weeks = week_cells(con, config, site_list)
     return {
         "sites": site_list,
-        "weeks": week_cells(con, config, site_list),
+        "weeks": weeks,
+        "categoryPatients": weeks.pop("patients"),  # top level: a table the privacy scan reads
         "months": months,
         "categories": [[c, a] for c, a in keys],
         "results": {
@@ -556,9 +559,17 @@ def week_cells(con, config: Mapping[str, Any], site_list: list[str]) -> dict:
         for k in keys
         for s, y, b, c in [k]
     )
+    patients = protected_table(con, "anc patients", lambda: patients_table(con, config), config)
+    patient_rows = sorted(
+        [site_index[s], year_index[y], category_index[c], encode(patients, k)]
+        for k, v in patients.table.values.items()
+        if v > 0 and patients.status[k] is not Status.HIDDEN
+        for s, y, c in [k]
+    )
     return {
         "years": years,
         "bands": [_band_label(b) for b in bands],
+        "patients": {"columns": ["site", "year", "category", "patients"], "rows": patient_rows},
         "categories": [str(c) for c in categories],
         "columns": ["site", "year", "week band", "category", "results"],
         "rows": rows,

@@ -824,10 +824,41 @@ ANC_JS = r"""
       ["week band", "ANC category", "results (n)", "band's results (N)", "share of the band"], rows,
       sel.siteName + ", " + sel.name + ". A band with a suppressed category is withheld as a whole.");
   }
+  // Results (the all-weeks cells) and distinct patients per category, on a log axis.
+  const PR = F.index(D.categoryPatients.rows, 3);
+  function totals(sel, period) {
+    const year = period ? WK.years.indexOf(period) : -1;
+    const results = WK.categories.map((_, c) => F.total([weekCode(sel.site, year, -1, c)]));
+    const patients = WK.categories.map((_, c) => {
+      const row = PR.get([sel.site, year, c].join("|"));
+      return F.total([row ? row[3] : 0]);
+    });
+    const keep = WK.categories.map((_, c) => results[c].v !== 0);
+    const cats = WK.categories.filter((_, c) => keep[c]);
+    const pick = list => list.filter((_, c) => keep[c]);
+    const traces = [["results", pick(results), "#457b9d"], ["patients", pick(patients), "#1d3557"]]
+      .map(([name, counts, colour]) => ({type: "bar", x: cats, name: name,
+        y: counts.map(t => (t.v ? t.v : null)), text: counts.map(t => t.label),
+        textposition: "none", marker: {color: colour},
+        hovertemplate: "%{x}: %{text} " + name + "<extra></extra>"}));
+    const layout = TRS.fitLayout({barmode: "group", xaxis: {type: "category"},
+      yaxis: {type: "log", title: {text: "count (log scale)"}}}, 380);
+    if (!cats.length) {
+      layout.annotations = [{text: "No ANC results in this selection.", showarrow: false,
+        xref: "paper", yref: "paper", x: 0.5, y: 0.5}];
+    }
+    Plotly.react(document.getElementById("chart-anc_category_totals"), traces, layout,
+      TRS.plotConfig());
+    TRS.table(document.getElementById("table-anc_category_totals"), "anc_category_totals",
+      ["ANC category", "results (n)", "patients (n)"],
+      cats.map((c, i) => [c, pick(results)[i].label, pick(patients)[i].label]),
+      sel.siteName + ", " + sel.name + ". A patient counts once in each category.");
+  }
   function draw() {
     const sel = selected();
     const periodEl = document.getElementById("filter-period");
     weeks(sel, periodEl ? periodEl.value : "");
+    totals(sel, periodEl ? periodEl.value : "");
     const x = sel.months.map(m => D.months[m]);
     const traces = [], rows = [];
     const all = sel.months.map(m => cell(sel.site, m, -1));
