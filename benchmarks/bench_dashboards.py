@@ -7,7 +7,7 @@ patients over `--sites` sites, then times `write_dashboards` page by page:
 
 Pages whose charts are drawn in the browser (funnel, monitoring, safety flags, quality
 indicators, adverse events) embed one protected aggregate table; the ANC page embeds its
-monthly abnormal results and week-band table but still precomputes its category totals and
+monthly abnormal results, week-band and category tables but still precomputes its
 time-to-action figures per site x year (see README, "Dashboards"). `--warehouse PATH` times an existing
 warehouse instead (opened read-only; its sites are left as they are).
 """
