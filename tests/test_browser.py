@@ -522,3 +522,42 @@ def test_anc_abnormal_results_per_month_follow_the_page_filters(browser, full_si
     assert 0 < len(year["rows"]) < len(every["rows"])
     assert {r[0][:4] for r in year["rows"]} == {chosen}
     assert browser.errors() == []
+
+
+@pytest.mark.parametrize("width", [1440, 390])
+def test_anc_week_band_shares_follow_the_page_filters(browser, full_site, width):
+    """Issue 16: the share of each ANC category per treatment week band is drawn in the page
+    from the embedded protected table: n / N per band and category, a share only when both are
+    shown (and then n / N to one decimal), the CSV is the table, a year changes the figure."""
+    browser.resize(width)
+    browser.open((full_site / "anc.html").as_uri())
+    table = """JSON.stringify({
+      rows: [...document.querySelectorAll('#table-anc_categories_by_week tbody tr')]
+        .map(r => [...r.cells].map(c => c.textContent)),
+      csv: decodeURIComponent(document.querySelector('#table-anc_categories_by_week a.csv')
+        .href.split(',').slice(1).join(',')),
+      y: document.getElementById('chart-anc_categories_by_week').data.map(t => t.y),
+      categories: FILTER.D.weeks.categories.length})"""
+    every = json.loads(browser.evaluate(table))
+    assert every["rows"] and len(every["rows"]) % every["categories"] == 0
+    assert list(csv.reader(io.StringIO(every["csv"])))[1:] == every["rows"]
+    shown = 0
+    for band, _category, n, total, share in every["rows"]:
+        if re.fullmatch(r"[\d,]+", n) and re.fullmatch(r"[\d,]+", total) and total != "0":
+            want = 100 * int(n.replace(",", "")) / int(total.replace(",", ""))
+            assert share == f"{want:.1f} %", (band, n, total, share)
+            shown += 1
+        else:
+            assert share in ("withheld", "no data"), (band, n, total, share)
+    assert shown > 10
+    by_band: dict = {}
+    for band, _category, n, total, _share in every["rows"]:
+        by_band.setdefault((band, total), []).append(n)
+    for (band, total), ns in by_band.items():  # N is the sum of the band's categories
+        if all(re.fullmatch(r"[\d,]+", v) for v in ns):
+            assert sum(int(v.replace(",", "")) for v in ns) == int(total.replace(",", "")), band
+    periods = next(s for s in browser.state()["selects"] if s["id"] == "filter-period")["values"]
+    _choose(browser, "filter-period", periods[-1])
+    year = json.loads(browser.evaluate(table))
+    assert year["y"] != every["y"] and year["rows"] != every["rows"]
+    assert browser.errors() == []

@@ -243,10 +243,11 @@ def anc_data() -> dict:
     )
     con.execute(
         "CREATE TABLE marts.anc_results (patient_id VARCHAR, collected_date DATE, "
-        "anc_category VARCHAR, required_action VARCHAR)"
+        "anc_category VARCHAR, required_action VARCHAR, treatment_week INTEGER DEFAULT 1)"
     )
     con.executemany(
-        "INSERT INTO marts.anc_results VALUES (?, ?, ?, ?)",
+        "INSERT INTO marts.anc_results (patient_id, collected_date, anc_category, "
+        "required_action) VALUES (?, ?, ?, ?)",
         [(p, d, c, a) for p, _, d, c, a, n in ANC_ROWS for _ in range(n)],
     )
     return anc.client_data(con, load_config())

@@ -9,7 +9,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from trscohort.dashboards import privacy
-from trscohort.dashboards.client import ClientChart, ClientPage, protect_in_parts
+from trscohort.dashboards.client import ClientChart, ClientPage, encode, protect_in_parts
 from trscohort.dashboards.common import (
     ALL_SITES,
     ALL_TIME,
@@ -33,7 +33,7 @@ from trscohort.dashboards.common import (
     where,
     withheld_bars,
 )
-from trscohort.publication.suppression import CountTable, Hierarchy, cube
+from trscohort.publication.suppression import CountTable, Hierarchy, Status, cube
 
 ANC_RESULTS = "marts.anc_results"
 EXPOSURE = "intermediate.clozapine_exposure"
@@ -402,6 +402,22 @@ PAGE = Page(
         reads=(ANC_RESULTS,),
         charts=(
             ClientChart(
+                "anc_categories_by_week",
+                "anc_weeks",
+                "ANC categories by treatment week",
+                "Share of the week band's ANC results in each category, with n / N: weekly to "
+                "week 26, two-weekly bands to week 52, four-weekly bands to week 104. A band with "
+                "a suppressed category is withheld as a whole. Follows the site and year filters "
+                "above.",
+            ),
+            ClientChart(
+                "anc_category_totals",
+                "anc_totals",
+                "ANC categories overall",
+                "Results and distinct patients per category (a patient counts once in each "
+                "category). Follows the site and year filters above.",
+            ),
+            ClientChart(
                 "anc_abnormal_by_month",
                 "anc_abnormal",
                 "Abnormal ANC results per month and the action required",
@@ -414,18 +430,6 @@ PAGE = Page(
         ),
     ),
     charts=(
-        Chart(
-            fig_anc_categories_by_week,
-            "ANC categories by treatment week",
-            "Weekly to week 26, two-weekly bands to week 52, four-weekly bands to week 104.",
-            reads=(ANC_RESULTS,),
-        ),
-        Chart(
-            fig_anc_category_totals,
-            "ANC categories overall",
-            "Results and distinct patients per category.",
-            reads=(ANC_RESULTS,),
-        ),
         Chart(
             fig_time_to_action,
             "Time to the required action",
@@ -511,12 +515,62 @@ def client_data(con, config: Mapping[str, Any]) -> dict:
         for (s, m, k), (value, code) in cells.items()
         if value > 0
     )
+    weeks = week_cells(con, config, site_list)
     return {
         "sites": site_list,
+        "weeks": weeks,
+        "categoryPatients": weeks.pop("patients"),  # top level: a table the privacy scan reads
         "months": months,
         "categories": [[c, a] for c, a in keys],
         "results": {
             "columns": ["site", "month", "category and action", "results"],
             "rows": out_rows,
         },
+    }
+
+
+def _band_order(band: str) -> tuple:
+    return (band != "baseline", band == ">104", band)
+
+
+def _category_order(category: str) -> tuple:
+    known = CATEGORIES.index(category) if category in CATEGORIES else len(CATEGORIES)
+    return (known, str(category))
+
+
+def week_cells(con, config: Mapping[str, Any], site_list: list[str]) -> dict:
+    """The cells of the protected results table (site x year x week band x category, with all
+    sites, all years and all weeks) as the browser reads them: the same table, and so the same
+    suppression decisions, as the category totals chart. Only published cells are embedded
+    (years the filter offers, never the patients without a site); a zero is not embedded."""
+    require(con, ANC_RESULTS, ("treatment_week",))
+    protected = protected_table(con, "anc results", lambda: results_table(con, config), config)
+    status, values = protected.status, protected.table.values
+    keys = [k for k in values if values[k] > 0 and status[k] is not Status.HIDDEN]
+    years = sorted({k[1] for k in keys if k[1] != ALL_TIME})
+    bands = sorted({k[2] for k in keys if k[2] != ALL_WEEKS}, key=_band_order)
+    categories = sorted({k[3] for k in keys}, key=_category_order)
+    site_index = {ALL_SITES: -1, **{s: i for i, s in enumerate(site_list)}}
+    year_index = {ALL_TIME: -1, **{y: i for i, y in enumerate(years)}}
+    band_index = {ALL_WEEKS: -1, **{b: i for i, b in enumerate(bands)}}
+    category_index = {c: i for i, c in enumerate(categories)}
+    rows = sorted(
+        [site_index[s], year_index[y], band_index[b], category_index[c], encode(protected, k)]
+        for k in keys
+        for s, y, b, c in [k]
+    )
+    patients = protected_table(con, "anc patients", lambda: patients_table(con, config), config)
+    patient_rows = sorted(
+        [site_index[s], year_index[y], category_index[c], encode(patients, k)]
+        for k, v in patients.table.values.items()
+        if v > 0 and patients.status[k] is not Status.HIDDEN
+        for s, y, c in [k]
+    )
+    return {
+        "years": years,
+        "bands": [_band_label(b) for b in bands],
+        "patients": {"columns": ["site", "year", "category", "patients"], "rows": patient_rows},
+        "categories": [str(c) for c in categories],
+        "columns": ["site", "year", "week band", "category", "results"],
+        "rows": rows,
     }

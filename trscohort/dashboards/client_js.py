@@ -774,8 +774,91 @@ ANC_JS = r"""
     const row = R.get([site, m, k].join("|"));
     return F.total([row ? row[3] : 0]);
   }
+  // Share of each category per treatment week band: cells of the protected results table
+  // (site x year x band x category); a band's N is the sum of its categories, so a band with
+  // a suppressed category is withheld as a whole (nothing can be subtracted from it).
+  const WK = D.weeks, WR = F.index(WK.rows, 4);
+  const weekColours = {normal: "#2a9d8f", mild: "#e9c46a", moderate: "#f4a261", severe: "#e63946"};
+  function weekCode(site, year, band, c) {
+    const row = WR.get([site, year, band, c].join("|"));
+    return row ? row[4] : 0;
+  }
+  function weeks(sel, period) {
+    const year = period ? WK.years.indexOf(period) : -1;
+    const present = new Set();
+    for (const r of WK.rows) {
+      if (r[0] === sel.site && r[1] === year && r[2] >= 0) { present.add(r[2]); }
+    }
+    const bands = [...present].sort((a, b) => a - b);
+    const labels = bands.map(b => WK.bands[b]);
+    const codes = WK.categories.map((_, c) => bands.map(b => weekCode(sel.site, year, b, c)));
+    const n = codes.map(list => list.map(code => F.total([code])));
+    const N = bands.map((b, j) => F.total(codes.map(list => list[j])));
+    const traces = [], rows = [];
+    WK.categories.forEach((category, c) => {
+      const shares = bands.map((b, j) => F.share(n[c][j], N[j]));
+      traces.push({type: "bar", x: labels, y: shares.map(s => s.pct === null ? null : +s.pct.toFixed(1)),
+        name: category, marker: {color: weekColours[category] || "#6c757d"},
+        customdata: shares.map(s => s.n.label + " / " + s.d.label), text: shares.map(s => s.text),
+        textposition: "none",
+        hovertemplate: "week %{x}: %{text} (%{customdata} of the band's results)<extra>" + category + "</extra>"});
+      bands.forEach((b, j) => {
+        rows.push([labels[j], category, n[c][j].label, N[j].label, shares[j].text]);
+      });
+    });
+    const withheld = N.map(t => t.v === null);
+    if (withheld.some(w => w)) {
+      traces.push({type: "bar", x: labels, y: withheld.map(w => (w ? 100 : null)), name: "withheld",
+        marker: {color: "#dee2e6"}, hoverinfo: "skip"});
+    }
+    const layout = TRS.fitLayout({barmode: "stack",
+      xaxis: {type: "category", title: {text: "week of clozapine treatment"}},
+      yaxis: {title: {text: "% of the week band's ANC results"}, range: [0, 100]}}, 420);
+    if (!bands.length) {
+      layout.annotations = [{text: "No ANC results in this selection.", showarrow: false,
+        xref: "paper", yref: "paper", x: 0.5, y: 0.5}];
+    }
+    Plotly.react(document.getElementById("chart-anc_categories_by_week"), traces, layout,
+      TRS.plotConfig());
+    TRS.table(document.getElementById("table-anc_categories_by_week"), "anc_categories_by_week",
+      ["week band", "ANC category", "results (n)", "band's results (N)", "share of the band"], rows,
+      sel.siteName + ", " + sel.name + ". A band with a suppressed category is withheld as a whole.");
+  }
+  // Results (the all-weeks cells) and distinct patients per category, on a log axis.
+  const PR = F.index(D.categoryPatients.rows, 3);
+  function totals(sel, period) {
+    const year = period ? WK.years.indexOf(period) : -1;
+    const results = WK.categories.map((_, c) => F.total([weekCode(sel.site, year, -1, c)]));
+    const patients = WK.categories.map((_, c) => {
+      const row = PR.get([sel.site, year, c].join("|"));
+      return F.total([row ? row[3] : 0]);
+    });
+    const keep = WK.categories.map((_, c) => results[c].v !== 0);
+    const cats = WK.categories.filter((_, c) => keep[c]);
+    const pick = list => list.filter((_, c) => keep[c]);
+    const traces = [["results", pick(results), "#457b9d"], ["patients", pick(patients), "#1d3557"]]
+      .map(([name, counts, colour]) => ({type: "bar", x: cats, name: name,
+        y: counts.map(t => (t.v ? t.v : null)), text: counts.map(t => t.label),
+        textposition: "none", marker: {color: colour},
+        hovertemplate: "%{x}: %{text} " + name + "<extra></extra>"}));
+    const layout = TRS.fitLayout({barmode: "group", xaxis: {type: "category"},
+      yaxis: {type: "log", title: {text: "count (log scale)"}}}, 380);
+    if (!cats.length) {
+      layout.annotations = [{text: "No ANC results in this selection.", showarrow: false,
+        xref: "paper", yref: "paper", x: 0.5, y: 0.5}];
+    }
+    Plotly.react(document.getElementById("chart-anc_category_totals"), traces, layout,
+      TRS.plotConfig());
+    TRS.table(document.getElementById("table-anc_category_totals"), "anc_category_totals",
+      ["ANC category", "results (n)", "patients (n)"],
+      cats.map((c, i) => [c, pick(results)[i].label, pick(patients)[i].label]),
+      sel.siteName + ", " + sel.name + ". A patient counts once in each category.");
+  }
   function draw() {
     const sel = selected();
+    const periodEl = document.getElementById("filter-period");
+    weeks(sel, periodEl ? periodEl.value : "");
+    totals(sel, periodEl ? periodEl.value : "");
     const x = sel.months.map(m => D.months[m]);
     const traces = [], rows = [];
     const all = sel.months.map(m => cell(sel.site, m, -1));

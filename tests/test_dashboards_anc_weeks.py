@@ -1,0 +1,152 @@
+"""ANC categories by treatment week band, drawn in the browser (issue 16): the embedded cells
+are the protected results table (site x year x week band x category, with all sites, all years
+and all weeks), so the page holds no per-site x year figure. Numbers known by hand (k = 10).
+
+2024, week 1: north normal 40 + mild 20, south normal 25 + mild 15 (all sites: 65 + 35);
+2024, week 2: north normal 30 + severe 3 (small), south normal 50 + severe 20 (all sites 23);
+2023, week 1: north normal 12.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+
+import duckdb
+import pytest
+
+from tests.security.attacker import feasible_ranges, recovered
+from trscohort.config import load_config
+from trscohort.dashboards import anc
+from trscohort.dashboards.client import SHOWN_SMALL, SHOWN_WITHHELD
+
+K = 10
+ROWS = [  # patient, site, collected, treatment week, category, results
+    ("PAT-N-1", "north", "2024-02-01", 1, "normal", 40),
+    ("PAT-N-1", "north", "2024-02-02", 1, "mild", 20),
+    ("PAT-S-1", "south", "2024-02-01", 1, "normal", 25),
+    ("PAT-S-1", "south", "2024-02-02", 1, "mild", 15),
+    ("PAT-N-2", "north", "2024-03-01", 2, "normal", 30),
+    ("PAT-N-2", "north", "2024-03-02", 2, "severe", 3),
+    ("PAT-S-2", "south", "2024-03-01", 2, "normal", 50),
+    ("PAT-S-2", "south", "2024-03-02", 2, "severe", 20),
+    ("PAT-N-3", "north", "2023-05-01", 1, "normal", 12),
+]
+
+
+def warehouse() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA staging; CREATE SCHEMA marts; CREATE SCHEMA audit")
+    con.execute("CREATE TABLE audit.run_parameters AS SELECT DATE '2024-12-31' AS as_of_date")
+    con.execute("CREATE TABLE staging.patients (patient_id VARCHAR, site VARCHAR)")
+    con.executemany(
+        "INSERT INTO staging.patients VALUES (?, ?)", sorted({(r[0], r[1]) for r in ROWS})
+    )
+    con.execute("CREATE TABLE staging.prescriptions AS SELECT DATE '2023-01-10' AS start_date")
+    con.execute(
+        "CREATE TABLE marts.anc_results (patient_id VARCHAR, collected_date DATE, "
+        "treatment_week INTEGER, anc_category VARCHAR, required_action VARCHAR)"
+    )
+    con.executemany(
+        "INSERT INTO marts.anc_results VALUES (?, ?, ?, ?, '')",
+        [(p, d, w, c) for p, _, d, w, c, n in ROWS for _ in range(n)],
+    )
+    return con
+
+
+@pytest.fixture(scope="module")
+def data() -> dict:
+    return anc.client_data(warehouse(), load_config())["weeks"]
+
+
+def _cells(data: dict) -> dict:
+    out = {}
+    for s, y, b, c, code in data["rows"]:
+        site = "*" if s == -1 else ["north", "south"][s]
+        year = "*" if y == -1 else data["years"][y]
+        band = "*" if b == -1 else data["bands"][b]
+        out[(site, year, band, data["categories"][c])] = code
+    return out
+
+
+def test_week_bands_and_categories_in_reading_order(data):
+    assert data["years"] == ["2023", "2024"]
+    assert data["bands"] == ["1", "2"]
+    assert data["categories"] == ["normal", "mild", "severe"]  # the ANC table's order
+
+
+def test_shares_per_week_band_by_hand(data):
+    cells = _cells(data)
+
+    def shares(site, year, band):
+        n = {c: cells.get((site, year, band, c), 0) for c in data["categories"]}
+        if min(n.values()) < 0:  # a suppressed category: the band is withheld as a whole
+            return "withheld"
+        total = sum(n.values())
+        return {c: round(100 * v / total, 1) for c, v in n.items() if v}
+
+    assert shares("*", "2024", "1") == {"normal": 65.0, "mild": 35.0}
+    assert shares("north", "2024", "1") == {"normal": 66.7, "mild": 33.3}
+    assert shares("south", "*", "1") == {"normal": 62.5, "mild": 37.5}  # 25 / 40, 15 / 40
+    assert shares("north", "2024", "2") == "withheld"  # severe 3: "<11"
+    assert cells[("north", "*", "1", "normal")] == 52  # 40 in 2024 + 12 in 2023
+    assert cells[("*", "2024", "*", "mild")] == 35  # all weeks: the category total
+
+
+def test_suppression_codes_by_hand(data):
+    cells = _cells(data)
+    assert cells[("north", "2024", "2", "severe")] == SHOWN_SMALL  # 3 results
+    assert cells[("north", "*", "*", "severe")] == SHOWN_SMALL  # the same 3, every total
+    # south 20 + north 3 = 23: one of the two others must be withheld
+    assert SHOWN_WITHHELD in (
+        cells[("south", "2024", "2", "severe")],
+        cells[("*", "2024", "2", "severe")],
+    )
+    assert not [v for v in cells.values() if 1 <= v <= K]
+
+
+def test_attacker_recovers_nothing(data):
+    """Sites add up to all sites, bands to all weeks and years to all time (the hidden
+    patients without a site: none, and the reader is told so)."""
+    cells = _cells(data)
+    sites, years, bands = ["north", "south"], data["years"], data["bands"]
+    shown, unknown = {}, {}
+    for key in itertools.product(["*", *sites], ["*", *years], ["*", *bands], data["categories"]):
+        code = cells.get(key, 0)
+        if code == SHOWN_SMALL:
+            unknown[key] = (1, K)
+        elif code == SHOWN_WITHHELD:
+            unknown[key] = (K + 1, math.inf)
+        else:
+            shown[key] = code
+    relations = []
+    for y, b, c in itertools.product(["*", *years], ["*", *bands], data["categories"]):
+        relations.append({**{(s, y, b, c): 1 for s in sites}, ("*", y, b, c): -1})
+    for s, b, c in itertools.product(["*", *sites], ["*", *bands], data["categories"]):
+        relations.append({**{(s, y, b, c): 1 for y in years}, (s, "*", b, c): -1})
+    for s, y, c in itertools.product(["*", *sites], ["*", *years], data["categories"]):
+        relations.append({**{(s, y, b, c): 1 for b in bands}, (s, y, "*", c): -1})
+    ranges = feasible_ranges(shown, unknown, relations)
+    assert len(unknown) >= 3
+    assert recovered(ranges) == []
+
+
+def test_no_identifier_and_no_per_site_year_figure():
+    con = warehouse()
+    text = json.dumps(anc.client_data(con, load_config()))
+    assert "PAT-" not in text
+    assert "anc_categories_by_week" not in {c.id for c in anc.PAGE.charts}
+    assert "anc_categories_by_week" in {c.id for c in anc.PAGE.client.charts}
+
+
+def test_category_patients_by_hand():
+    """Distinct patients per category (a patient counts once in each): 5 patients had a
+    normal result (all small here), and every patient count is a code, never 1-10."""
+    got = anc.client_data(warehouse(), load_config())
+    categories = got["weeks"]["categories"]
+    cells = {(s, y, categories[c]): code for s, y, c, code in got["categoryPatients"]["rows"]}
+    assert cells[(-1, -1, "normal")] == SHOWN_SMALL  # N-1, N-2, N-3, S-1, S-2
+    assert cells[(-1, -1, "severe")] == SHOWN_SMALL  # N-2, S-2
+    assert not [v for v in cells.values() if 1 <= v <= K]
+    assert "anc_category_totals" in {c.id for c in anc.PAGE.client.charts}
