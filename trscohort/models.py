@@ -117,9 +117,13 @@ class Model:
 @cache
 def _read_doc(path: Path) -> dict:
     if not path.is_file():
-        return {"description": "", "columns": {}}
+        return {"description": "", "columns": {}, "slice_by": None}
     data = yaml.safe_load(path.read_text()) or {}
-    return {"description": data.get("description", ""), "columns": data.get("columns", {}) or {}}
+    return {
+        "description": data.get("description", ""),
+        "columns": data.get("columns", {}) or {},
+        "slice_by": data.get("slice_by"),
+    }
 
 
 def all_models() -> list[Model]:
@@ -181,15 +185,88 @@ def single_select(sql: str, what: str) -> str:
 def build_model(
     con: duckdb.DuckDBPyConnection, model: Model, context: Mapping[str, Any], *, temp: bool = False
 ) -> str:
-    """Materialise the model as a table (or temp table `<layer>__<name>`); returns its name."""
-    sql = single_select(render(model, context), model.template)
+    """Materialise the model as a table (or temp table `<layer>__<name>`); returns its name.
+
+    A model whose .yml says `slice_by: patient_id` (every join, window and aggregate of it stays
+    within one patient) is built in slices of patients when its inputs are large for DuckDB's
+    memory limit (see `slice_count`): the same rows, in bounded memory."""
     if temp:
         name = f"{model.layer}__{model.name}"
+        sql = single_select(render(model, context), model.template)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
         return name
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {model.layer}")
-    con.execute(f"CREATE OR REPLACE TABLE {model.table} AS {sql}")
+    key = model.doc()["slice_by"]
+    sliced = _tables_with_column(con, model_refs(model, context), key) if key else set()
+    slices = slice_count(con, sliced, context) if sliced else 1
+    for index in range(slices):
+        sql = single_select(
+            render_slice(model, context, key, sliced, index, slices), model.template
+        )
+        if index == 0:
+            con.execute(f"CREATE OR REPLACE TABLE {model.table} AS {sql}")
+        else:
+            con.execute(f"INSERT INTO {model.table} {sql}")
     return model.table
+
+
+def render_slice(
+    model: Model,
+    context: Mapping[str, Any],
+    key: str | None,
+    sliced: set[str],
+    index: int,
+    slices: int,
+) -> str:
+    """The model with each input in `sliced` read as its slice `index` of `slices` (rows whose
+    hash(key) % slices = index); the whole model when slices is 1."""
+    if slices == 1:
+        return render(model, context)
+
+    def ref(table: str) -> str:
+        if table in sliced:
+            return f"(SELECT * FROM {table} WHERE hash({key}) % {int(slices)} = {int(index)})"
+        return table
+
+    return _ENV.get_template(model.template).render(**context, ref=ref)
+
+
+def _tables_with_column(con: duckdb.DuckDBPyConnection, tables: set[str], column: str) -> set[str]:
+    rows = con.execute(
+        "SELECT schema_name || '.' || table_name FROM duckdb_columns() "
+        "WHERE column_name = ? AND database_name = current_database()",
+        [column],
+    ).fetchall()
+    return {table for (table,) in rows} & tables
+
+
+def slice_count(
+    con: duckdb.DuckDBPyConnection, tables: set[str], context: Mapping[str, Any]
+) -> int:
+    """How many slices of patients keep a sliced model within DuckDB's memory limit: the largest
+    input's rows over `runtime.slice_rows_per_gb` rows per GB of the limit (1 when it fits)."""
+    rows = con.execute(
+        "SELECT max(estimated_size) FROM duckdb_tables() "
+        "WHERE schema_name || '.' || table_name IN (SELECT unnest(?)) "
+        "AND database_name = current_database()",
+        [sorted(tables)],
+    ).fetchone()[0]
+    limit_gb = _memory_limit_bytes(con) / (1 << 30)
+    per_slice = max(1.0, limit_gb * context["cfg"]["runtime"]["slice_rows_per_gb"])
+    return max(1, min(MAX_SLICES, math.ceil((rows or 0) / per_slice)))
+
+
+MAX_SLICES = 256
+
+_UNITS = {"": 1, "B": 1, "BYTES": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
+_UNITS |= {"KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30, "TIB": 1 << 40}
+
+
+def _memory_limit_bytes(con: duckdb.DuckDBPyConnection) -> float:
+    """DuckDB's memory_limit setting ('2.7 GiB') in bytes."""
+    text = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    number, _, unit = str(text).strip().partition(" ")
+    return float(number) * _UNITS[unit.strip().upper()]
 
 
 def validated(config: Mapping[str, Any]) -> Config:

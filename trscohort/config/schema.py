@@ -378,6 +378,8 @@ class Runtime(Section):
     threads: integer(1, 1024) | None
     # A second run on the same warehouse waits this long for the lock, then fails (0 = at once).
     lock_timeout_seconds: number(0, 86_400)
+    # Rows of a sliced model's largest input per GB of memory limit before it is built in slices.
+    slice_rows_per_gb: integer(1_000, 1_000_000_000)
 
 
 class Spark(Section):
