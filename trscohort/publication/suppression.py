@@ -290,10 +290,20 @@ def _free_coordinates(matrix) -> list[bool]:
     return list(free)
 
 
-def given_away(table: CountTable, status: Mapping[Key, Status], small_max: int) -> list[Key]:
-    """Sensitive cells a reader can work out from the shown ones, the bounds and the relations."""
-    relations = table.relations()
-    incidence = _Incidence.of(table, relations)
+def given_away(
+    table: CountTable,
+    status: Mapping[Key, Status],
+    small_max: int,
+    relations: list[dict[Key, int]] | None = None,
+    incidence: _Incidence | None = None,
+) -> list[Key]:
+    """Sensitive cells a reader can work out from the shown ones, the bounds and the relations.
+    `relations` and `incidence` (of this table) are passed by `protect`, which asks again after
+    each round of complements: they depend on the table only, not on what is shown."""
+    if relations is None:
+        relations = table.relations()
+    if incidence is None:
+        incidence = _Incidence.of(table, relations)
     start = [_bounds(status[k], table.values[k], small_max) for k in incidence.keys]
     low = np.array([b[0] for b in start], dtype=float)
     high = np.array([b[1] for b in start], dtype=float)
@@ -423,10 +433,12 @@ def _protect(table: CountTable, small_max: int) -> Protected:
         for k in relation:
             relations_of[k].append(i)
     totals = _is_total(table)
+    incidence = _Incidence.of(table, relations)
     reachable = _ShownByComponent(table, status, relations)
     stuck: set[Key] = set()
     while True:
-        exposed = [k for k in given_away(table, status, small_max) if k not in stuck]
+        found = given_away(table, status, small_max, relations, incidence)
+        exposed = [k for k in found if k not in stuck]
         if not exposed:
             return Protected(table, status, small_max)
         added = False
