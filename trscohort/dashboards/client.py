@@ -20,7 +20,10 @@ The suppression rule in the browser (see README, "Small-count suppression"):
 * A percentage is shown only when its numerator and denominator are both shown.
 
 Months are independent in these tables (no relation crosses a month: month totals are sums the
-browser makes), so each month is protected on its own: the same guarantee, in seconds.
+browser makes), so each month is protected on its own: the same guarantee, in seconds. A part
+with no count from 1 to k anywhere in its cube (none of its leaves is: a sum of counts is small
+only when one of them is) is published as it is without building its relations or solving it:
+`protect` would return every cell shown. On big warehouses most parts are like that.
 """
 
 from __future__ import annotations
