@@ -630,8 +630,9 @@ def cube_counts(
         for key in itertools.product(*(h.nodes for h in dimensions))
         if keep is None or keep(key)
     }
+    ancestors = [{n: _chain(h, n) for n in h.nodes} for h in dimensions]  # once per node
     for leaf, count in leaf_counts.items():
-        chains = [_chain(h, node) for h, node in zip(dimensions, leaf, strict=True)]
+        chains = [up[node] for up, node in zip(ancestors, leaf, strict=True)]
         for key in itertools.product(*chains):
             if key in values:
                 values[key] += int(count)
@@ -659,7 +660,9 @@ def cube(
     for key in values:
         for d in range(len(dimensions)):
             kids = children[d][key[d]]
+            if not kids:
+                continue
             parts = [key[:d] + (kid,) + key[d + 1 :] for kid in kids]
-            if kids and all(p in values for p in parts):
+            if all(p in values for p in parts):
                 table.add_sum(key, parts)
     return table
