@@ -8,36 +8,65 @@ patients over `--sites` sites, then times `write_dashboards` page by page:
 Pages whose charts are drawn in the browser (funnel, monitoring, safety flags, quality
 indicators, adverse events) embed one protected aggregate table; the ANC page embeds its
 monthly abnormal results, week-band and category tables but still precomputes its
-time-to-action figures per site x year (see README, "Dashboards"). `--warehouse PATH` times an existing
-warehouse instead (opened read-only; its sites are left as they are).
+time-to-action figures per site x year (see README, "Dashboards"). `--warehouse PATH` times an
+existing warehouse instead (opened read-only; its sites are left as they are; spread a copy
+with `tests.dashboard_cases.spread_over_sites` first).
+
+Before / after on the same warehouse and machine load (issue 16, "Dashboards at scale"):
+
+    git archive <base commit> | tar -x -C /tmp/base-src
+    .venv/bin/python benchmarks/bench_dashboards.py --warehouse W --whole --against /tmp/base-src
+
+runs the baseline code (`--against`, a source tree of the package) and this tree alternately,
+`--repeat` times each, in fresh processes, and prints the best time of each and their ratio,
+with the load average before and after. `--profile FILE` writes a cProfile of one run.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import duckdb
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from tests.dashboard_cases import build_warehouse, spread_over_sites  # noqa: E402
-from trscohort.dashboards import PAGES, write_dashboards  # noqa: E402
+HERE = Path(__file__).resolve()
 
 
-def main() -> None:
+def _parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=2000)
     parser.add_argument("--sites", type=int, default=30)
-    parser.add_argument("--pages", default=",".join(p.slug for p in PAGES))
+    parser.add_argument("--pages", default="")
     parser.add_argument("--warehouse", type=Path, help="an existing warehouse (read-only)")
     parser.add_argument(
         "--whole", action="store_true", help="one write_dashboards of every page, as a run does"
     )
-    args = parser.parse_args()
+    parser.add_argument("--code", type=Path, help="import trscohort from this source tree")
+    parser.add_argument("--against", type=Path, help="baseline source tree to compare with")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each (with --against)")
+    parser.add_argument("--profile", type=Path, help="write a cProfile of the run here")
+    return parser.parse_args()
+
+
+def _load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load {one:.1f} (1 min) {five:.1f} (5 min), {os.cpu_count()} cores"
+
+
+def _timed(args: argparse.Namespace) -> None:
+    """One measurement, in this process, with the code of `--code` (default: this tree)."""
+    sys.path.insert(0, str(args.code.resolve() if args.code else HERE.parents[1]))
+    import duckdb
+
+    import trscohort
+    from tests.dashboard_cases import build_warehouse, spread_over_sites
+    from trscohort.dashboards import PAGES, write_dashboards
+
+    print(f"code: {Path(trscohort.__file__).parents[1]}")
+    slugs = args.pages.split(",") if args.pages else [p.slug for p in PAGES]
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
         if args.warehouse:
@@ -52,18 +81,68 @@ def main() -> None:
         total = time.perf_counter()
         with duckdb.connect(str(warehouse), read_only=True) as con:
             if args.whole:
-                published = write_dashboards(con, Path(tmp) / "all", pages=args.pages.split(","))
+                published = write_dashboards(con, Path(tmp) / "all", pages=slugs)
                 print(f"{'whole step':<22} {time.perf_counter() - total:7.1f} s")
                 for page in published.files:
                     print(f"{page.name:<27} {page.stat().st_size / 1e6:6.2f} MB")
                 return
-            for slug in args.pages.split(","):
+            for slug in slugs:
                 started = time.perf_counter()
                 published = write_dashboards(con, Path(tmp) / slug, pages=[slug])
                 seconds = time.perf_counter() - started
                 page = published.directory / f"{slug}.html"
                 print(f"{slug:<22} {seconds:7.1f} s  {page.stat().st_size / 1e6:6.2f} MB")
             print(f"{'pages one by one':<22} {time.perf_counter() - total:7.1f} s")
+
+
+def _run(code: Path, args: argparse.Namespace) -> dict[str, float]:
+    """{line label: seconds} of one measurement in a fresh process with `code`."""
+    command = [sys.executable, str(HERE), "--code", str(code)]
+    if args.warehouse:
+        command += ["--warehouse", str(args.warehouse)]
+    else:
+        command += ["--patients", str(args.patients), "--sites", str(args.sites)]
+    command += ["--whole"] if args.whole else []
+    command += ["--pages", args.pages] if args.pages else []
+    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    times = {}
+    for line in out.splitlines():
+        label, _, rest = line.partition("  ")
+        fields = rest.split()
+        if len(fields) >= 2 and fields[1] == "s":
+            times[label.strip()] = float(fields[0])
+    return times
+
+
+def _compare(args: argparse.Namespace) -> None:
+    """Baseline and this tree alternately (the same warehouse, back to back)."""
+    print(f"before: {_load()}")
+    best: dict[str, dict[str, float]] = {"baseline": {}, "this tree": {}}
+    for _ in range(args.repeat):
+        for name, code in (("baseline", args.against), ("this tree", HERE.parents[1])):
+            for label, seconds in _run(code, args).items():
+                best[name][label] = min(seconds, best[name].get(label, float("inf")))
+            print(f"  {name}: {best[name]}  ({_load()})", flush=True)
+    print(f"after: {_load()}")
+    print(f"{'':<22} {'baseline':>9} {'this tree':>9} {'ratio':>7}")
+    for label, before in best["baseline"].items():
+        after = best["this tree"].get(label)
+        if after:
+            print(f"{label:<22} {before:8.1f}s {after:8.1f}s {before / after:6.1f}x")
+
+
+def main() -> None:
+    args = _parse()
+    if args.against:
+        _compare(args)
+    elif args.profile:
+        import cProfile
+        import pstats
+
+        cProfile.runctx("_timed(args)", globals(), {"args": args}, str(args.profile))
+        pstats.Stats(str(args.profile)).sort_stats("cumulative").print_stats(25)
+    else:
+        _timed(args)
 
 
 if __name__ == "__main__":

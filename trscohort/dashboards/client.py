@@ -20,7 +20,10 @@ The suppression rule in the browser (see README, "Small-count suppression"):
 * A percentage is shown only when its numerator and denominator are both shown.
 
 Months are independent in these tables (no relation crosses a month: month totals are sums the
-browser makes), so each month is protected on its own: the same guarantee, in seconds.
+browser makes), so each month is protected on its own: the same guarantee, in seconds. A part
+with no count from 1 to k anywhere in its cube (none of its leaves is: a sum of counts is small
+only when one of them is) is published as it is without building its relations or solving it:
+`protect` would return every cell shown. On big warehouses most parts are like that.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ from trscohort.publication.suppression import (
     Protected,
     Status,
     cube,
+    cube_counts,
+    one_blas_thread,
     protect,
 )
 
@@ -78,14 +83,34 @@ def protect_in_parts(
     for key, value in counts.items():
         parts[part_of(key)][key] = value
     cells: dict[tuple, tuple[int, int]] = {}
-    for part in sorted(parts, key=repr):
-        leaves = parts[part]
-        dims = [_part_hierarchy(h, {k[d] for k in leaves}) for d, h in enumerate(dimensions)]
-        protected = protect(cube(f"{name} {part}", leaves, dims, published), small_max)
-        for key, value in protected.table.values.items():
-            if protected.status[key] is not Status.HIDDEN:
-                cells[key] = (value, encode(protected, key))
+    with one_blas_thread():
+        for part in sorted(parts, key=repr):
+            leaves = parts[part]
+            dims = [_part_hierarchy(h, {k[d] for k in leaves}) for d, h in enumerate(dimensions)]
+            if _nothing_small(leaves, small_max):
+                cells.update(_as_published(cube_counts(leaves, dims), published))
+                continue
+            protected = protect(cube(f"{name} {part}", leaves, dims, published), small_max)
+            for key, value in protected.table.values.items():
+                if protected.status[key] is not Status.HIDDEN:
+                    cells[key] = (value, encode(protected, key))
     return cells
+
+
+def _nothing_small(leaves: Mapping[tuple, int], small_max: int) -> bool:
+    """No count of the part's cube lies in 1..k (a sum of counts >= 0 is small only when one
+    of them is): `protect` would show every cell as it is, so the part is not solved. Parts
+    like this are most of them on a big warehouse (site x month cells of a few hundred)."""
+    if any(v < 0 for v in leaves.values()):
+        return False  # `cube` says what is wrong with the counts
+    return small_max <= 0 or all(v == 0 or v > small_max for v in leaves.values())
+
+
+def _as_published(
+    values: Mapping[tuple, int], published: Callable[[tuple], bool]
+) -> dict[tuple, tuple[int, int]]:
+    """{key: (count, count)} for the published cells of a table with nothing to suppress."""
+    return {k: (int(v), int(v)) for k, v in values.items() if published(k)}
 
 
 def _part_hierarchy(h: Hierarchy, present: set) -> Hierarchy:

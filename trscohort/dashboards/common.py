@@ -196,10 +196,14 @@ _WITH_TEMPLATE = contextvars.ContextVar("with_template", default=True)
 
 @contextlib.contextmanager
 def publishing() -> Iterator[None]:
-    """While writing pages: no template in each figure, table columns cached (a fixed warehouse)."""
+    """While writing pages: no template in each figure, table columns cached (a fixed warehouse),
+    linear algebra on one thread."""
+    from trscohort.publication.suppression import one_blas_thread
+
     tokens = (_WITH_TEMPLATE.set(False), _COLUMNS_CACHE.set({}), _PROTECTED.set({}))
     try:
-        yield
+        with one_blas_thread():  # thousands of small suppression solves: see its docstring
+            yield
     finally:
         _WITH_TEMPLATE.reset(tokens[0])
         _COLUMNS_CACHE.reset(tokens[1])

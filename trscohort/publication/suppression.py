@@ -35,10 +35,12 @@ every marginal cell and every relation between them.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import itertools
 import math
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -256,7 +258,8 @@ def _linearly_fixed(
     return fixed
 
 
-SMALL_GROUP = 40  # up to this many unknown cells, the null space from a dense eigensolver
+SMALL_GROUP = 200  # up to this many unknown cells, the null space from a dense eigensolver
+# (one BLAS thread: 0.4 ms at 60 cells, 12 ms at 250; lsqr 10-25 ms from 60 cells on)
 
 
 def _free_dense(matrix: np.ndarray) -> list[bool]:
@@ -287,10 +290,20 @@ def _free_coordinates(matrix) -> list[bool]:
     return list(free)
 
 
-def given_away(table: CountTable, status: Mapping[Key, Status], small_max: int) -> list[Key]:
-    """Sensitive cells a reader can work out from the shown ones, the bounds and the relations."""
-    relations = table.relations()
-    incidence = _Incidence.of(table, relations)
+def given_away(
+    table: CountTable,
+    status: Mapping[Key, Status],
+    small_max: int,
+    relations: list[dict[Key, int]] | None = None,
+    incidence: _Incidence | None = None,
+) -> list[Key]:
+    """Sensitive cells a reader can work out from the shown ones, the bounds and the relations.
+    `relations` and `incidence` (of this table) are passed by `protect`, which asks again after
+    each round of complements: they depend on the table only, not on what is shown."""
+    if relations is None:
+        relations = table.relations()
+    if incidence is None:
+        incidence = _Incidence.of(table, relations)
     start = [_bounds(status[k], table.values[k], small_max) for k in incidence.keys]
     low = np.array([b[0] for b in start], dtype=float)
     high = np.array([b[1] for b in start], dtype=float)
@@ -370,9 +383,38 @@ def _complement(
     return best
 
 
+_ONE_BLAS_THREAD: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "one_blas_thread", default=False
+)
+
+
+@contextlib.contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """Linear algebra on one thread while suppression runs. The matrices are small (one
+    part of a table each): on 2 busy cores OpenBLAS threads cost 10 to 100 times the solve
+    itself (0.4 ms -> 60 ms for a 30 x 60 eigensolve at load 9). Entering costs ~0.4 ms, so
+    callers that protect many tables (the page writer) enter it once around all of them."""
+    if _ONE_BLAS_THREAD.get():
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    token = _ONE_BLAS_THREAD.set(True)
+    try:
+        with threadpool_limits(limits=1, user_api="blas"):
+            yield
+    finally:
+        _ONE_BLAS_THREAD.reset(token)
+
+
 def protect(table: CountTable, small_max: int) -> Protected:
     """Primary suppression of counts 1..small_max, then complementary suppression until no
     suppressed (or small hidden) cell can be worked out. small_max 0: nothing is suppressed."""
+    with one_blas_thread():
+        return _protect(table, small_max)
+
+
+def _protect(table: CountTable, small_max: int) -> Protected:
     status = {
         k: (
             Status.HIDDEN
@@ -391,9 +433,12 @@ def protect(table: CountTable, small_max: int) -> Protected:
         for k in relation:
             relations_of[k].append(i)
     totals = _is_total(table)
+    incidence = _Incidence.of(table, relations)
+    reachable = _ShownByComponent(table, status, relations)
     stuck: set[Key] = set()
     while True:
-        exposed = [k for k in given_away(table, status, small_max) if k not in stuck]
+        found = given_away(table, status, small_max, relations, incidence)
+        exposed = [k for k in found if k not in stuck]
         if not exposed:
             return Protected(table, status, small_max)
         added = False
@@ -402,15 +447,55 @@ def protect(table: CountTable, small_max: int) -> Protected:
             complement = _complement(table, status, key, relations_of, relations, totals)
             if complement is None:
                 complement = _traced_complement(table, status, key, reason, relations, totals)
-            if complement is None:
+            if complement is None and reachable.any_shown(key):
                 complement = _any_complement(table, status, key, relations_of, relations)
             if complement is None:
                 stuck.add(key)  # nothing left to withhold around it
                 continue
             status[complement] = Status.SECONDARY
+            reachable.withheld(complement)
             added = True
         if not added:
             return Protected(table, status, small_max)
+
+
+class _ShownByComponent:
+    """How many shown non-zero cells each connected part of the table has (cells joined by
+    relations). `_any_complement` searches one such part and finds nothing when the count is
+    0: then the search (the slowest step on big sparse tables) is skipped, same answer."""
+
+    def __init__(
+        self, table: CountTable, status: Mapping[Key, Status], relations: list[dict[Key, int]]
+    ):
+        self.table, self.status, self.relations = table, status, relations
+        self.component: dict[Key, int] | None = None  # counted on first use
+
+    def _count(self) -> None:
+        from scipy.sparse import coo_matrix
+        from scipy.sparse.csgraph import connected_components
+
+        table, status, relations = self.table, self.status, self.relations
+        index = {k: i for i, k in enumerate(table.values)}
+        rel = [r for r, relation in enumerate(relations) for _ in relation]
+        cell = [index[k] for relation in relations for k in relation]
+        n, m = len(index), len(relations)
+        # cells and relations as the nodes of one graph: a cell is joined to its relations
+        graph = coo_matrix((np.ones(len(cell)), (cell, [n + r for r in rel])), shape=(n + m, n + m))
+        _, label = connected_components(graph, directed=False)
+        self.component = {k: int(label[i]) for k, i in index.items()}
+        shown = np.array(
+            [status[k] is Status.SHOWN and v > 0 for k, v in table.values.items()], dtype=np.int64
+        )
+        self.shown = np.bincount(label[:n], weights=shown, minlength=label.max(initial=0) + 1)
+
+    def any_shown(self, key: Key) -> bool:
+        if self.component is None:
+            self._count()
+        return self.shown[self.component[key]] > 0
+
+    def withheld(self, key: Key) -> None:
+        if self.component is not None:
+            self.shown[self.component[key]] -= 1
 
 
 def _derivations(
@@ -533,6 +618,27 @@ def _chain(hierarchy: Hierarchy, node: Hashable) -> list[Hashable]:
     return chain
 
 
+def cube_counts(
+    leaf_counts: Mapping[Key, int],
+    dimensions: Sequence[Hierarchy],
+    keep: Callable[[Key], bool] | None = None,
+) -> dict[Key, int]:
+    """The counts of every cell of `cube` (each node the sum of the leaves under it), without
+    the relations: what a table with no count from 1 to k publishes as it is."""
+    values: dict[Key, int] = {
+        key: 0
+        for key in itertools.product(*(h.nodes for h in dimensions))
+        if keep is None or keep(key)
+    }
+    ancestors = [{n: _chain(h, n) for n in h.nodes} for h in dimensions]  # once per node
+    for leaf, count in leaf_counts.items():
+        chains = [up[node] for up, node in zip(ancestors, leaf, strict=True)]
+        for key in itertools.product(*chains):
+            if key in values:
+                values[key] += int(count)
+    return values
+
+
 def cube(
     name: str,
     leaf_counts: Mapping[Key, int],
@@ -546,16 +652,7 @@ def cube(
     `keep(key)` False leaves a combination out (a layer no page shows, such as months by site
     when months are only published for all sites): a relation on a left-out cell is left out
     too, which hides nothing a reader could derive, since the cell was never published."""
-    values: dict[Key, int] = {
-        key: 0
-        for key in itertools.product(*(h.nodes for h in dimensions))
-        if keep is None or keep(key)
-    }
-    for leaf, count in leaf_counts.items():
-        chains = [_chain(h, node) for h, node in zip(dimensions, leaf, strict=True)]
-        for key in itertools.product(*chains):
-            if key in values:
-                values[key] += int(count)
+    values = cube_counts(leaf_counts, dimensions, keep)
     table = CountTable(name)
     for key, value in values.items():
         table.add(key, value, published=published(key))
@@ -563,7 +660,9 @@ def cube(
     for key in values:
         for d in range(len(dimensions)):
             kids = children[d][key[d]]
+            if not kids:
+                continue
             parts = [key[:d] + (kid,) + key[d + 1 :] for kid in kids]
-            if kids and all(p in values for p in parts):
+            if all(p in values for p in parts):
                 table.add_sum(key, parts)
     return table
