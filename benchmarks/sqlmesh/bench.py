@@ -63,6 +63,14 @@ class Steps:
         return result
 
 
+def remove_database(database: Path) -> None:
+    """Delete a DuckDB file with its write-ahead log: a stale .wal left beside a new file is
+    replayed into it (SQLMesh's processes exit without a checkpoint)."""
+    for path in (database, Path(f"{database}.wal")):
+        path.unlink(missing_ok=True)
+    shutil.rmtree(f"{database}.tmp", ignore_errors=True)
+
+
 def _connect(database: Path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(str(database))
     con.execute("SET memory_limit = '2GB'; SET threads = 1")
@@ -70,7 +78,7 @@ def _connect(database: Path) -> duckdb.DuckDBPyConnection:
 
 
 def ours_load(database: Path, parquet: Path) -> None:
-    database.unlink(missing_ok=True)
+    remove_database(database)
     with _connect(database) as con:
         for table in SOURCES:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {table.split('.')[0]}")
@@ -113,12 +121,12 @@ def run(work: Path, python: str) -> dict:
 
     # Sources: one DuckDB 1.5 file loaded from Parquet, copied to every 1.5 database.
     sources15 = work / "sources15.duckdb"
-    sources15.unlink(missing_ok=True)
+    remove_database(sources15)
     steps("load", str(sources15), "--parquet", str(parquet))
     plain = work / "plain15.duckdb"
     databases = {"plain": plain, **{v: work / v / "warehouse.duckdb" for v in VARIANTS}}
     for database in databases.values():
-        database.unlink(missing_ok=True)
+        remove_database(database)
         shutil.copyfile(sources15, database)
     for variant in VARIANTS:
         shutil.rmtree(work / variant / ".cache", ignore_errors=True)
