@@ -10,8 +10,13 @@ benchmarks/refresh.py does to the extracts). Every row carries `loaded_on`, the 
 LOAD_DAY for the warehouse's rows, LOAD_DAY + 1 for the new ones; SQLMesh's incremental models
 use it to find the patients with new rows.
 
+With --fill-gaps N (the stale-row demonstration, not the timing run), up to N patients with a
+second clozapine episode get one more dose period that covers the interruption before it (as a
+new prescription would): their two episodes become one, so a full rebuild has fewer rows for
+them. With --patients-modulo M only the patients with hash(patient_id) % M = 0 are exported.
+
 Usage: python benchmarks/sqlmesh/export_sources.py --warehouse /tmp/b17/w100k/w.duckdb
-       --out /tmp/sqlmesh-proj/parquet [--share 0.001]
+       --out /tmp/sqlmesh-proj/parquet [--share 0.001] [--fill-gaps N] [--patients-modulo M]
 """
 
 from __future__ import annotations
@@ -54,7 +59,27 @@ def _shifted_columns(con: duckdb.DuckDBPyConnection, table: str, dates: tuple[st
     )
 
 
-def export(warehouse: Path, out: Path, share: float) -> dict[str, int]:
+def _gap_filling_periods(n: int, where: str) -> str:
+    """One dose period per patient covering the interruption before episode 2: a copy of the
+    patient's last period before it, from the first day off clozapine to the day before."""
+    return f"""
+        SELECT p.* REPLACE (
+            e.episode_start - CAST(e.gap_before_days AS INTEGER) AS period_start,
+            e.episode_start - 1 AS period_end,
+            CAST(e.gap_before_days AS BIGINT) AS period_days)
+        FROM intermediate.clozapine_exposure AS e
+        JOIN intermediate.clozapine_dose_periods AS p
+            ON p.patient_id = e.patient_id AND p.period_start < e.episode_start
+        WHERE e.episode_number = 2 AND e.gap_before_days > 0
+            AND {where.replace("patient_id", "e.patient_id")}
+        QUALIFY row_number() OVER (PARTITION BY e.patient_id ORDER BY p.period_start DESC) = 1
+        ORDER BY hash(e.patient_id)
+        LIMIT {int(n)}"""
+
+
+def export(
+    warehouse: Path, out: Path, share: float, fill_gaps: int = 0, modulo: int = 1
+) -> dict[str, int]:
     out.mkdir(parents=True, exist_ok=True)
     copy = out / "warehouse-copy.duckdb"
     shutil.copyfile(warehouse, copy)
@@ -63,20 +88,34 @@ def export(warehouse: Path, out: Path, share: float) -> dict[str, int]:
         con.execute("SET memory_limit = '2GB'; SET threads = 1")
         for table, dates in SOURCES.items():
             target = out / f"{parquet_name(table)}.parquet"
+            has_patient = "patient_id" in [
+                r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()
+            ]
+            where = f"hash(patient_id) % {int(modulo)} = 0" if has_patient else "TRUE"
             con.execute(
-                f"COPY (SELECT *, DATE '{LOAD_DAY}' AS loaded_on FROM {table}) TO '{target}'"
+                f"COPY (SELECT *, DATE '{LOAD_DAY}' AS loaded_on FROM {table} WHERE {where}) "
+                f"TO '{target}'"
             )
+            if table == "intermediate.clozapine_dose_periods" and fill_gaps:
+                new = out / f"{parquet_name(table)}.new.parquet"
+                con.execute(
+                    f"COPY (SELECT *, DATE '{LOAD_DAY}' + 1 AS loaded_on "
+                    f"FROM ({_gap_filling_periods(fill_gaps, where)})) TO '{new}'"
+                )
+                added[table] = con.execute(f"SELECT count(*) FROM '{new}'").fetchone()[0]
             if dates is None:
                 continue
-            total = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            total = con.execute(f"SELECT count(*) FROM {table} WHERE {where}").fetchone()[0]
             n = max(1, round(total * share))
             new = out / f"{parquet_name(table)}.new.parquet"
-            con.execute(
-                f"COPY (SELECT {_shifted_columns(con, table, dates)}, "
-                f"DATE '{LOAD_DAY}' + 1 AS loaded_on "
-                f"FROM {table} USING SAMPLE {n} ROWS (reservoir, 7)) TO '{new}'"
+            rows = (
+                f"SELECT {_shifted_columns(con, table, dates)} FROM "
+                f"(SELECT * FROM {table} WHERE {where}) USING SAMPLE {n} ROWS (reservoir, 7)"
             )
-            added[table] = n
+            con.execute(
+                f"COPY (SELECT *, DATE '{LOAD_DAY}' + 1 AS loaded_on FROM ({rows})) TO '{new}'"
+            )
+            added[table] = con.execute(f"SELECT count(*) FROM '{new}'").fetchone()[0]
     copy.unlink()
     return added
 
@@ -86,8 +125,11 @@ def main() -> None:
     parser.add_argument("--warehouse", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--share", type=float, default=0.001)
+    parser.add_argument("--fill-gaps", type=int, default=0)
+    parser.add_argument("--patients-modulo", type=int, default=1)
     args = parser.parse_args()
-    for table, n in export(args.warehouse, args.out, args.share).items():
+    added = export(args.warehouse, args.out, args.share, args.fill_gaps, args.patients_modulo)
+    for table, n in added.items():
         print(f"{table}: {n} new rows")
 
 
