@@ -83,8 +83,10 @@ episode_doses AS (
         e.episode_number,
         dp.period_start,
         dp.daily_dose_mg,
+        -- period_number breaks a tie of two periods starting on one day (the order then
+        -- decides the previous dose; found by the SQLMesh comparison's copied rows)
         lag(dp.daily_dose_mg) OVER (
-            PARTITION BY e.patient_id, e.episode_number ORDER BY dp.period_start
+            PARTITION BY e.patient_id, e.episode_number ORDER BY dp.period_start, dp.period_number
         ) AS previous_dose_mg
     FROM episodes AS e
     INNER JOIN dose_periods AS dp
