@@ -15,7 +15,7 @@ import itertools
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,7 @@ from trscohort.dashboards.common import (
     sites,
 )
 from trscohort.publication import files
+from trscohort.publication.suppression import recording_exposed
 from trscohort.quality.report import REPORT_NAME
 from trscohort.run_parameters import package_version
 
@@ -86,6 +87,20 @@ class Published:
     files: list[Path]
     charts: int
     unavailable: list[str]
+    # (table, cells) that complementary suppression could not protect (suppression.protect)
+    exposed: list[tuple[str, int]] = field(default_factory=list)
+
+    def exposure_warning(self) -> str | None:
+        """One line naming the tables with cells a reader can work out, if any."""
+        if not self.exposed:
+            return None
+        cells = sum(n for _, n in self.exposed)
+        names = sorted({name for name, _ in self.exposed})
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        return (
+            f"privacy warning: {cells:,} suppressed counts in {len(self.exposed):,} tables can be "
+            f"worked out from their totals with no shown count left to withhold ({shown})"
+        )
 
     @property
     def index(self) -> Path:
@@ -456,14 +471,15 @@ def write_dashboards(
     files.remove(building)
     building.mkdir(parents=True)
     try:
-        written, status, unavailable, drawn_total = _write_pages(con, building, config, pages)
+        with recording_exposed() as exposed:
+            written, status, unavailable, drawn_total = _write_pages(con, building, config, pages)
         if check_privacy:
             privacy.check_published(con, [building / f for f in written], public=[config.to_json()])
         files.make_published(building)
         files.swap_in(building, directory)
     finally:
         files.remove(building)
-    return Published(directory, [directory / f for f in written], drawn_total, unavailable)
+    return Published(directory, [directory / f for f in written], drawn_total, unavailable, exposed)
 
 
 def _write_pages(con, directory: Path, config, pages) -> tuple[list[str], list, list[str], int]:

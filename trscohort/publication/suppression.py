@@ -332,6 +332,8 @@ class Protected:
     table: CountTable
     status: Mapping[Key, Status]
     small_max: int
+    # cells a reader can still work out, with no shown count left to withhold (see protect)
+    exposed: frozenset = frozenset()
 
     def cell(self, key: Key) -> PublishedCount:
         """What may be shown for a cell (a key the table does not have counts as 0)."""
@@ -409,9 +411,33 @@ def one_blas_thread() -> Iterator[None]:
 
 def protect(table: CountTable, small_max: int) -> Protected:
     """Primary suppression of counts 1..small_max, then complementary suppression until no
-    suppressed (or small hidden) cell can be worked out. small_max 0: nothing is suppressed."""
+    suppressed (or small hidden) cell can be worked out. small_max 0: nothing is suppressed.
+
+    Where a cell can still be worked out and no shown count is left to withhold around it
+    (every non-zero count of its part is suppressed already, and the bounds alone pin it: ten
+    "<11" parts of a "<11" total are 1 each), it is returned in `Protected.exposed` and
+    reported to `recording_exposed`: never silently."""
     with one_blas_thread():
-        return _protect(table, small_max)
+        protected = _protect(table, small_max)
+    recorder = _EXPOSED.get()
+    if protected.exposed and recorder is not None:
+        recorder.append((table.name, len(protected.exposed)))
+    return protected
+
+
+_EXPOSED: contextvars.ContextVar[list | None] = contextvars.ContextVar("exposed", default=None)
+
+
+@contextlib.contextmanager
+def recording_exposed() -> Iterator[list[tuple[str, int]]]:
+    """[(table name, cells)] of every table `protect` left with cells a reader can work out,
+    while the block runs."""
+    found: list[tuple[str, int]] = []
+    token = _EXPOSED.set(found)
+    try:
+        yield found
+    finally:
+        _EXPOSED.reset(token)
 
 
 def _protect(table: CountTable, small_max: int) -> Protected:
@@ -440,7 +466,7 @@ def _protect(table: CountTable, small_max: int) -> Protected:
         found = given_away(table, status, small_max, relations, incidence)
         exposed = [k for k in found if k not in stuck]
         if not exposed:
-            return Protected(table, status, small_max)
+            return Protected(table, status, small_max, frozenset(found))
         added = False
         reason = _derivations(table, status, relations)
         for key in exposed:
@@ -456,7 +482,7 @@ def _protect(table: CountTable, small_max: int) -> Protected:
             reachable.withheld(complement)
             added = True
         if not added:
-            return Protected(table, status, small_max)
+            return Protected(table, status, small_max, frozenset(found))
 
 
 class _ShownByComponent:

@@ -41,6 +41,8 @@ def dashboards(
         f"dashboards: {len(published.files) - 1} pages, {published.charts} charts "
         f"in {published.directory}",
     )
+    if published.exposure_warning():
+        report(context, published.exposure_warning(), ok=False)
     return MaterializeResult(
         metadata={
             "index": MetadataValue.path(str(published.index)),
