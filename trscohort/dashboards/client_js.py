@@ -753,8 +753,9 @@ const POISSON = (function () {
 })();
 """
 
-# ANC page (issue 16): abnormal results per month with the action the guideline requires,
-# computed in the page from its aggregate table; it follows the page's site and year filters.
+# ANC page (issue 16): abnormal results per month with the action the guideline requires, the
+# week-band shares, the category totals and the time to action, computed in the page from its
+# aggregate tables; every chart follows the page's shared filter (site, period, previous period).
 ANC_JS = r"""
 (function () {
   const F = FILTER, D = F.D;
@@ -762,38 +763,52 @@ ANC_JS = r"""
   const colours = {severe: "#e63946", moderate_or_severe: "#c1121f", moderate: "#f4a261",
     mild_or_worse: "#bc6c25", mild: "#e9c46a", mild_or_normal: "#8d99ae"};
   function selected() {
-    const pick = id => { const el = document.getElementById(id); return el ? el.value : ""; };
-    const site = pick("filter-site"), period = pick("filter-period");
-    const n = D.months.length ? F.ym(D.months[D.months.length - 1]) : 0;
-    const [a, b] = period ? [parseInt(period, 10) * 12, parseInt(period, 10) * 12 + 11]
-      : [D.months.length ? F.ym(D.months[0]) : 0, n];
-    return {site: site === "" ? -1 : D.sites.indexOf(site), siteName: site || "all sites",
-            months: F.monthIndexes(a, b), name: period || "all time"};
+    const sel = F.current();
+    const all = document.getElementById("filter-mode").value === "all";
+    // The week-band tables are published per calendar year (and all time): a selection is
+    // widened to the whole calendar years it touches, and the charts say so.
+    const first = Math.floor(sel.a / 12), last = Math.floor(sel.b / 12), years = [];
+    for (let y = first; y <= last; y++) { years.push(String(y)); }
+    const widened = !all && (sel.a !== first * 12 || sel.b !== last * 12 + 11);
+    const yearName = all ? "all time" : years.length === 1 ? years[0] : years[0] + "\u2013" + years[years.length - 1];
+    return {site: sel.site === "" ? -1 : D.sites.indexOf(sel.site), siteName: sel.site || "all sites",
+            months: F.monthIndexes(sel.a, sel.b), name: sel.name,
+            prev: sel.prev ? {months: F.monthIndexes(sel.prev.a, sel.prev.b), name: sel.prev.name} : null,
+            years: all ? [-1] : years.map(y => WK.years.indexOf(y)).filter(i => i >= 0),
+            yearName: yearName + (widened ? " (the whole calendar years of " + sel.name + ")" : "")};
   }
   function cell(site, m, k) {
     const row = R.get([site, m, k].join("|"));
     return F.total([row ? row[3] : 0]);
+  }
+  function message(layout, text) {
+    layout.annotations = [{text: text, showarrow: false, xref: "paper", yref: "paper", x: 0.5, y: 0.5}];
   }
   // Share of each category per treatment week band: cells of the protected results table
   // (site x year x band x category); a band's N is the sum of its categories, so a band with
   // a suppressed category is withheld as a whole (nothing can be subtracted from it).
   const WK = D.weeks, WR = F.index(WK.rows, 4);
   const weekColours = {normal: "#2a9d8f", mild: "#e9c46a", moderate: "#f4a261", severe: "#e63946"};
-  function weekCode(site, year, band, c) {
-    const row = WR.get([site, year, band, c].join("|"));
-    return row ? row[4] : 0;
+  function weekTotal(site, years, band, c) {
+    // A cell summed over the selected calendar years (suppressed if any year is).
+    const codes = [];
+    for (const y of years) {
+      const row = WR.get([site, y, band, c].join("|"));
+      if (row) { codes.push(row[4]); }
+    }
+    return F.total(codes);
   }
-  function weeks(sel, period) {
-    const year = period ? WK.years.indexOf(period) : -1;
+  function weeks(sel) {
     const present = new Set();
     for (const r of WK.rows) {
-      if (r[0] === sel.site && r[1] === year && r[2] >= 0) { present.add(r[2]); }
+      if (r[0] === sel.site && sel.years.includes(r[1]) && r[2] >= 0) { present.add(r[2]); }
     }
     const bands = [...present].sort((a, b) => a - b);
     const labels = bands.map(b => WK.bands[b]);
-    const codes = WK.categories.map((_, c) => bands.map(b => weekCode(sel.site, year, b, c)));
-    const n = codes.map(list => list.map(code => F.total([code])));
-    const N = bands.map((b, j) => F.total(codes.map(list => list[j])));
+    const n = WK.categories.map((_, c) => bands.map(b => weekTotal(sel.site, sel.years, b, c)));
+    // The band's N: its categories added up (suppressed when any of them is).
+    const N = bands.map((b, j) => n.some(list => list[j].v === null)
+      ? {v: null, label: "suppressed"} : F.total(n.map(list => list[j].v)));
     const traces = [], rows = [];
     WK.categories.forEach((category, c) => {
       const shares = bands.map((b, j) => F.share(n[c][j], N[j]));
@@ -815,22 +830,26 @@ ANC_JS = r"""
       xaxis: {type: "category", title: {text: "week of clozapine treatment"}},
       yaxis: {title: {text: "% of the week band's ANC results"}, range: [0, 100]}}, 420);
     if (!bands.length) {
-      layout.annotations = [{text: "No ANC results in this selection.", showarrow: false,
-        xref: "paper", yref: "paper", x: 0.5, y: 0.5}];
+      message(layout, "No ANC results in this selection.");
+      traces.push({type: "bar", x: ["no results"], y: [0], name: "no results", hoverinfo: "skip"});
     }
     Plotly.react(document.getElementById("chart-anc_categories_by_week"), traces, layout,
       TRS.plotConfig());
     TRS.table(document.getElementById("table-anc_categories_by_week"), "anc_categories_by_week",
-      ["week band", "ANC category", "results (n)", "band's results (N)", "share of the band"], rows,
-      sel.siteName + ", " + sel.name + ". A band with a suppressed category is withheld as a whole.");
+      ["week band", "ANC category", "results (n)", "band's results (N)", "share of the band"],
+      rows.length ? rows : [["no results", "", "0", "0", "no data"]],
+      sel.siteName + ", " + sel.yearName + ". Published per calendar year; a band with a " +
+      "suppressed category is withheld as a whole.");
   }
   // Results (the all-weeks cells) and distinct patients per category, on a log axis.
   const PR = F.index(D.categoryPatients.rows, 3);
-  function totals(sel, period) {
-    const year = period ? WK.years.indexOf(period) : -1;
-    const results = WK.categories.map((_, c) => F.total([weekCode(sel.site, year, -1, c)]));
+  function totals(sel) {
+    const results = WK.categories.map((_, c) => weekTotal(sel.site, sel.years, -1, c));
+    // Distinct patients do not add up over years: shown for one calendar year or all time.
+    const one = sel.years.length === 1;
     const patients = WK.categories.map((_, c) => {
-      const row = PR.get([sel.site, year, c].join("|"));
+      if (!one) { return {v: null, label: "one year or all time only"}; }
+      const row = PR.get([sel.site, sel.years[0], c].join("|"));
       return F.total([row ? row[3] : 0]);
     });
     const keep = WK.categories.map((_, c) => results[c].v !== 0);
@@ -844,35 +863,99 @@ ANC_JS = r"""
     const layout = TRS.fitLayout({barmode: "group", xaxis: {type: "category"},
       yaxis: {type: "log", title: {text: "count (log scale)"}}}, 380);
     if (!cats.length) {
-      layout.annotations = [{text: "No ANC results in this selection.", showarrow: false,
-        xref: "paper", yref: "paper", x: 0.5, y: 0.5}];
+      message(layout, "No ANC results in this selection.");
+      traces[0].x = ["no results"]; traces[0].y = [0];
+      layout.yaxis.type = "linear";
     }
     Plotly.react(document.getElementById("chart-anc_category_totals"), traces, layout,
       TRS.plotConfig());
     TRS.table(document.getElementById("table-anc_category_totals"), "anc_category_totals",
       ["ANC category", "results (n)", "patients (n)"],
-      cats.map((c, i) => [c, pick(results)[i].label, pick(patients)[i].label]),
-      sel.siteName + ", " + sel.name + ". A patient counts once in each category.");
+      cats.length ? cats.map((c, i) => [c, pick(results)[i].label, pick(patients)[i].label])
+        : [["no results", "0", "0"]],
+      sel.siteName + ", " + sel.yearName + ". Published per calendar year; a patient counts " +
+      "once in each category.");
+  }
+  // Time from a moderate or severe ANC requiring interruption to stopping clozapine: episodes
+  // per bin and severity summed over the selected months (suppressed if any month is).
+  const A = D.action, AR = A && A.rows ? F.index(A.rows, 4) : null;
+  const severityColours = {moderate: "#f4a261", severe: "#e63946"};
+  function episodes(site, months, b, c) {
+    const codes = [];
+    for (const m of months) {
+      const row = AR.get([site, m, b, c].join("|"));
+      if (row) { codes.push(row[4]); }
+    }
+    return F.total(codes);
+  }
+  function action(sel) {
+    const el = document.getElementById("chart-time_to_action");
+    if (!AR) {
+      Plotly.purge(el);
+      el.classList.remove("plot");
+      el.classList.add("unavailable");
+      el.textContent = "Not available in this warehouse yet: " + A.unavailable;
+      document.getElementById("table-time_to_action").textContent = "";
+      return;
+    }
+    const periods = [[sel.name, sel.months, ""]];
+    if (sel.prev) { periods.push([sel.prev.name, sel.prev.months, "previous"]); }
+    const traces = [];
+    const counts = periods.map(([, months]) =>
+      A.severities.map((_, c) => A.bins.map((_, b) => episodes(sel.site, months, b, c))));
+    periods.forEach(([name, , tag], p) => {
+      A.severities.forEach((severity, c) => {
+        const list = counts[p][c];
+        traces.push({type: "bar", x: A.bins, y: list.map(t => t.v), name: "first " + severity +
+          " ANC" + (tag ? " (" + name + ")" : ""), offsetgroup: tag + severity,
+          marker: {color: severityColours[severity], opacity: tag ? 0.35 : 1},
+          text: list.map(t => t.label), textposition: "outside", cliponaxis: false,
+          hovertemplate: "%{x}: %{text} episodes<extra>" + severity + (tag ? ", previous" : "") + "</extra>"});
+        const hidden = A.bins.map((b, i) => (list[i].v === null ? i : -1)).filter(i => i >= 0);
+        if (hidden.length) {  // a suppressed count is labelled at the axis, never drawn
+          traces.push({type: "bar", x: hidden.map(i => A.bins[i]), y: hidden.map(() => 0),
+            offsetgroup: tag + severity, text: hidden.map(i => list[i].label),
+            textposition: "outside", cliponaxis: false, showlegend: false, hoverinfo: "skip",
+            name: "suppressed", marker: {color: severityColours[severity]}});
+        }
+      });
+    });
+    const layout = TRS.fitLayout({barmode: "group",
+      xaxis: {type: "category", title: {text: "days from the result to the last day of clozapine"}},
+      yaxis: {title: {text: "clozapine episodes"}, rangemode: "tozero"}}, 420);
+    const any = counts[0].some(list => list.some(t => t.v !== 0));
+    if (!any) { message(layout, "No moderate or severe ANC requiring interruption in this selection."); }
+    Plotly.react(el, traces, layout, TRS.plotConfig());
+    const columns = ["days to action", "first moderate ANC: episodes (n)", "first severe ANC: episodes (n)"];
+    if (sel.prev) { columns.push("previous period: moderate (n)", "previous period: severe (n)"); }
+    const rows = A.bins.map((bin, b) => {
+      const row = [bin, counts[0][0][b].label, counts[0][1][b].label];
+      if (sel.prev) { row.push(counts[1][0][b].label, counts[1][1][b].label); }
+      return row;
+    });
+    TRS.table(document.getElementById("table-time_to_action"), "time_to_action", columns, rows,
+      sel.siteName + ", " + sel.name + ". Target: within " + A.actionDays +
+      " days. A sum over months that takes in a suppressed month is suppressed.");
   }
   function draw() {
     const sel = selected();
-    const periodEl = document.getElementById("filter-period");
-    weeks(sel, periodEl ? periodEl.value : "");
-    totals(sel, periodEl ? periodEl.value : "");
+    weeks(sel);
+    totals(sel);
+    action(sel);
     const x = sel.months.map(m => D.months[m]);
     const traces = [], rows = [];
     const all = sel.months.map(m => cell(sel.site, m, -1));
-    D.categories.forEach(([category, action], k) => {
+    D.categories.forEach(([category, act], k) => {
       const counts = sel.months.map(m => cell(sel.site, m, k));
       traces.push({type: "scatter", mode: "lines+markers", x: x, y: counts.map(c => c.v),
         name: category.replace(/_/g, " "), text: counts.map(c => c.label),
         line: {color: colours[category] || "#6c757d", width: category === "severe" ? 3 : 1.5},
-        marker: {size: 5}, customdata: counts.map(() => action),
+        marker: {size: 5}, customdata: counts.map(() => act),
         hovertemplate: "%{x}: %{text} results<br>required: %{customdata}<extra>" +
           category.replace(/_/g, " ") + "</extra>"});
       sel.months.forEach((m, j) => {
         const share = F.share(counts[j], all[j]);
-        rows.push([D.months[m], category.replace(/_/g, " "), action, counts[j].label,
+        rows.push([D.months[m], category.replace(/_/g, " "), act, counts[j].label,
                    all[j].label, share.text]);
       });
     });
@@ -887,10 +970,7 @@ ANC_JS = r"""
        "share of the month's results"], rows,
       sel.siteName + ", " + sel.name + ". Suppressed months are gaps in the line and labelled here.");
   }
-  for (const id of ["filter-site", "filter-period"]) {
-    const el = document.getElementById(id);
-    if (el) { el.addEventListener("change", draw); }
-  }
+  F.build(document.getElementById("client-filters"), draw);
   draw();
   window.addEventListener("resize", () => { clearTimeout(window._trsAnc); window._trsAnc = setTimeout(draw, 200); });
 })();
