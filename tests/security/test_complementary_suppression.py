@@ -437,6 +437,74 @@ def test_anc_abnormal_results_per_month_cannot_be_worked_out(tmp_path_factory):
     assert solved > 0, "nothing suppressed: the test would prove nothing"
 
 
+# ANC time to action (issue 16): (site or None, month, days to action or None, severity, n)
+# episodes, chosen so that small counts sit beside larger ones in every month.
+ACTION_EPISODES = [
+    ("north", "2024-01", 5, "moderate", 12),
+    ("south", "2024-01", 5, "moderate", 3),
+    ("east", "2024-01", 5, "moderate", 14),
+    ("north", "2024-01", 1, "severe", 2),
+    ("south", "2024-01", 1, "severe", 13),
+    ("east", "2024-01", 40, "moderate", 1),
+    (None, "2024-01", 5, "moderate", 2),
+    ("north", "2024-02", None, "severe", 11),
+    ("south", "2024-02", None, "severe", 1),
+    ("north", "2024-02", 10, "moderate", 25),
+    ("east", "2024-02", 10, "moderate", 4),
+    (None, "2024-02", 10, "moderate", 13),
+    ("south", "2024-03", 20, "moderate", 30),
+]
+
+
+def _action_warehouse():
+    import datetime as dt
+
+    from tests.test_dashboards_anc_action import warehouse
+
+    patients, results, episodes = [], [], []
+    for i, (site, month, days, severity, n) in enumerate(ACTION_EPISODES):
+        for j in range(n):
+            pid = f"PAT-A-{i:02d}-{j:02d}"
+            patients.append((pid, site or ""))
+            day = dt.date.fromisoformat(f"{month}-05")
+            end = day + dt.timedelta(days=300 if days is None else days)
+            reason = "ongoing" if days is None else "stopped"
+            episodes.append((pid, day - dt.timedelta(days=30), end, reason))
+            action = "discontinue" if severity == "severe" else "interrupt"
+            results.append((pid, day, severity, action))
+    return warehouse((patients, results, episodes))
+
+
+def test_anc_time_to_action_cannot_be_worked_out(tmp_path):
+    """Issue 16: ANC time to action, episodes by site, month, bin and severity, embedded in
+    the ANC page (written by write_dashboards). The reader knows each month's cells, that
+    sites and the hidden patients without a site add up to all sites, and sums over months
+    (which add nothing: a sum over a suppressed month is suppressed). Solved month by month;
+    the hand-built boundary episodes of tests/test_dashboards_anc_action.py are included."""
+    from trscohort.config import load_config
+    from trscohort.dashboards import write_dashboards
+
+    published = write_dashboards(_action_warehouse(), tmp_path, config=load_config(), pages=["anc"])
+    data = page_data(published.directory, "anc.html")
+    action = data["action"]
+    sites_ = [*data["sites"], "*"]
+    by_month: dict[int, dict] = {}
+    for s, m, b, c, code in action["rows"]:
+        by_month.setdefault(m, {})[(sites_[s], b, c)] = code
+    solved = 0
+    for embedded in by_month.values():
+        reader = Reader()
+        for b in range(len(action["bins"])):
+            for c in range(len(action["severities"])):
+                for site in sites_:
+                    _see_code(reader, (site, b, c), embedded.get((site, b, c), 0))
+                reader.hidden(("(no site)", b, c))
+                reader.total(("*", b, c), [(s, b, c) for s in [*sites_[:-1], "(no site)"]])
+        if reader.suppressed():
+            solved += _assert_solved_nothing(reader)
+    assert solved >= 6, "too little suppressed: the test would prove little"
+
+
 def monitoring_page_data(tmp_path_factory, page: str = "monitoring.html") -> dict:
     """A page's aggregate table (issue 16: filtered in the browser)."""
     from tests.dashboard_cases import published_site
