@@ -445,35 +445,50 @@ def test_adverse_events_one_panel_per_event_filtered_in_the_browser(browser, ful
     last_year = json.loads(browser.evaluate(AE_STATE))
     assert last_year["y"] != dose["y"] and years[-1] in last_year["summary"]
     assert list(csv.reader(io.StringIO(last_year["csv"])))[1:] == last_year["rows"]
+    # the previous period: as many start years just before, beside in the table and as a
+    # faint marker in every panel
+    browser.evaluate(
+        "(() => { const c = document.getElementById('filter-compare'); c.checked = true;"
+        " c.dispatchEvent(new Event('change')); })()"
+    )
+    compared = json.loads(browser.evaluate(AE_STATE))
+    assert "previous period, courses started " + years[-2] in compared["summary"]
+    assert len(compared["y"]) == 2 * len(last_year["y"])  # one faint trace per panel
+    assert all(len(r) == len(last_year["rows"][0]) + 4 for r in compared["rows"])
+    assert list(csv.reader(io.StringIO(compared["csv"])))[1:] == compared["rows"]
     assert browser.errors() == []
 
 
 def test_adverse_event_rates_in_the_page_match_the_mart(browser, full_site, tmp_path_factory):
     """All sites, every start year: the page's rate and exact interval, computed in the browser
-    from the published events and days at risk, are marts.ae_rates' (Python, scipy)."""
+    from the published events and person-years, are marts.ae_rates' events over its
+    person-years rounded to publication.person_time_unit_years (10), with scipy's interval."""
     import duckdb
+    from scipy.stats import chi2
 
     warehouse = published_site(tmp_path_factory.getbasetemp())[0]
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        mart = {
-            r[0]: r[1:]
-            for r in con.execute(
-                "SELECT event_id, events, rate_per_1000py, ci_low, ci_high FROM marts.ae_rates "
-                "WHERE stratifier = 'overall'"
-            ).fetchall()
-        }
+        mart = {}
+        for event, events, person_years in con.execute(
+            "SELECT event_id, events, person_years FROM marts.ae_rates WHERE stratifier = 'overall'"
+        ).fetchall():
+            py = 10 * round(person_years / 10)
+            low = chi2.ppf(0.025, 2 * events) / 2 if events else 0.0
+            high = chi2.ppf(0.975, 2 * events + 2) / 2
+            mart[event] = (events, py, 1000 * events / py, 1000 * low / py, 1000 * high / py)
     browser.resize(1440)
     browser.open((full_site / "adverse_events.html").as_uri())
     browser.state()
     rows = json.loads(browser.evaluate(AE_STATE))["rows"]
     labels = json.loads(browser.evaluate("JSON.stringify(FILTER.D.eventLabels)"))
     compared = 0
-    for event, (events, rate, low, high) in mart.items():
+    for event, (events, py, rate, low, high) in mart.items():
         row = next(r for r in rows if r[0] == labels[event] and r[1] == "All person-time")
-        if row[2] in ("<11", "withheld", "suppressed"):
-            assert row[4].startswith("withheld")
+        if row[2] in ("<11", "withheld", "suppressed") or row[3] == "withheld":
+            assert row[4].startswith("withheld") and row[3] == "withheld"
             continue
         assert int(row[2].replace(",", "")) == events
+        assert int(row[3].replace(",", "")) == py
         assert row[4] == f"{rate:.2f}" and row[5] == f"{low:.2f}\u2013{high:.2f}"
         compared += 1
     assert compared >= 1

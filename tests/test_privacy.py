@@ -190,12 +190,12 @@ def test_no_count_from_1_to_10_in_any_published_count_chart(site):
     assert checked > 10
 
 
-# Columns of the embedded tables that are not counts: indexes, and a median with its quartiles.
 # Columns of the embedded tables that are not counts: indices into the page's lists, medians and
-# days at risk (person-time, shown only beside a shown event count).
+# person-years (person-time rounded to publication.person_time_unit_years, shown only beside a
+# shown event count with more than small_count_max patients at risk).
 NOT_COUNTS = {
     "site", "month", "rule", "flag", "key", "indicator", "stratum", "median", "q1", "q3",
-    "start year", "event", "days at risk", "category and action", "year", "week band",
+    "start year", "event", "person-years", "category and action", "year", "week band",
     "category", "days to action", "severity",
 }  # fmt: skip
 
@@ -227,17 +227,19 @@ def test_no_count_from_1_to_10_in_the_embedded_aggregate_tables(site):
 
 def test_withheld_rates_carry_no_number(site):
     """Adverse events (issue 16: rates computed in the page): a cell whose events are
-    suppressed carries no person-time, so the page cannot compute its rate; others do."""
+    suppressed carries no person-time, so the page cannot compute its rate; person-time is
+    published in whole units of publication.person_time_unit_years (10)."""
     text = (site[1] / "adverse_events.html").read_text()
     match = re.search(r'id="page-data">(.*?)</script>', text, re.S)
     data = json.loads(match.group(1).replace("<\\/", "</"))
     withheld = shown = 0
-    for *_, code, days in data["cells"]["rows"]:
+    assert data["personTimeUnit"] == 10
+    for *_, code, person_years in data["cells"]["rows"]:
         if code < 0:
-            assert days is None
+            assert person_years is None
             withheld += 1
-        else:
-            assert days is not None
+        elif person_years is not None:
+            assert person_years > 0 and person_years % 10 == 0
             shown += 1
     assert withheld and shown
 

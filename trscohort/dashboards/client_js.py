@@ -641,46 +641,63 @@ const POISSON = (function () {
     const years = D.years.map(y => [y, y]);
     select(host, "from", "Course started from", years);
     select(host, "to", "to", years.slice().reverse());
+    const c = document.createElement("label");
+    c.innerHTML = '<input type="checkbox" id="filter-compare"> compare with the previous start years';
+    host.appendChild(c);
     const summary = document.createElement("p");
     summary.id = "filter-summary"; summary.className = "note";
     host.appendChild(summary);
-    for (const el of host.querySelectorAll("select")) { el.addEventListener("change", onChange); }
+    for (const el of host.querySelectorAll("select, input")) { el.addEventListener("change", onChange); }
   }
   const value = id => document.getElementById("filter-" + id).value;
+  const yearsName = (a, b) => D.years[a] + (a === b ? "" : "\u2013" + D.years[b]);
   function selection() {
     let a = D.years.indexOf(value("from")), b = D.years.indexOf(value("to"));
     if (a > b) { [a, b] = [b, a]; }
     const site = value("site");
     const all = a === 0 && b === D.years.length - 1;
     const name = (site || "all sites") + ", " +
-      (all ? "courses started in any year" : "courses started " + D.years[a] +
-       (a === b ? "" : "\u2013" + D.years[b]));
-    document.getElementById("filter-summary").textContent = "Showing " + name + ".";
+      (all ? "courses started in any year" : "courses started " + yearsName(a, b));
     const years = [];
     for (let y = a; y <= b; y++) { years.push(y); }
+    // The previous period: as many start years just before the chosen ones (fewer when the
+    // data start sooner); none before the first start year.
+    let prev = null;
+    if (document.getElementById("filter-compare").checked) {
+      const n = b - a + 1, pa = Math.max(0, a - n), pb = a - 1;
+      prev = pb < 0 ? {years: [], name: "no earlier start year"}
+        : {years: Array.from({length: pb - pa + 1}, (_, i) => pa + i),
+           name: "previous period, courses started " + yearsName(pa, pb)};
+    }
+    document.getElementById("filter-summary").textContent = "Showing " + name +
+      (prev ? " (compared with the " + prev.name + ")" : "") + ".";
     return {site: site === "" ? -1 : D.sites.indexOf(site), years: all ? [-1] : years,
-            stratifier: value("stratifier"), name: name};
+            stratifier: value("stratifier"), name: name, prev: prev};
   }
-  function rate(sel, e, s) {
-    // Events (summed over the selected start years; suppressed if any year is) and the rate
-    // with its exact interval, only when the events are shown.
-    if (s !== 0 && sel.site !== -1 && sel.years[0] !== -1) {
+  function rate(sel, e, s, years) {
+    // Events (summed over the start years; suppressed if any year is) and the rate with its
+    // exact interval, only when the events and the (rounded) person-years are shown.
+    years = years || sel.years;
+    if (s !== 0 && sel.site !== -1 && years[0] !== -1) {
       return {events: {v: null, label: "not published"}, py: null, rate: null, low: null,
               high: null, text: "strata are published for one site over all years, or all sites"};
     }
     const codes = [];
-    let days = 0, shown = true;
-    for (const y of sel.years) {
+    let py = 0, shown = true;
+    for (const y of years) {
       const row = cells.get([sel.site, y, e, s].join("|"));
       if (!row) { continue; }
       codes.push(row[4]);
-      if (row[5] === null) { shown = false; } else { days += row[5]; }
+      if (row[5] === null) { shown = false; } else { py += row[5]; }
     }
     const events = FILTER.total(codes);
-    const py = days / D.daysPerYear;
     const out = {events: events, py: shown && events.v !== null ? py : null,
                  rate: null, low: null, high: null};
-    if (events.v === null || !shown) { out.text = "withheld (" + events.label + " events)"; return out; }
+    if (!codes.length) { out.text = "no person-time"; return out; }
+    if (events.v === null || !shown) {
+      out.text = "withheld (" + events.label + " events" + (events.v !== null ? ", few patients" : "") + ")";
+      return out;
+    }
     if (py <= 0) { out.text = "no person-time"; return out; }
     const [lo, hi] = POISSON.interval(events.v, D.ciLevel);
     out.rate = per * events.v / py; out.low = per * lo / py; out.high = per * hi / py;
@@ -711,6 +728,14 @@ const POISSON = (function () {
     D.events.forEach((ev, e) => {
       const ax = e === 0 ? "" : String(e + 1);
       const r = strata.map(s => rate(sel, e, s));
+      const before = sel.prev ? strata.map(s => rate(sel, e, s, sel.prev.years)) : null;
+      if (before) {  // the previous period: a faint marker at the same stratum
+        traces.push({type: "scatter", mode: "markers", x: labels.map(tick), y: before.map(x => x.rate),
+          xaxis: "x" + ax, yaxis: "y" + ax, name: sel.prev.name,
+          marker: {size: 11, color: "rgba(108, 117, 125, 0.35)", symbol: "diamond"},
+          customdata: before.map(x => x.text + ", " + x.events.label + " events"),
+          hovertemplate: "%{x}: %{customdata}<extra>previous</extra>"});
+      }
       traces.push({type: "scatter", mode: "markers", x: labels.map(tick), y: r.map(x => x.rate),
         xaxis: "x" + ax, yaxis: "y" + ax, name: D.eventLabels[ev],
         marker: {size: 8, color: strata.map(s => (s === 0 ? "#1d3557" : "#457b9d"))},
@@ -730,22 +755,30 @@ const POISSON = (function () {
         yref: "y" + ax + " domain", x: 0, y: 1.04, xanchor: "left", yanchor: "bottom",
         showarrow: false, font: {size: 12}});
       layout["xaxis" + ax] = {type: "category", tickfont: {size: 9}, automargin: true};
-      layout["yaxis" + ax] = {range: [0, top(r)], tickfont: {size: 9},
+      layout["yaxis" + ax] = {range: [0, top(before ? [...r, ...before] : r)], tickfont: {size: 9},
         title: {text: e % cols === 0 ? "per 1,000 PY" : "", font: {size: 10}}};
-      strata.forEach((s, i) => rows.push([D.eventLabels[ev], D.stratumLabels[s],
-        r[i].events.label, r[i].py === null ? "withheld" : r[i].py.toFixed(1),
-        r[i].rate === null ? r[i].text : r[i].rate.toFixed(2),
-        r[i].rate === null ? "" : r[i].low.toFixed(2) + "\u2013" + r[i].high.toFixed(2)]));
+      const cellsOf = x => [x.events.label, x.py === null ? "withheld" : x.py.toLocaleString("en"),
+        x.rate === null ? x.text : x.rate.toFixed(2),
+        x.rate === null ? "" : x.low.toFixed(2) + "\u2013" + x.high.toFixed(2)];
+      strata.forEach((s, i) => rows.push([D.eventLabels[ev], D.stratumLabels[s], ...cellsOf(r[i]),
+        ...(before ? cellsOf(before[i]) : [])]));
     });
     layout.annotations = annotations;
     const height = (narrow ? 260 : 250) * rowsN + 80;
     Plotly.react(document.getElementById("chart-ae_incidence"), traces,
       TRS.fitLayout(layout, narrow ? Math.round(height / 1.3) : height), TRS.plotConfig());
-    TRS.table(document.getElementById("table-ae_incidence"), "ae_incidence",
-      ["event", "stratum", "events (n)", "person-years (N)", "rate per 1,000 person-years",
-       Math.round(D.ciLevel * 100) + " % CI (exact Poisson)"], rows,
-      sel.name + ". Each panel has its own scale. A sum over start years that takes in a " +
-      "suppressed year is withheld, and so is its rate.");
+    const ci = Math.round(D.ciLevel * 100) + " % CI (exact Poisson)";
+    const pyColumn = "person-years (rounded to " + D.personTimeUnit + ")";
+    const columns = ["event", "stratum", "events (n)", pyColumn, "rate per 1,000 person-years", ci];
+    if (sel.prev) {
+      columns.push("previous: events (n)", "previous: " + pyColumn, "previous: rate per 1,000 PY",
+        "previous: " + ci);
+    }
+    TRS.table(document.getElementById("table-ae_incidence"), "ae_incidence", columns, rows,
+      sel.name + (sel.prev ? " (beside it the " + sel.prev.name + ")" : "") +
+      ". Each panel has its own scale. Person-years are rounded to " + D.personTimeUnit +
+      " and withheld where the events are suppressed or few patients are at risk (the rate " +
+      "with them). A sum over start years that takes in a suppressed year is withheld.");
   }
   buildFilters(document.getElementById("client-filters"), draw);
   draw();
