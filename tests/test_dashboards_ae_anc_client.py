@@ -20,7 +20,7 @@ import math
 import duckdb
 import pytest
 
-from tests.security.attacker import feasible_ranges, recovered
+from tests.security.attacker import code_range, feasible_ranges, recovered
 from trscohort.config import load_config
 from trscohort.dashboards import adverse_events, anc
 from trscohort.dashboards.client import SHOWN_SMALL, SHOWN_WITHHELD, script_json
@@ -158,14 +158,11 @@ def test_ae_nothing_suppressed_can_be_worked_out(ae_data):
     keys = [(s, y, e, k) for s in sites for y in years for e in ae_data["events"] for k in strata]
     for key in keys:
         code = cells.get(key, (0, 0))[0] if key in cells or _published(key) else None
-        if code is None:
-            unknown[key] = (0, math.inf)  # a layer the page does not publish
-        elif code == SHOWN_SMALL:
-            unknown[key] = (1, K)
-        elif code == SHOWN_WITHHELD:
-            unknown[key] = (K + 1, math.inf)
+        low, high = (0, math.inf) if code is None else code_range(code, K)  # None: unpublished
+        if low == high:
+            shown[key] = low
         else:
-            shown[key] = code
+            unknown[key] = (low, high)
     relations = []
     for _, y, e, k in {(None, *key[1:]) for key in keys}:
         relations.append({**{(s, y, e, k): 1 for s in sites[:-1]}, ("*", y, e, k): -1})
@@ -371,12 +368,11 @@ def test_anc_nothing_suppressed_can_be_worked_out(anc_data):
             for key in [*keys, "all"]:
                 code = cells.get((site, month, key), 0)
                 cell = (site, month, key)
-                if code == SHOWN_SMALL:
-                    unknown[cell] = (1, K)
-                elif code == SHOWN_WITHHELD:
-                    unknown[cell] = (K + 1, math.inf)
+                low, high = code_range(code, K)
+                if low == high:
+                    shown[cell] = low
                 else:
-                    shown[cell] = code
+                    unknown[cell] = (low, high)
             unknown[(site, month, "normal")] = (0, math.inf)  # never published
             relations.append(
                 {**{(site, month, k): 1 for k in [*keys, "normal"]}, (site, month, "all"): -1}

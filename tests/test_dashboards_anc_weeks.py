@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import itertools
 import json
-import math
 
 import duckdb
 import pytest
 
-from tests.security.attacker import feasible_ranges, recovered
+from tests.security.attacker import code_range, feasible_ranges, recovered
 from trscohort.config import load_config
 from trscohort.dashboards import anc
 from trscohort.dashboards.client import SHOWN_SMALL, SHOWN_WITHHELD
@@ -113,13 +112,11 @@ def test_attacker_recovers_nothing(data):
     sites, years, bands = ["north", "south"], data["years"], data["bands"]
     shown, unknown = {}, {}
     for key in itertools.product(["*", *sites], ["*", *years], ["*", *bands], data["categories"]):
-        code = cells.get(key, 0)
-        if code == SHOWN_SMALL:
-            unknown[key] = (1, K)
-        elif code == SHOWN_WITHHELD:
-            unknown[key] = (K + 1, math.inf)
+        low, high = code_range(cells.get(key, 0), K)
+        if low == high:
+            shown[key] = low
         else:
-            shown[key] = code
+            unknown[key] = (low, high)
     relations = []
     for y, b, c in itertools.product(["*", *years], ["*", *bands], data["categories"]):
         relations.append({**{(s, y, b, c): 1 for s in sites}, ("*", y, b, c): -1})

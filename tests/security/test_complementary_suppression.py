@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from tests.security.attacker import feasible_ranges, recovered
+from tests.security.attacker import code_range, feasible_ranges, recovered
 from trscohort.publication.suppression import (
     ALL,
     CountTable,
@@ -516,12 +516,7 @@ def monitoring_page_data(tmp_path_factory, page: str = "monitoring.html") -> dic
 
 
 def _see_code(reader: Reader, cell, code: int) -> None:
-    if code == -1:
-        reader.see(cell, (1, K))
-    elif code == -2:
-        reader.see(cell, (K + 1, INF))
-    else:
-        reader.see(cell, (code, code))
+    reader.see(cell, code_range(code, K))
 
 
 def test_a_sites_adherence_cannot_be_worked_out_from_the_overall_figure(tmp_path_factory):
