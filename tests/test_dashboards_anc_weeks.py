@@ -147,3 +147,26 @@ def test_category_patients_by_hand():
     assert cells[(-1, -1, "severe")] == SHOWN_SMALL  # N-2, S-2
     assert not [v for v in cells.values() if 1 <= v <= K]
     assert "anc_category_totals" in {c.id for c in anc.PAGE.client.charts}
+
+
+def test_results_protected_category_by_category_make_the_same_decisions():
+    """Categories are never added up in a relation, so the table is protected one category at
+    a time (faster); the decisions are those of protecting the whole table."""
+    from trscohort.dashboards.client import protect_table_in_parts
+    from trscohort.publication.suppression import CountTable, protect
+
+    con, config = warehouse(), load_config()
+    table = anc.results_table(con, config)
+    whole = protect(table, K)
+    parts = protect_table_in_parts(table, lambda key: key[3], K)
+    assert parts.status == whole.status
+    assert sum(1 for s in parts.status.values() if s.value in ("primary", "secondary")) >= 3
+    patients = anc.patients_table(con, config)
+    by_year_category = protect_table_in_parts(patients, lambda key: (key[1], key[2]), K)
+    assert by_year_category.status == protect(patients, K).status
+    crossing = CountTable("crossing")
+    for key, value in (("a",), 5), (("b",), 20), (("total",), 25):
+        crossing.add(key, value)
+    crossing.add_sum(("total",), [("a",), ("b",)])
+    with pytest.raises(ValueError, match="ties two parts"):
+        protect_table_in_parts(crossing, lambda key: key[0], K)

@@ -138,6 +138,25 @@ def patients_table(con, config) -> CountTable:
     )
 
 
+def _protected_results(con, config):
+    """The results table, protected category by category: categories are never added up in
+    a relation (a band's N is summed in the page from shown cells only)."""
+    return protected_table(
+        con, "anc results", lambda: results_table(con, config), config, part_of=lambda k: k[3]
+    )
+
+
+def _protected_patients(con, config):
+    """Distinct patients: only sites add up, so each year (or all years) x category is a part."""
+    return protected_table(
+        con,
+        "anc patients",
+        lambda: patients_table(con, config),
+        config,
+        part_of=lambda k: (k[1], k[2]),
+    )
+
+
 # The last protected results table and its cells by (site, year): every site x year figure
 # looked through the whole cube for its own cells (a quarter of the ANC page's build time).
 _CELLS_BY_SITE_TIME: dict[str, tuple[Any, dict]] = {}
@@ -174,7 +193,7 @@ def fig_anc_categories_by_week(
     stacked, n in the hover and the table): a share, so the long >104-week band does not dwarf
     the weekly ones. A band with a suppressed category is withheld as a whole."""
     config = resolve_config(con, config)
-    protected = protected_table(con, "anc results", lambda: results_table(con, config), config)
+    protected = _protected_results(con, config)
     time, key = _time(con, period), site_key(site)
     values = protected.table.values
     present = [k for k in _cells_of(protected, key, time) if k[2] != ALL_WEEKS]
@@ -232,8 +251,8 @@ def fig_anc_category_totals(
 ) -> go.Figure:
     """Results and patients per ANC category (a patient counts once per category)."""
     config = resolve_config(con, config)
-    results = protected_table(con, "anc results", lambda: results_table(con, config), config)
-    patients = protected_table(con, "anc patients", lambda: patients_table(con, config), config)
+    results = _protected_results(con, config)
+    patients = _protected_patients(con, config)
     time, key = _time(con, period), site_key(site)
     values = results.table.values
     present = {k[3] for k in _cells_of(results, key, time) if k[2] == ALL_WEEKS and values[k] > 0}
@@ -553,7 +572,7 @@ def week_cells(con, config: Mapping[str, Any], site_list: list[str]) -> dict:
     suppression decisions, as the category totals chart. Only published cells are embedded
     (years the filter offers, never the patients without a site); a zero is not embedded."""
     require(con, ANC_RESULTS, ("treatment_week",))
-    protected = protected_table(con, "anc results", lambda: results_table(con, config), config)
+    protected = _protected_results(con, config)
     status, values = protected.status, protected.table.values
     keys = [k for k in values if values[k] > 0 and status[k] is not Status.HIDDEN]
     years = sorted({k[1] for k in keys if k[1] != ALL_TIME})
@@ -568,7 +587,7 @@ def week_cells(con, config: Mapping[str, Any], site_list: list[str]) -> dict:
         for k in keys
         for s, y, b, c in [k]
     )
-    patients = protected_table(con, "anc patients", lambda: patients_table(con, config), config)
+    patients = _protected_patients(con, config)
     patient_rows = sorted(
         [site_index[s], year_index[y], category_index[c], encode(patients, k)]
         for k, v in patients.table.values.items()
