@@ -567,7 +567,11 @@ def test_anc_week_band_shares_follow_the_page_filters(browser, full_site, width)
             shown += 1
         else:
             assert share in ("withheld", "no data"), (band, n, total, share)
-    assert shown > 10
+    # Since the week-band table is protected with the monthly abnormal results (no cross-table
+    # subtraction), all time is a sum over years, withheld when any year is: at this
+    # warehouse's size (89 patients with ANC results) most bands are; one is enough here, the
+    # arithmetic of every share shown is what is checked.
+    assert shown >= 1
     by_band: dict = {}
     for band, _category, n, total, _share in every["rows"]:
         by_band.setdefault((band, total), []).append(n)

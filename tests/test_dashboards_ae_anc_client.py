@@ -299,6 +299,12 @@ ANC_ROWS = [
     ("PAT-S-0001", "south", "2024-03-05", "normal", "continue", 25),
     ("PAT-S-0001", "south", "2024-03-20", "moderate", INTERRUPT, 15),
     ("PAT-S-0001", "south", "2024-04-02", "normal", "continue", 40),
+    # 2023: the same month without a small count (each year is protected on its own)
+    ("PAT-N-0001", "north", "2023-06-04", "normal", "continue", 30),
+    ("PAT-N-0001", "north", "2023-06-11", "severe", DISCONTINUE, 12),
+    ("PAT-N-0003", "north", "2023-06-13", "moderate", BEN_CONTINUE, 11),
+    ("PAT-S-0001", "south", "2023-06-05", "normal", "continue", 25),
+    ("PAT-S-0001", "south", "2023-06-20", "moderate", INTERRUPT, 15),
 ]
 
 
@@ -339,11 +345,19 @@ def test_anc_abnormal_results_per_month_with_the_required_action(anc_data):
     assert ("moderate", INTERRUPT) in categories and ("moderate", BEN_CONTINUE) in categories
     # no mild result in the warehouse: listed with the guideline's action, zero in every month
     assert ("mild", anc.GUIDELINE_ACTIONS["mild"]) in categories
-    assert cells[("*", "2024-03", "all")] == 96
-    assert cells[("*", "2024-03", ("severe", DISCONTINUE))] == 12
-    assert cells[("north", "2024-03", ("moderate", BEN_CONTINUE))] == 11
-    assert cells[("south", "2024-04", "all")] == 40
+    # 2023-06, no small count: 30 + 12 + 11 + 25 + 15 results, all shown
+    assert cells[("*", "2023-06", "all")] == 93
+    assert cells[("*", "2023-06", ("severe", DISCONTINUE))] == 12
+    assert cells[("north", "2023-06", ("moderate", BEN_CONTINUE))] == 11
+    assert cells[("south", "2023-06", "all")] == 40
     assert ("*", "2024-04", ("severe", DISCONTINUE)) not in cells  # zero: not embedded
+    # 2024: north's 3 moderate results are tied, through the year's week-band table (a
+    # category's months add up to its year; one week band here), to every 2024 cell: south's
+    # April (40 normal results) and March's normal results add up to south's normal results of
+    # the year, and so on. All of 2024 is withheld but the "<11" itself.
+    codes_2024 = {k: v for k, v in cells.items() if k[1].startswith("2024")}
+    assert codes_2024.pop(("north", "2024-03", ("moderate", INTERRUPT))) == SHOWN_SMALL
+    assert set(codes_2024.values()) == {SHOWN_WITHHELD}
 
 
 def test_anc_small_monthly_count_suppressed_with_a_complement(anc_data):

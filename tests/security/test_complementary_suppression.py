@@ -712,11 +712,12 @@ def test_the_reader_does_recover_cells_when_only_small_counts_are_suppressed(
     )
 
 
-# Known leak (issue 16, on main before this branch): the ANC page protects its monthly
-# abnormal results (site x month x category and action) and its week-band table (site x year x
-# band x category) as two tables, but a reader who adds a year's months up gets the year's
-# category total, which the week-band table shows. North, moderate: January 3 ("<11"),
-# February 20 (shown), the year 23 (shown) -> January = 3.
+# Issue 16: the ANC page's monthly abnormal results (site x month x category and action) and
+# its week-band table (site x year x band x category) are protected year by year as ONE table
+# with the relation between them (a category's months add up to its year). Protected apart
+# (as on main before this branch), a reader who adds a year's months up got the year's
+# category total from the week-band table: north, moderate, January 3 ("<11"), February 20
+# (shown), the year 23 (shown) -> January = 3.
 ANC_CROSS_ROWS = [  # patient, site, date, category, action, results
     ("PAT-1", "north", "2024-01-10", "moderate", "interrupt clozapine", 3),
     ("PAT-2", "north", "2024-02-10", "moderate", "interrupt clozapine", 20),
@@ -729,11 +730,6 @@ ANC_CROSS_ROWS = [  # patient, site, date, category, action, results
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the ANC monthly abnormal table and the yearly week-band table are protected "
-    "apart; a joint protection (month -> year) is needed (see the issue 16 branch report)",
-)
 def test_anc_monthly_abnormal_results_and_the_year_table_together():
     import duckdb
 

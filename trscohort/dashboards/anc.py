@@ -4,6 +4,7 @@ the required action. Aggregates only - never one patient's series of results."""
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
@@ -35,7 +36,7 @@ from trscohort.dashboards.common import (
     where,
     withheld_bars,
 )
-from trscohort.publication.suppression import CountTable, Hierarchy, Status, cube
+from trscohort.publication.suppression import CountTable, Hierarchy, Status, cube, protect
 
 ANC_RESULTS = "marts.anc_results"
 EXPOSURE = "intermediate.clozapine_exposure"
@@ -191,7 +192,11 @@ def fig_anc_categories_by_week(
 ) -> go.Figure:
     """Share of ANC results in each category per week band of clozapine treatment (100 %
     stacked, n in the hover and the table): a share, so the long >104-week band does not dwarf
-    the weekly ones. A band with a suppressed category is withheld as a whole."""
+    the weekly ones. A band with a suppressed category is withheld as a whole.
+
+    For analysts (not on the published page): its suppression is the results table's own, not
+    combined with the page's monthly abnormal results (`protect_results`), so do not publish it
+    beside the ANC page."""
     config = resolve_config(con, config)
     protected = _protected_results(con, config)
     time, key = _time(con, period), site_key(site)
@@ -249,7 +254,8 @@ def fig_anc_categories_by_week(
 def fig_anc_category_totals(
     con, *, site: str | None = None, period: Period = None, config: Mapping[str, Any] | None = None
 ) -> go.Figure:
-    """Results and patients per ANC category (a patient counts once per category)."""
+    """Results and patients per ANC category (a patient counts once per category). For
+    analysts, not on the published page: see `fig_anc_categories_by_week`."""
     config = resolve_config(con, config)
     results = _protected_results(con, config)
     patients = _protected_patients(con, config)
@@ -425,15 +431,16 @@ PAGE = Page(
                 "ANC categories by treatment week",
                 "Share of the week band's ANC results in each category, with n / N: weekly to "
                 "week 26, two-weekly bands to week 52, four-weekly bands to week 104. A band with "
-                "a suppressed category is withheld as a whole. Follows the site and year filters "
-                "above.",
+                "a suppressed category is withheld as a whole. Published per calendar year: "
+                "follows the filters above, widened to the whole calendar years they touch.",
             ),
             ClientChart(
                 "anc_category_totals",
                 "anc_totals",
                 "ANC categories overall",
                 "Results and distinct patients per category (a patient counts once in each "
-                "category). Follows the site and year filters above.",
+                "category). Results per calendar year, as the chart above; distinct patients for "
+                "one calendar year or all time only (they do not add up over years).",
             ),
             ClientChart(
                 "anc_abnormal_by_month",
@@ -443,7 +450,7 @@ PAGE = Page(
                 "such as '<500'), per month of collection, with the action the guideline's ANC "
                 "table requires for it (benign ethnic neutropenia changes the action for a "
                 "moderate result), and the month's results of every category as N. Follows the "
-                "site and year filters above; counts suppressed as published.",
+                "filters above; counts suppressed as published.",
             ),
             ClientChart(
                 "time_to_action",
@@ -491,22 +498,27 @@ def _abnormal_key_order(key: tuple[str, str]) -> tuple:
 
 
 def client_data(con, config: Mapping[str, Any]) -> dict:
-    """ANC results per site (and all sites), month and (category, required action) other than
-    normal, with all results of the month as the denominator (normal results are a hidden
-    cell: all results less the abnormal ones). One query; each month protected on its own
-    (primary and complementary suppression), the browser adds months up."""
+    """The ANC page's tables. Results per site (and all sites), month and (category, required
+    action) other than normal, with all results of the month as the denominator (normal
+    results are a hidden cell: all results less the abnormal ones), and results per site, year,
+    treatment week band (and all weeks) and category: one query, protected year by year as ONE
+    table with the relation between them (a year's months of a category add up to its
+    all-weeks cell), so that neither gives a suppressed cell of the other back. The browser
+    adds months (and years) up. Distinct patients per category and the time to action are
+    tables of their own (other units: no relation to the results)."""
     config = resolve_config(con, config)
-    require(con, ANC_RESULTS, ("patient_id", "collected_date", "anc_category", "required_action"))
+    require(
+        con,
+        ANC_RESULTS,
+        ("patient_id", "collected_date", "anc_category", "required_action", "treatment_week"),
+    )
     rows = con.execute(
-        f"SELECT p.site, strftime(r.collected_date, '%Y-%m'), "
+        f"SELECT p.site, strftime(r.collected_date, '%Y-%m'), {WEEK_BAND_SQL} AS band, "
         f"coalesce(r.anc_category, 'indeterminate'), coalesce(r.required_action, ''), count(*) "
         f"FROM {ANC_RESULTS} AS r JOIN {patients_with_site(con)} AS p USING (patient_id) "
         f"WHERE r.collected_date IS NOT NULL GROUP BY ALL"
     ).fetchall()
-    leaves: dict[tuple, int] = {}
-    for site, month, category, action, n in rows:
-        key = NORMAL if category == NORMAL else (category, action)
-        leaves[(site, month, key)] = leaves.get((site, month, key), 0) + int(n)
+    leaves = {(s, m, b, c, a): int(n) for s, m, b, c, a, n in rows}
     site_list = sites(con)
     unavailable = None
     try:
@@ -519,30 +531,19 @@ def client_data(con, config: Mapping[str, Any]) -> dict:
         if unavailable
         else action_cells(action_leaves, config, site_list, months)
     )
-    found = {k[2] for k in leaves if k[2] != NORMAL}
+    found = {(c, a) for _, _, _, c, a in leaves if c != NORMAL}
     missing = {(c, a) for c, a in GUIDELINE_ACTIONS.items() if c not in {k[0] for k in found}}
     keys = sorted(found | missing, key=_abnormal_key_order)
-    cells = protect_in_parts(
-        "ANC abnormal results by month",
-        leaves,
-        [
-            Hierarchy.flat([*site_list, NO_SITE], ALL_SITES),
-            Hierarchy.roots(months),
-            Hierarchy.flat([*keys, NORMAL], ALL_RESULTS),
-        ],
-        part_of=lambda key: key[1],
-        small_max=privacy.small_count_max(config),
-        published=lambda key: key[0] != NO_SITE and key[2] != NORMAL,
-    )
+    month_cells, week_cells_ = protect_results(leaves, site_list, keys, config)
     site_index = {ALL_SITES: -1, **{s: i for i, s in enumerate(site_list)}}
     month_index = {m: i for i, m in enumerate(months)}
     key_index = {ALL_RESULTS: -1, **{k: i for i, k in enumerate(keys)}}
     out_rows = sorted(
         [site_index[s], month_index[m], key_index[k], code]
-        for (s, m, k), (value, code) in cells.items()
-        if value > 0
+        for (s, m, k), (value, code) in month_cells.items()
+        if value > 0 and k != NORMAL
     )
-    weeks = week_cells(con, config, site_list)
+    weeks = week_cells(con, config, site_list, week_cells_)
     return {
         "action": action,
         "sites": site_list,
@@ -557,6 +558,73 @@ def client_data(con, config: Mapping[str, Any]) -> dict:
     }
 
 
+def _year_table(
+    year: str, leaves: Mapping[tuple, int], site_list: list[str], keys: list[tuple]
+) -> CountTable:
+    """One year's results as one table: site x month x (category, action) with all results
+    and the hidden normal ones; site x year x week band x category with all weeks; and the
+    relation between them: each category's all-weeks cell is its months added up."""
+    by_month: dict[tuple, int] = defaultdict(int)
+    by_band: dict[tuple, int] = defaultdict(int)
+    for (site, month, band, category, action), n in leaves.items():
+        by_month[(site, month, NORMAL if category == NORMAL else (category, action))] += n
+        by_band[(site, year, band, category)] += n
+    site_h = Hierarchy.flat([*site_list, NO_SITE], ALL_SITES)
+    months = sorted({k[1] for k in by_month})
+    categories = sorted({k[3] for k in by_band}, key=_category_order)
+    monthly = cube(
+        f"ANC results {year} by month",
+        by_month,
+        [site_h, Hierarchy.roots(months), Hierarchy.flat([*keys, NORMAL], ALL_RESULTS)],
+        lambda key: key[0] != NO_SITE and key[2] != NORMAL,
+    )
+    weekly = cube(
+        f"ANC results {year} by week band",
+        by_band,
+        [
+            site_h,
+            Hierarchy.single(year),
+            Hierarchy.flat(sorted({k[2] for k in by_band}, key=_band_order), ALL_WEEKS),
+            Hierarchy.roots(categories),
+        ],
+        lambda key: key[0] != NO_SITE,
+    )
+    table = CountTable(f"ANC results {year}")
+    for part in (monthly, weekly):
+        for key, value in part.values.items():
+            table.add(key, value, published=part.published[key])
+        table.sums.extend(part.sums)
+    for site in [*site_list, NO_SITE, ALL_SITES]:
+        for category in categories:
+            months_of = [
+                (site, m, k)
+                for m in months
+                for k in ([NORMAL] if category == NORMAL else [k for k in keys if k[0] == category])
+            ]
+            table.add_sum((site, year, ALL_WEEKS, category), months_of)
+    return table
+
+
+def protect_results(
+    leaves: Mapping[tuple, int], site_list: list[str], keys: list[tuple], config
+) -> tuple[dict, dict]:
+    """({(site, month, key): (count, code)}, {(site, year, band, category): (count, code)}):
+    every year protected on its own as one table (`_year_table`; no relation crosses years)."""
+    by_year: dict[str, dict] = defaultdict(dict)
+    for key, n in leaves.items():
+        by_year[key[1][:4]][key] = n
+    small_max = privacy.small_count_max(config)
+    monthly: dict[tuple, tuple[int, int]] = {}
+    weekly: dict[tuple, tuple[int, int]] = {}
+    for year in sorted(by_year):
+        protected = protect(_year_table(year, by_year[year], site_list, keys), small_max)
+        for key, value in protected.table.values.items():
+            if protected.status[key] is Status.HIDDEN:
+                continue
+            (weekly if len(key) == 4 else monthly)[key] = (value, encode(protected, key))
+    return monthly, weekly
+
+
 def _band_order(band: str) -> tuple:
     return (band != "baseline", band == ">104", band)
 
@@ -566,32 +634,35 @@ def _category_order(category: str) -> tuple:
     return (known, str(category))
 
 
-def week_cells(con, config: Mapping[str, Any], site_list: list[str]) -> dict:
-    """The cells of the protected results table (site x year x week band x category, with all
-    sites, all years and all weeks) as the browser reads them: the same table, and so the same
-    suppression decisions, as the category totals chart. Only published cells are embedded
-    (years the filter offers, never the patients without a site); a zero is not embedded."""
-    require(con, ANC_RESULTS, ("treatment_week",))
-    protected = _protected_results(con, config)
-    status, values = protected.status, protected.table.values
-    keys = [k for k in values if values[k] > 0 and status[k] is not Status.HIDDEN]
-    years = sorted({k[1] for k in keys if k[1] != ALL_TIME})
-    bands = sorted({k[2] for k in keys if k[2] != ALL_WEEKS}, key=_band_order)
-    categories = sorted({k[3] for k in keys}, key=_category_order)
+def week_cells(
+    con, config: Mapping[str, Any], site_list: list[str], cells: Mapping[tuple, tuple[int, int]]
+) -> dict:
+    """The protected week-band cells (site x year x week band x category, with all sites and
+    all weeks; `protect_results`) as the browser reads them, and the distinct patients per
+    category (site x year or all years, a table of its own). Only published cells are
+    embedded (never the patients without a site); a zero is not embedded."""
+    shown = [k for k, (value, _) in cells.items() if value > 0]
+    patients = _protected_patients(con, config)
+    patient_keys = [
+        k
+        for k, v in patients.table.values.items()
+        if v > 0 and patients.status[k] is not Status.HIDDEN
+    ]
+    years = sorted({k[1] for k in shown} | {k[1] for k in patient_keys if k[1] != ALL_TIME})
+    bands = sorted({k[2] for k in shown if k[2] != ALL_WEEKS}, key=_band_order)
+    categories = sorted({k[3] for k in shown} | {k[2] for k in patient_keys}, key=_category_order)
     site_index = {ALL_SITES: -1, **{s: i for i, s in enumerate(site_list)}}
     year_index = {ALL_TIME: -1, **{y: i for i, y in enumerate(years)}}
     band_index = {ALL_WEEKS: -1, **{b: i for i, b in enumerate(bands)}}
     category_index = {c: i for i, c in enumerate(categories)}
     rows = sorted(
-        [site_index[s], year_index[y], band_index[b], category_index[c], encode(protected, k)]
-        for k in keys
+        [site_index[s], year_index[y], band_index[b], category_index[c], cells[k][1]]
+        for k in shown
         for s, y, b, c in [k]
     )
-    patients = _protected_patients(con, config)
     patient_rows = sorted(
         [site_index[s], year_index[y], category_index[c], encode(patients, k)]
-        for k, v in patients.table.values.items()
-        if v > 0 and patients.status[k] is not Status.HIDDEN
+        for k in patient_keys
         for s, y, c in [k]
     )
     return {

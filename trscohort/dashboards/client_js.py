@@ -807,7 +807,8 @@ ANC_JS = r"""
     return {site: sel.site === "" ? -1 : D.sites.indexOf(sel.site), siteName: sel.site || "all sites",
             months: F.monthIndexes(sel.a, sel.b), name: sel.name,
             prev: sel.prev ? {months: F.monthIndexes(sel.prev.a, sel.prev.b), name: sel.prev.name} : null,
-            years: all ? [-1] : years.map(y => WK.years.indexOf(y)).filter(i => i >= 0),
+            years: (all ? WK.years : years).map(y => WK.years.indexOf(y)).filter(i => i >= 0),
+            all: all,
             yearName: yearName + (widened ? " (the whole calendar years of " + sel.name + ")" : "")};
   }
   function cell(site, m, k) {
@@ -818,8 +819,9 @@ ANC_JS = r"""
     layout.annotations = [{text: text, showarrow: false, xref: "paper", yref: "paper", x: 0.5, y: 0.5}];
   }
   // Share of each category per treatment week band: cells of the protected results table
-  // (site x year x band x category); a band's N is the sum of its categories, so a band with
-  // a suppressed category is withheld as a whole (nothing can be subtracted from it).
+  // (site x year x band x category, protected with the months of the year), summed over the
+  // selected years; a band's N is the sum of its categories, so a band with a suppressed
+  // category is withheld as a whole (nothing can be subtracted from it).
   const WK = D.weeks, WR = F.index(WK.rows, 4);
   const weekColours = {normal: "#2a9d8f", mild: "#e9c46a", moderate: "#f4a261", severe: "#e63946"};
   function weekTotal(site, years, band, c) {
@@ -879,10 +881,10 @@ ANC_JS = r"""
   function totals(sel) {
     const results = WK.categories.map((_, c) => weekTotal(sel.site, sel.years, -1, c));
     // Distinct patients do not add up over years: shown for one calendar year or all time.
-    const one = sel.years.length === 1;
+    const one = sel.all || sel.years.length === 1;
     const patients = WK.categories.map((_, c) => {
       if (!one) { return {v: null, label: "one year or all time only"}; }
-      const row = PR.get([sel.site, sel.years[0], c].join("|"));
+      const row = PR.get([sel.site, sel.all ? -1 : sel.years[0], c].join("|"));
       return F.total([row ? row[3] : 0]);
     });
     const keep = WK.categories.map((_, c) => results[c].v !== 0);
