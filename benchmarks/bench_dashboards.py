@@ -6,11 +6,10 @@ patients over `--sites` sites, then times `write_dashboards` page by page:
     .venv/bin/python benchmarks/bench_dashboards.py --patients 2000 --sites 30
 
 Pages whose charts are drawn in the browser (funnel, monitoring, safety flags, quality
-indicators, adverse events) embed one protected aggregate table; the ANC page embeds its
-monthly abnormal results, week-band and category tables but still precomputes its
-time-to-action figures per site x year (see README, "Dashboards"). `--warehouse PATH` times an
-existing warehouse instead (opened read-only; its sites are left as they are; spread a copy
-with `tests.dashboard_cases.spread_over_sites` first).
+indicators, adverse events, ANC) embed protected aggregate tables; nothing is precomputed per
+site x year (see README, "Dashboards"). `--warehouse PATH` times an existing warehouse instead
+(opened read-only; its sites are left as they are; spread a copy with
+`tests.dashboard_cases.spread_over_sites` first).
 
 Before / after on the same warehouse and machine load (issue 16, "Dashboards at scale"):
 

@@ -20,7 +20,7 @@ import math
 import duckdb
 import pytest
 
-from tests.security.attacker import feasible_ranges, recovered
+from tests.security.attacker import code_range, feasible_ranges, recovered
 from trscohort.config import load_config
 from trscohort.dashboards import adverse_events, anc
 from trscohort.dashboards.client import SHOWN_SMALL, SHOWN_WITHHELD, script_json
@@ -91,14 +91,17 @@ def ae_data() -> dict:
 OVERALL = ("overall", "all")
 
 
-def test_ae_cells_sum_events_and_days_by_site_and_course_start_year(ae_data):
+def test_ae_cells_sum_events_by_site_and_course_start_year(ae_data):
+    """Events add up over sites and years; the person-time beside them is withheld here: at
+    most 2 patients are at risk in any cell (<= small_count_max), so their days would describe
+    them (a zero-event cell too: 3,653 days is one patient's course)."""
     cells = _ae_cells(ae_data)
     assert ae_data["years"] == ["2020", "2021"]
-    # days add up over sites and years: 14,610 + 3,653
-    assert cells[("*", "*", "AE-NEU", OVERALL)] == (12, 18263)
-    assert cells[("south", "*", "AE-NEU", OVERALL)] == (12, 14610)
-    assert cells[("north", "*", "AE-NEU", OVERALL)] == (0, 3653)  # zero events: shown
-    assert cells[("*", "2020", "AE-NEU", OVERALL)] == (0, 3653)
+    assert cells[("*", "*", "AE-NEU", OVERALL)] == (12, None)
+    assert cells[("south", "*", "AE-NEU", OVERALL)] == (12, None)
+    assert cells[("north", "*", "AE-NEU", OVERALL)] == (0, None)  # zero events: shown
+    assert cells[("*", "2020", "AE-NEU", OVERALL)] == (0, None)
+    assert ae_data["personTimeUnit"] == 10
     # PAT-N-0002's segment from 2021-01-01 belongs to a course started in 2020
     assert ("north", "2021", "AE-GI", OVERALL) not in cells  # no one at risk: not embedded
 
@@ -140,8 +143,8 @@ def test_ae_strata_published_for_one_site_or_one_year_not_both(ae_data):
     strata = [k for k in cells if k[3] != OVERALL]
     assert strata
     assert not [k for k in strata if k[0] != "*" and k[1] != "*"]
-    assert cells[("*", "2021", "AE-NEU", ("time_since_start", "weeks 4-18"))] == (12, 14610)
-    assert cells[("north", "*", "AE-NEU", ("dose_band", "<300"))] == (0, 3653)
+    assert cells[("*", "2021", "AE-NEU", ("time_since_start", "weeks 4-18"))] == (12, None)
+    assert cells[("north", "*", "AE-NEU", ("dose_band", "<300"))] == (0, None)  # 1 patient
 
 
 def test_ae_nothing_suppressed_can_be_worked_out(ae_data):
@@ -155,14 +158,11 @@ def test_ae_nothing_suppressed_can_be_worked_out(ae_data):
     keys = [(s, y, e, k) for s in sites for y in years for e in ae_data["events"] for k in strata]
     for key in keys:
         code = cells.get(key, (0, 0))[0] if key in cells or _published(key) else None
-        if code is None:
-            unknown[key] = (0, math.inf)  # a layer the page does not publish
-        elif code == SHOWN_SMALL:
-            unknown[key] = (1, K)
-        elif code == SHOWN_WITHHELD:
-            unknown[key] = (K + 1, math.inf)
+        low, high = (0, math.inf) if code is None else code_range(code, K)  # None: unpublished
+        if low == high:
+            shown[key] = low
         else:
-            shown[key] = code
+            unknown[key] = (low, high)
     relations = []
     for _, y, e, k in {(None, *key[1:]) for key in keys}:
         relations.append({**{(s, y, e, k): 1 for s in sites[:-1]}, ("*", y, e, k): -1})
@@ -215,6 +215,75 @@ def test_ae_patients_without_a_site_count_only_in_all_sites():
     assert not [k for k in cells if k[0] == "(no site)"]
 
 
+def _crowd(north: int, south: int, days: int, events_south: int) -> list[tuple]:
+    """AE-NEU rows: `north` patients with 0 events and `south` with `events_south` events
+    in all, each patient `days` days at risk (course started 2021-01-01)."""
+    rows = [
+        ("AE-NEU", f"PAT-N-{i:04d}", "2021-01-01", 0, "weeks 0-4", "<300", 0, days)
+        for i in range(north)
+    ]
+    rows += [
+        (
+            "AE-NEU",
+            f"PAT-S-{i:04d}",
+            "2021-01-01",
+            0,
+            "weeks 0-4",
+            "<300",
+            int(i == 0) * events_south,
+            days,
+        )
+        for i in range(south)
+    ]
+    return rows
+
+
+def _crowd_sites(north: int, south: int) -> dict[str, str]:
+    return {
+        **{f"PAT-N-{i:04d}": "north" for i in range(north)},
+        **{f"PAT-S-{i:04d}": "south" for i in range(south)},
+    }
+
+
+def test_ae_person_years_rounded_and_withheld_by_hand():
+    """AE-* person-time (publication.person_time_unit_years = 10): north 12 patients x 1,000
+    days = 32.85 PY -> 30 PY shown (0 events, 12 patients at risk); south 11 patients x 1,000
+    days, 3 events: "<11" and no person-time; all sites 23 patients, 62.97 PY -> 60 PY beside
+    its events, or withheld with them. All sites less north (60 - 30) is 30 PY +- 10: one
+    south patient's 2.7 PY cannot be told from it."""
+    data = adverse_events.client_data(
+        _ae_warehouse(rows=_crowd(12, 11, 1000, 3), sites=_crowd_sites(12, 11)), load_config()
+    )
+    cells = _ae_cells(data)
+    assert cells[("north", "*", "AE-NEU", OVERALL)] == (0, 30)
+    assert cells[("north", "2021", "AE-NEU", OVERALL)] == (0, 30)
+    assert cells[("south", "*", "AE-NEU", OVERALL)] == (SHOWN_SMALL, None)
+    events, person_years = cells[("*", "*", "AE-NEU", OVERALL)]
+    assert (events, person_years) in ((SHOWN_SMALL, None), (SHOWN_WITHHELD, None))
+    assert all(py is None or py % 10 == 0 for _, py in cells.values())
+
+
+def test_ae_person_years_withheld_where_few_patients_are_at_risk():
+    """10 patients at risk (= small_count_max) with 0 events: withheld; 11: shown, rounded to
+    the unit (11 x 400 days = 12.05 PY -> 10); 11 patients with 4 days each (0.12 PY): rounds to
+    0 and is withheld, not shown as 0."""
+    config = load_config()
+    unit = adverse_events.published_person_years
+    assert unit(10 * 400, 0, 10, config) is None
+    assert unit(11 * 400, 0, 11, config) == 10
+    assert unit(11 * 4, 0, 11, config) is None
+    assert unit(365_250, 25, 400, config) == 1000  # 1,000 PY exactly
+    assert unit(365_250, SHOWN_SMALL, 400, config) is None  # suppressed events
+    assert unit(365_250, SHOWN_WITHHELD, 400, config) is None
+    data = adverse_events.client_data(
+        _ae_warehouse(rows=_crowd(10, 11, 400, 0), sites=_crowd_sites(10, 11)), config
+    )
+    cells = _ae_cells(data)
+    assert cells[("north", "*", "AE-NEU", OVERALL)] == (0, None)  # 10 patients
+    assert cells[("south", "*", "AE-NEU", OVERALL)] == (0, 10)  # 11 patients, 12.05 PY
+    assert cells[("*", "*", "AE-NEU", OVERALL)] == (0, 20)  # 21 patients, 23.0 PY
+
+
 # ---------------------------------------------------------------------------- ANC by month
 
 INTERRUPT = "interrupt clozapine; ANC daily until >= 1000/uL, then resume"
@@ -230,6 +299,12 @@ ANC_ROWS = [
     ("PAT-S-0001", "south", "2024-03-05", "normal", "continue", 25),
     ("PAT-S-0001", "south", "2024-03-20", "moderate", INTERRUPT, 15),
     ("PAT-S-0001", "south", "2024-04-02", "normal", "continue", 40),
+    # 2023: the same month without a small count (each year is protected on its own)
+    ("PAT-N-0001", "north", "2023-06-04", "normal", "continue", 30),
+    ("PAT-N-0001", "north", "2023-06-11", "severe", DISCONTINUE, 12),
+    ("PAT-N-0003", "north", "2023-06-13", "moderate", BEN_CONTINUE, 11),
+    ("PAT-S-0001", "south", "2023-06-05", "normal", "continue", 25),
+    ("PAT-S-0001", "south", "2023-06-20", "moderate", INTERRUPT, 15),
 ]
 
 
@@ -270,11 +345,19 @@ def test_anc_abnormal_results_per_month_with_the_required_action(anc_data):
     assert ("moderate", INTERRUPT) in categories and ("moderate", BEN_CONTINUE) in categories
     # no mild result in the warehouse: listed with the guideline's action, zero in every month
     assert ("mild", anc.GUIDELINE_ACTIONS["mild"]) in categories
-    assert cells[("*", "2024-03", "all")] == 96
-    assert cells[("*", "2024-03", ("severe", DISCONTINUE))] == 12
-    assert cells[("north", "2024-03", ("moderate", BEN_CONTINUE))] == 11
-    assert cells[("south", "2024-04", "all")] == 40
+    # 2023-06, no small count: 30 + 12 + 11 + 25 + 15 results, all shown
+    assert cells[("*", "2023-06", "all")] == 93
+    assert cells[("*", "2023-06", ("severe", DISCONTINUE))] == 12
+    assert cells[("north", "2023-06", ("moderate", BEN_CONTINUE))] == 11
+    assert cells[("south", "2023-06", "all")] == 40
     assert ("*", "2024-04", ("severe", DISCONTINUE)) not in cells  # zero: not embedded
+    # 2024: north's 3 moderate results are tied, through the year's week-band table (a
+    # category's months add up to its year; one week band here), to every 2024 cell: south's
+    # April (40 normal results) and March's normal results add up to south's normal results of
+    # the year, and so on. All of 2024 is withheld but the "<11" itself.
+    codes_2024 = {k: v for k, v in cells.items() if k[1].startswith("2024")}
+    assert codes_2024.pop(("north", "2024-03", ("moderate", INTERRUPT))) == SHOWN_SMALL
+    assert set(codes_2024.values()) == {SHOWN_WITHHELD}
 
 
 def test_anc_small_monthly_count_suppressed_with_a_complement(anc_data):
@@ -299,12 +382,11 @@ def test_anc_nothing_suppressed_can_be_worked_out(anc_data):
             for key in [*keys, "all"]:
                 code = cells.get((site, month, key), 0)
                 cell = (site, month, key)
-                if code == SHOWN_SMALL:
-                    unknown[cell] = (1, K)
-                elif code == SHOWN_WITHHELD:
-                    unknown[cell] = (K + 1, math.inf)
+                low, high = code_range(code, K)
+                if low == high:
+                    shown[cell] = low
                 else:
-                    shown[cell] = code
+                    unknown[cell] = (low, high)
             unknown[(site, month, "normal")] = (0, math.inf)  # never published
             relations.append(
                 {**{(site, month, k): 1 for k in [*keys, "normal"]}, (site, month, "all"): -1}
@@ -330,4 +412,4 @@ def test_ae_stratum_missing_in_the_mart_is_unknown_not_all():
     strata = [tuple(s) for s in data["strata"]]
     assert ("age_band", "unknown") in strata and ("age_band", "all") not in strata
     cells = _ae_cells(data)
-    assert cells[("*", "*", "AE-NEU", ("age_band", "unknown"))] == (12, 18263)
+    assert cells[("*", "*", "AE-NEU", ("age_band", "unknown"))] == (12, None)

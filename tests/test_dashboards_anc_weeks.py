@@ -1,32 +1,33 @@
 """ANC categories by treatment week band, drawn in the browser (issue 16): the embedded cells
-are the protected results table (site x year x week band x category, with all sites, all years
-and all weeks), so the page holds no per-site x year figure. Numbers known by hand (k = 10).
+are the protected results table (site x year x week band x category, with all sites and all
+weeks), protected year by year together with the monthly abnormal results (a category's months
+add up to its year), so the page holds no per-site x year figure and neither table gives a
+suppressed cell of the other back. Numbers known by hand (k = 10).
 
-2024, week 1: north normal 40 + mild 20, south normal 25 + mild 15 (all sites: 65 + 35);
-2024, week 2: north normal 30 + severe 3 (small), south normal 50 + severe 20 (all sites 23);
-2023, week 1: north normal 12.
+2022, week 1 (February): north normal 40 + mild 20, south normal 25 + mild 15 (no small count);
+2024, week 2 (March): north normal 30 + severe 3 (small), south normal 50 + severe 20;
+2023, week 1 (May): north normal 12.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-import math
 
 import duckdb
 import pytest
 
-from tests.security.attacker import feasible_ranges, recovered
+from tests.security.attacker import code_range, feasible_ranges, recovered
 from trscohort.config import load_config
 from trscohort.dashboards import anc
 from trscohort.dashboards.client import SHOWN_SMALL, SHOWN_WITHHELD
 
 K = 10
 ROWS = [  # patient, site, collected, treatment week, category, results
-    ("PAT-N-1", "north", "2024-02-01", 1, "normal", 40),
-    ("PAT-N-1", "north", "2024-02-02", 1, "mild", 20),
-    ("PAT-S-1", "south", "2024-02-01", 1, "normal", 25),
-    ("PAT-S-1", "south", "2024-02-02", 1, "mild", 15),
+    ("PAT-N-1", "north", "2022-02-01", 1, "normal", 40),
+    ("PAT-N-1", "north", "2022-02-02", 1, "mild", 20),
+    ("PAT-S-1", "south", "2022-02-01", 1, "normal", 25),
+    ("PAT-S-1", "south", "2022-02-02", 1, "mild", 15),
     ("PAT-N-2", "north", "2024-03-01", 2, "normal", 30),
     ("PAT-N-2", "north", "2024-03-02", 2, "severe", 3),
     ("PAT-S-2", "south", "2024-03-01", 2, "normal", 50),
@@ -43,7 +44,7 @@ def warehouse() -> duckdb.DuckDBPyConnection:
     con.executemany(
         "INSERT INTO staging.patients VALUES (?, ?)", sorted({(r[0], r[1]) for r in ROWS})
     )
-    con.execute("CREATE TABLE staging.prescriptions AS SELECT DATE '2023-01-10' AS start_date")
+    con.execute("CREATE TABLE staging.prescriptions AS SELECT DATE '2022-01-10' AS start_date")
     con.execute(
         "CREATE TABLE marts.anc_results (patient_id VARCHAR, collected_date DATE, "
         "treatment_week INTEGER, anc_category VARCHAR, required_action VARCHAR)"
@@ -71,7 +72,7 @@ def _cells(data: dict) -> dict:
 
 
 def test_week_bands_and_categories_in_reading_order(data):
-    assert data["years"] == ["2023", "2024"]
+    assert data["years"] == ["2022", "2023", "2024"]
     assert data["bands"] == ["1", "2"]
     assert data["categories"] == ["normal", "mild", "severe"]  # the ANC table's order
 
@@ -86,18 +87,19 @@ def test_shares_per_week_band_by_hand(data):
         total = sum(n.values())
         return {c: round(100 * v / total, 1) for c, v in n.items() if v}
 
-    assert shares("*", "2024", "1") == {"normal": 65.0, "mild": 35.0}
-    assert shares("north", "2024", "1") == {"normal": 66.7, "mild": 33.3}
-    assert shares("south", "*", "1") == {"normal": 62.5, "mild": 37.5}  # 25 / 40, 15 / 40
+    assert shares("*", "2022", "1") == {"normal": 65.0, "mild": 35.0}
+    assert shares("north", "2022", "1") == {"normal": 66.7, "mild": 33.3}
+    assert shares("south", "2022", "1") == {"normal": 62.5, "mild": 37.5}  # 25 / 40, 15 / 40
     assert shares("north", "2024", "2") == "withheld"  # severe 3: "<11"
-    assert cells[("north", "*", "1", "normal")] == 52  # 40 in 2024 + 12 in 2023
-    assert cells[("*", "2024", "*", "mild")] == 35  # all weeks: the category total
+    assert cells[("north", "2023", "1", "normal")] == 12
+    assert cells[("*", "2022", "*", "mild")] == 35  # all weeks: the category total
+    assert not [k for k in cells if k[1] == "*"]  # all years: summed in the page
 
 
 def test_suppression_codes_by_hand(data):
     cells = _cells(data)
     assert cells[("north", "2024", "2", "severe")] == SHOWN_SMALL  # 3 results
-    assert cells[("north", "*", "*", "severe")] == SHOWN_SMALL  # the same 3, every total
+    assert cells[("north", "2024", "*", "severe")] == SHOWN_SMALL  # the same 3
     # south 20 + north 3 = 23: one of the two others must be withheld
     assert SHOWN_WITHHELD in (
         cells[("south", "2024", "2", "severe")],
@@ -106,30 +108,53 @@ def test_suppression_codes_by_hand(data):
     assert not [v for v in cells.values() if 1 <= v <= K]
 
 
-def test_attacker_recovers_nothing(data):
-    """Sites add up to all sites, bands to all weeks and years to all time (the hidden
-    patients without a site: none, and the reader is told so)."""
-    cells = _cells(data)
+def _month_cells(got: dict) -> dict:
+    names = ["*", *got["sites"]]
+    return {
+        (names[s + 1], got["months"][m], "all" if k == -1 else tuple(got["categories"][k])): code
+        for s, m, k, code in got["results"]["rows"]
+    }
+
+
+def test_attacker_recovers_nothing_from_both_tables():
+    """The reader knows both tables: sites add up to all sites, bands to all weeks; a month's
+    abnormal keys and its hidden normal results to its results; and a category's months to its
+    year's all-weeks cell (the patients without a site: none, and the reader is told so)."""
+    got = anc.client_data(warehouse(), load_config())
+    data, cells, months = got["weeks"], _cells(got["weeks"]), _month_cells(got)
     sites, years, bands = ["north", "south"], data["years"], data["bands"]
+    keys = [tuple(k) for k in got["categories"]]
     shown, unknown = {}, {}
-    for key in itertools.product(["*", *sites], ["*", *years], ["*", *bands], data["categories"]):
-        code = cells.get(key, 0)
-        if code == SHOWN_SMALL:
-            unknown[key] = (1, K)
-        elif code == SHOWN_WITHHELD:
-            unknown[key] = (K + 1, math.inf)
-        else:
-            shown[key] = code
+
+    def see(cell, code):
+        low, high = code_range(code, K)
+        (shown.__setitem__(cell, low) if low == high else unknown.__setitem__(cell, (low, high)))
+
+    for key in itertools.product(["*", *sites], years, ["*", *bands], data["categories"]):
+        see(("w", *key), cells.get(key, 0))
+    for site, month in itertools.product(["*", *sites], got["months"]):
+        for k in [*keys, "all"]:
+            see(("m", site, month, k), months.get((site, month, k), 0))
+        unknown[("m", site, month, "normal")] = (0, float("inf"))  # never published
     relations = []
-    for y, b, c in itertools.product(["*", *years], ["*", *bands], data["categories"]):
-        relations.append({**{(s, y, b, c): 1 for s in sites}, ("*", y, b, c): -1})
-    for s, b, c in itertools.product(["*", *sites], ["*", *bands], data["categories"]):
-        relations.append({**{(s, y, b, c): 1 for y in years}, (s, "*", b, c): -1})
-    for s, y, c in itertools.product(["*", *sites], ["*", *years], data["categories"]):
-        relations.append({**{(s, y, b, c): 1 for b in bands}, (s, y, "*", c): -1})
+    for y, b, c in itertools.product(years, ["*", *bands], data["categories"]):
+        relations.append({**{("w", s, y, b, c): 1 for s in sites}, ("w", "*", y, b, c): -1})
+    for s, y, c in itertools.product(["*", *sites], years, data["categories"]):
+        relations.append({**{("w", s, y, b, c): 1 for b in bands}, ("w", s, y, "*", c): -1})
+    for month, k in itertools.product(got["months"], [*keys, "all", "normal"]):
+        relations.append({**{("m", s, month, k): 1 for s in sites}, ("m", "*", month, k): -1})
+    for s, month in itertools.product(["*", *sites], got["months"]):
+        parts = {("m", s, month, k): 1 for k in [*keys, "normal"]}
+        relations.append({**parts, ("m", s, month, "all"): -1})
+    for s, y, c in itertools.product(["*", *sites], years, data["categories"]):
+        of_year = [m for m in got["months"] if m.startswith(y)]
+        ks = ["normal"] if c == "normal" else [k for k in keys if k[0] == c]
+        parts = {("m", s, m, k): 1 for m in of_year for k in ks}
+        relations.append({**parts, ("w", s, y, "*", c): -1})
     ranges = feasible_ranges(shown, unknown, relations)
-    assert len(unknown) >= 3
-    assert recovered(ranges) == []
+    suppressed = [k for k, v in unknown.items() if v[0] >= 1]
+    assert len(suppressed) >= 3
+    assert [k for k in recovered(ranges) if k in suppressed] == []
 
 
 def test_no_identifier_and_no_per_site_year_figure():
@@ -150,3 +175,26 @@ def test_category_patients_by_hand():
     assert cells[(-1, -1, "severe")] == SHOWN_SMALL  # N-2, S-2
     assert not [v for v in cells.values() if 1 <= v <= K]
     assert "anc_category_totals" in {c.id for c in anc.PAGE.client.charts}
+
+
+def test_results_protected_category_by_category_make_the_same_decisions():
+    """Categories are never added up in a relation, so the table is protected one category at
+    a time (faster); the decisions are those of protecting the whole table."""
+    from trscohort.dashboards.client import protect_table_in_parts
+    from trscohort.publication.suppression import CountTable, protect
+
+    con, config = warehouse(), load_config()
+    table = anc.results_table(con, config)
+    whole = protect(table, K)
+    parts = protect_table_in_parts(table, lambda key: key[3], K)
+    assert parts.status == whole.status
+    assert sum(1 for s in parts.status.values() if s.value in ("primary", "secondary")) >= 3
+    patients = anc.patients_table(con, config)
+    by_year_category = protect_table_in_parts(patients, lambda key: (key[1], key[2]), K)
+    assert by_year_category.status == protect(patients, K).status
+    crossing = CountTable("crossing")
+    for key, value in (("a",), 5), (("b",), 20), (("total",), 25):
+        crossing.add(key, value)
+    crossing.add_sum(("total",), [("a",), ("b",)])
+    with pytest.raises(ValueError, match="ties two parts"):
+        protect_table_in_parts(crossing, lambda key: key[0], K)

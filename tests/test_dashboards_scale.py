@@ -1,5 +1,5 @@
 """Issue 16: at 30 sites the browser-filtered pages (funnel, monitoring, safety flags, quality
-indicators, adverse events) embed one aggregate table, so their size and build time no longer grow with sites x
+indicators, adverse events, ANC) embed one aggregate table, so their size and build time no longer grow with sites x
 years (98 s and 3.4 MB per page before).
 
 The bounds are loose (a shared 2-core machine); the figures themselves are measured with
@@ -33,7 +33,8 @@ MAX_BYTES = {"adverse_events": 700_000}
 
 
 @pytest.mark.parametrize(
-    "slug", ["funnel", "monitoring", "safety_quality", "quality_indicators", "adverse_events"]
+    "slug",
+    ["funnel", "monitoring", "safety_quality", "quality_indicators", "adverse_events", "anc"],
 )
 def test_browser_filtered_page_at_30_sites_is_small_and_quick(thirty_sites, tmp_path, slug):
     with duckdb.connect(str(thirty_sites), read_only=True) as con:

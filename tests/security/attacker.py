@@ -65,3 +65,13 @@ def recovered(ranges: Mapping[Cell, tuple[float, float]]) -> list[Cell]:
         for c, (low, high) in ranges.items()
         if math.isfinite(high) and math.floor(high + 1e-6) == math.ceil(low - 1e-6)
     ]
+
+
+def code_range(code: int, small_max: int = 10) -> tuple[float, float]:
+    """What a reader knows of a cell from its embedded value (trscohort.dashboards.client):
+    -1 "<k+1" is 1..k, -2 "withheld" is above k, any other value is the count itself."""
+    if code == -1:
+        return (1, small_max)
+    if code == -2:
+        return (small_max + 1, math.inf)
+    return (code, code)

@@ -354,6 +354,8 @@ class Publication(Section):
     # small_count_max: 0 turns suppression off; it needs this explicit consent.
     allow_unsuppressed: bool
     monitoring_target_pct: Pct  # MON-*
+    anc_action_bins_days: increasing(integer(1, 365), max_length=10)  # SAF-ANC-ACTION
+    person_time_unit_years: integer(1, 1000)  # AE-*: published person-years rounded to this
     published_ranges_pct: dict[
         EventId, Annotated[list[Pct], Field(min_length=2, max_length=2), AfterValidator(_low_high)]
     ]

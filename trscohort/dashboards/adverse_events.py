@@ -694,6 +694,64 @@ def _person_time_sql(con) -> str:
     """
 
 
+def _patients_at_risk_sql(con) -> str:
+    """Distinct patients with days at risk per site (and all sites), course start year (and
+    all years), event and stratum: one query (grouping sets; distinct patients do not add up,
+    so every margin is counted, not summed)."""
+    stratum_sets = ["", *(f", {c}" for c in STRATUM_COLUMNS)]
+    sets = ", ".join(
+        f"({s}{y}event_id{k})"
+        for s in ("site, ", "")
+        for y in ("start_year, ", "")
+        for k in stratum_sets
+    )
+    stratifier = (
+        "CASE "
+        + " ".join(f"WHEN grouping({c}) = 0 THEN '{c}'" for c in STRATUM_COLUMNS)
+        + " ELSE 'overall' END"
+    )
+    stratum = (
+        "CASE "
+        + " ".join(f"WHEN grouping({c}) = 0 THEN coalesce({c}, 'unknown')" for c in STRATUM_COLUMNS)
+        + " ELSE 'all' END"
+    )
+    return f"""
+        SELECT CASE WHEN grouping(site) = 0 THEN site ELSE '{ALL_SITES}' END,
+               CASE WHEN grouping(start_year) = 0 THEN start_year ELSE '{ALL_TIME}' END,
+               event_id, {stratifier}, {stratum}, count(DISTINCT patient_id)
+        FROM (
+            SELECT t.patient_id, p.site,
+                   CAST(year(t.segment_start - CAST(t.start_day AS INTEGER)) AS VARCHAR)
+                       AS start_year,
+                   t.event_id,
+                   {", ".join(f"CAST(t.{c} AS VARCHAR) AS {c}" for c in STRATUM_COLUMNS)}
+            FROM {PERSON_TIME} AS t JOIN {patients_with_site(con)} AS p USING (patient_id)
+            WHERE t.analysis = 'all_episodes' AND t.days > 0
+              AND t.segment_start IS NOT NULL
+        )
+        GROUP BY GROUPING SETS ({sets})
+    """
+
+
+def published_person_years(
+    days: int, events_code: int, patients: int, config: Mapping[str, Any]
+) -> int | None:
+    """The person-years published beside an event count (rounded to
+    publication.person_time_unit_years), or None (withheld) where the count is suppressed,
+    where at most publication.small_count_max patients are at risk (their days would describe
+    them) or where the rounded figure is 0 (under half a unit). Rounded, a difference of
+    published figures (all sites less the other sites) cannot give one patient's exposure
+    back either."""
+    unit = int(config["publication"]["person_time_unit_years"])
+    if events_code < 0 or patients <= privacy.small_count_max(config):
+        return None
+    rounded = unit * round(days / DAYS_PER_YEAR / unit)
+    return rounded or None
+
+
+DAYS_PER_YEAR = 365.25
+
+
 def _published_layer(key: tuple) -> bool:
     """The overall rate for every site and start year; the strata for one site over all
     years, or all sites in one year (not site x year x stratum: mostly small counts, and the
@@ -735,9 +793,17 @@ def client_data(con, config: Mapping[str, Any]) -> dict:
     """The page's aggregate table: per event, site (and all sites), course start year (and all
     years) and stratum, the events (protected: primary and complementary suppression, each
     event one table with every margin a reader can add up) and the days at risk (only where
-    the events are shown: a rate with its exact interval gives the count back)."""
+    the events are shown: a rate with its exact interval gives the count back), as rounded
+    person-years and only where more than small_count_max patients are at risk
+    (`published_person_years`)."""
     config = resolve_config(con, config)
     rows = con.execute(_person_time_sql(con)).fetchall()
+    at_risk = {
+        (site, year, event, (stratifier, str(stratum))): int(n)
+        for site, year, event, stratifier, stratum, n in con.execute(
+            _patients_at_risk_sql(con)
+        ).fetchall()
+    }
     site_list = sites(con)
     years = sorted({r[1] for r in rows if r[1] is not None})
     events = sorted({r[2] for r in rows})
@@ -768,6 +834,7 @@ def client_data(con, config: Mapping[str, Any]) -> dict:
             code = encode(protected, key)
             if d == 0 and code == 0:
                 continue  # no one at risk: nothing to show
+            patients = at_risk.get((site, year, event, stratum), 0)
             out_rows.append(
                 [
                     site_index[site],
@@ -775,7 +842,7 @@ def client_data(con, config: Mapping[str, Any]) -> dict:
                     e,
                     stratum_index[stratum],
                     code,
-                    d if code >= 0 else None,
+                    published_person_years(d, code, patients, config),
                 ]
             )
     out_rows.sort()
@@ -791,9 +858,9 @@ def client_data(con, config: Mapping[str, Any]) -> dict:
             [s, stratifier_label(s) if s != "overall" else "overall"] for s in STRATIFIERS
         ],
         "ciLevel": float(config["adverse_events"]["ci_level"]),
-        "daysPerYear": 365.25,
+        "personTimeUnit": int(config["publication"]["person_time_unit_years"]),
         "cells": {
-            "columns": ["site", "start year", "event", "stratum", "events", "days at risk"],
+            "columns": ["site", "start year", "event", "stratum", "events", "person-years"],
             "rows": out_rows,
         },
     }
@@ -825,7 +892,12 @@ PAGE = Page(
                 "without events runs off the panel and is in the table). Exact Poisson 95 % "
                 "intervals, computed in the page from the published events and person-years "
                 "(the same formula as marts.ae_rates). Filtered by site and by the year the "
-                "clozapine course started; a rate on a suppressed event count is withheld.",
+                "clozapine course started, with the previous start years beside them on request "
+                "(a faint marker). Methods note: person-time is shown in person-years rounded "
+                "to publication.person_time_unit_years, and withheld (with the rate) where the "
+                "event count is suppressed or at most publication.small_count_max patients are "
+                "at risk, so that no one patient's exposure can be worked out; a rate on a "
+                "suppressed event count is withheld.",
             ),
         ),
     ),

@@ -3,6 +3,8 @@ the required action. Aggregates only - never one patient's series of results."""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,14 +17,15 @@ from trscohort.dashboards.common import (
     ALL_TIME,
     COLOURS,
     NO_SITE,
-    Chart,
     Page,
     Period,
+    Unavailable,
     base_layout,
     count_bars,
     filter_note,
     no_data,
     patients_with_site,
+    period_bounds,
     periods,
     protected_table,
     require,
@@ -33,7 +36,7 @@ from trscohort.dashboards.common import (
     where,
     withheld_bars,
 )
-from trscohort.publication.suppression import CountTable, Hierarchy, Status, cube
+from trscohort.publication.suppression import CountTable, Hierarchy, Status, cube, protect
 
 ANC_RESULTS = "marts.anc_results"
 EXPOSURE = "intermediate.clozapine_exposure"
@@ -136,6 +139,25 @@ def patients_table(con, config) -> CountTable:
     )
 
 
+def _protected_results(con, config):
+    """The results table, protected category by category: categories are never added up in
+    a relation (a band's N is summed in the page from shown cells only)."""
+    return protected_table(
+        con, "anc results", lambda: results_table(con, config), config, part_of=lambda k: k[3]
+    )
+
+
+def _protected_patients(con, config):
+    """Distinct patients: only sites add up, so each year (or all years) x category is a part."""
+    return protected_table(
+        con,
+        "anc patients",
+        lambda: patients_table(con, config),
+        config,
+        part_of=lambda k: (k[1], k[2]),
+    )
+
+
 # The last protected results table and its cells by (site, year): every site x year figure
 # looked through the whole cube for its own cells (a quarter of the ANC page's build time).
 _CELLS_BY_SITE_TIME: dict[str, tuple[Any, dict]] = {}
@@ -170,9 +192,13 @@ def fig_anc_categories_by_week(
 ) -> go.Figure:
     """Share of ANC results in each category per week band of clozapine treatment (100 %
     stacked, n in the hover and the table): a share, so the long >104-week band does not dwarf
-    the weekly ones. A band with a suppressed category is withheld as a whole."""
+    the weekly ones. A band with a suppressed category is withheld as a whole.
+
+    For analysts (not on the published page): its suppression is the results table's own, not
+    combined with the page's monthly abnormal results (`protect_results`), so do not publish it
+    beside the ANC page."""
     config = resolve_config(con, config)
-    protected = protected_table(con, "anc results", lambda: results_table(con, config), config)
+    protected = _protected_results(con, config)
     time, key = _time(con, period), site_key(site)
     values = protected.table.values
     present = [k for k in _cells_of(protected, key, time) if k[2] != ALL_WEEKS]
@@ -228,10 +254,11 @@ def fig_anc_categories_by_week(
 def fig_anc_category_totals(
     con, *, site: str | None = None, period: Period = None, config: Mapping[str, Any] | None = None
 ) -> go.Figure:
-    """Results and patients per ANC category (a patient counts once per category)."""
+    """Results and patients per ANC category (a patient counts once per category). For
+    analysts, not on the published page: see `fig_anc_categories_by_week`."""
     config = resolve_config(con, config)
-    results = protected_table(con, "anc results", lambda: results_table(con, config), config)
-    patients = protected_table(con, "anc patients", lambda: patients_table(con, config), config)
+    results = _protected_results(con, config)
+    patients = _protected_patients(con, config)
     time, key = _time(con, period), site_key(site)
     values = results.table.values
     present = {k[3] for k in _cells_of(results, key, time) if k[2] == ALL_WEEKS and values[k] > 0}
@@ -255,137 +282,134 @@ def fig_anc_category_totals(
     return fig
 
 
-ACTION_BINS = (
-    "0-{d} days",
-    "{d1}-7 days",
-    "8-14 days",
-    "15-28 days",
-    "> 28 days",
-    "not stopped by the as-of date",
+NOT_STOPPED = "not stopped by the as-of date"
+SEVERITIES = ("moderate", "severe")
+# A result "requires interruption" when the ANC table's action says so (marts.anc_results).
+NEEDS_ACTION_SQL = (
+    "lower(coalesce(r.required_action, '')) SIMILAR TO '.*(interrupt|discontinu|stop|withhold).*'"
 )
 
 
-def action_labels(config) -> list[str]:
-    days = int(config.get("safety", {}).get("anc_action_days", 2))
-    return [b.format(d=days, d1=days + 1) for b in ACTION_BINS]
+def action_bounds(config: Mapping[str, Any]) -> list[int]:
+    """Upper ends (days, inclusive) of the closed bins: safety.anc_action_days (SAF-ANC-ACTION),
+    then each of publication.anc_action_bins_days above it."""
+    days = int(config["safety"]["anc_action_days"])
+    later = [int(b) for b in config["publication"]["anc_action_bins_days"] if int(b) > days]
+    return [days, *later]
+
+
+def action_labels(config: Mapping[str, Any]) -> list[str]:
+    bounds = action_bounds(config)
+    middle = [f"{a + 1}-{b} days" for a, b in zip(bounds, bounds[1:], strict=False)]
+    return [f"0-{bounds[0]} days", *middle, f"> {bounds[-1]} days", NOT_STOPPED]
+
+
+def time_to_action_sql(con, config: Mapping[str, Any]) -> str:
+    """One set-based query: clozapine episodes by site, month, days-to-action bin (its index
+    in `action_labels`) and severity. An episode counts once: by its first moderate or severe
+    ANC requiring interruption (severe first on the same day), in the month of that result,
+    binned (CASE, bounds from config) by days from it to the end of the exposure episode;
+    an episode still ongoing at the as-of date is "not stopped"."""
+    require(con, ANC_RESULTS, ("patient_id", "collected_date", "anc_category", "required_action"))
+    require(con, EXPOSURE, ("patient_id", "episode_start", "episode_end", "end_reason"))
+    bounds = action_bounds(config)
+    bins = "\n".join(
+        f"            WHEN days_to_action <= {int(b)} THEN {i}" for i, b in enumerate(bounds)
+    )
+    # Earliest first; on one day a severe result before a moderate one.
+    order = (
+        "date_diff('day', DATE '1900-01-01', r.collected_date) * 2 "
+        "+ CASE WHEN r.anc_category = 'severe' THEN 0 ELSE 1 END"
+    )
+    return f"""
+        WITH episodes AS (
+            SELECT r.patient_id,
+                   arg_min(r.anc_category, {order}) AS severity,
+                   min(r.collected_date) AS first_date,
+                   arg_min(CASE WHEN e.end_reason = 'ongoing' THEN NULL
+                           ELSE date_diff('day', r.collected_date, e.episode_end) END,
+                           {order}) AS days_to_action
+            FROM {ANC_RESULTS} AS r
+            JOIN {EXPOSURE} AS e ON e.patient_id = r.patient_id
+             AND r.collected_date BETWEEN e.episode_start AND e.episode_end
+            WHERE r.anc_category IN ('moderate', 'severe') AND {NEEDS_ACTION_SQL}
+            GROUP BY r.patient_id, e.episode_start
+        )
+        SELECT p.site, strftime(x.first_date, '%Y-%m') AS month,
+               CASE
+                   WHEN days_to_action IS NULL THEN {len(bounds) + 1}
+{bins}
+                   ELSE {len(bounds)}
+               END AS bin,
+               x.severity, count(*) AS episodes
+        FROM episodes AS x JOIN {patients_with_site(con)} AS p USING (patient_id)
+        GROUP BY ALL
+    """
+
+
+def time_to_action_leaves(con, config: Mapping[str, Any]) -> dict[tuple, int]:
+    """{(site, month, bin label, severity): episodes} from `time_to_action_sql` (aggregates)."""
+    labels = action_labels(config)
+    rows = con.execute(time_to_action_sql(con, config)).fetchall()
+    return {(site, month, labels[b], sev): int(n) for site, month, b, sev, n in rows}
 
 
 def time_to_action_counts(
-    con, *, site=None, period=None, config=None
+    con, *, site: str | None = None, period: Period = None, config=None
 ) -> dict[str, tuple[int, int]]:
-    """{bin: (moderate, severe)}: first moderate/severe ANC per clozapine episode that required
-    an interruption, by days until clozapine stopped (the end of its exposure episode)."""
+    """{bin: (moderate, severe)} episodes of one site (or all) whose first moderate or severe
+    ANC requiring interruption fell in `period` (unsuppressed: for tests and analysts)."""
     config = resolve_config(con, config)
-    action_days = int(config.get("safety", {}).get("anc_action_days", 2))
-    needs_action = (
-        "lower(coalesce(required_action, '')) SIMILAR TO '.*(interrupt|discontinu|stop|withhold).*'"
-    )
-    base = (
-        f"SELECT * FROM ({_results(con, site=site, period=period)}) "
-        f"WHERE anc_category IN ('moderate', 'severe') AND ({needs_action})"
-    )
-    require(con, EXPOSURE)
-    sql = f"""
-        SELECT arg_min(r.anc_category, r.collected_date) AS anc_category,
-               arg_min(CASE WHEN e.end_reason = 'ongoing' THEN NULL
-                       ELSE date_diff('day', r.collected_date, e.episode_end) END,
-                       r.collected_date) AS days_to_action
-        FROM ({base}) AS r
-        JOIN {EXPOSURE} AS e ON e.patient_id = r.patient_id
-         AND r.collected_date BETWEEN e.episode_start AND e.episode_end
-        GROUP BY r.patient_id, e.episode_start
-    """
-    labels = [b.format(d=action_days, d1=action_days + 1) for b in ACTION_BINS]
-    out = {label: [0, 0] for label in labels}
-    for category, days in con.execute(sql).fetchall():
-        if days is None:
-            label = labels[5]
-        elif days <= action_days:
-            label = labels[0]
-        elif days <= 7:
-            label = labels[1]
-        elif days <= 14:
-            label = labels[2]
-        elif days <= 28:
-            label = labels[3]
-        else:
-            label = labels[4]
-        out[label][0 if category == "moderate" else 1] += 1
+    bounds = period_bounds(period)
+    out = {label: [0, 0] for label in action_labels(config)}
+    for (s, month, label, severity), n in time_to_action_leaves(con, config).items():
+        if site is not None and s != site:
+            continue
+        if bounds is not None and not (bounds[0] <= _month_start(month) < bounds[1]):
+            continue
+        out[label][SEVERITIES.index(severity)] += n
     return {k: (v[0], v[1]) for k, v in out.items()}
 
 
-def action_table(con, config) -> CountTable:
-    """Clozapine episodes by site, period (each year, and all years: not additive, an episode
-    may count in two years), days-to-action bin and severity."""
-    site_list = sites(con)
-    counts = {}
-    for time in [*_years(con), ALL_TIME]:
-        period = None if time == ALL_TIME else time
-        overall = time_to_action_counts(con, period=period, config=config)
-        left = {b: list(v) for b, v in overall.items()}
-        for site in site_list:
-            for b, (moderate, severe) in time_to_action_counts(
-                con, site=site, period=period, config=config
-            ).items():
-                counts[(site, time, b, "moderate")] = moderate
-                counts[(site, time, b, "severe")] = severe
-                left[b][0] -= moderate
-                left[b][1] -= severe
-        for b, (moderate, severe) in left.items():
-            counts[(NO_SITE, time, b, "moderate")] = moderate
-            counts[(NO_SITE, time, b, "severe")] = severe
-    shown_time = _shown_time(con)
-    bins = action_labels(config)
-    return cube(
+def _month_start(month: str) -> dt.date:
+    return dt.date(int(month[:4]), int(month[5:7]), 1)
+
+
+def action_cells(
+    leaves: Mapping[tuple, int], config: Mapping[str, Any], site_list: list[str], months: list[str]
+) -> dict:
+    """The time-to-action table as the browser reads it: episodes by site (and all sites),
+    month (an index into the page's `months`), bin and severity, protected month by month (an
+    episode counts in one month only, so no relation crosses months; the browser adds months
+    up)."""
+    labels = action_labels(config)
+    cells = protect_in_parts(
         "ANC time to action",
-        counts,
+        leaves,
         [
             Hierarchy.flat([*site_list, NO_SITE], ALL_SITES),
-            Hierarchy.roots([*_years(con), ALL_TIME]),
-            Hierarchy.roots(bins),
-            Hierarchy.roots(["moderate", "severe"]),
+            Hierarchy.roots(months),
+            Hierarchy.roots(labels),
+            Hierarchy.roots(list(SEVERITIES)),
         ],
-        lambda key: key[0] != NO_SITE and shown_time(key[1]),
+        part_of=lambda key: key[1],
+        small_max=privacy.small_count_max(config),
+        published=lambda key: key[0] != NO_SITE,
     )
-
-
-def fig_time_to_action(
-    con, *, site: str | None = None, period: Period = None, config: Mapping[str, Any] | None = None
-) -> go.Figure:
-    """Days from a moderate or severe ANC (requiring interruption) to clozapine being stopped."""
-    config = resolve_config(con, config)
-    require(con, EXPOSURE)
-    protected = protected_table(con, "anc action", lambda: action_table(con, config), config)
-    time, key = _time(con, period), site_key(site)
-    labels = action_labels(config)
-    fig = go.Figure()
-    any_episode = False
-    for category, colour in (("moderate", COLOURS["moderate"]), ("severe", COLOURS["severe"])):
-        cells = [protected.cell((key, time, b, category)) for b in labels]
-        any_episode = any_episode or any(
-            protected.table.values.get((key, time, b, category), 0) for b in labels
-        )
-        hover = "%{x}: %{customdata} episodes<extra>" + category + "</extra>"
-        fig.add_traces(
-            count_bars(
-                labels,
-                cells,
-                name=f"first {category} ANC",
-                colour=colour,
-                hover=hover,
-                config=config,
-            )
-        )
-    base_layout(
-        fig,
-        f"Time from a moderate or severe ANC to stopping clozapine{filter_note(site, period)}",
-        barmode="group",
+    site_index = {ALL_SITES: -1, **{s: i for i, s in enumerate(site_list)}}
+    month_index = {m: i for i, m in enumerate(months)}
+    rows = sorted(
+        [site_index[s], month_index[m], labels.index(b), SEVERITIES.index(c), code]
+        for (s, m, b, c), (value, code) in cells.items()
+        if value > 0
     )
-    fig.update_xaxes(title="days from the result to the last day of clozapine")
-    fig.update_yaxes(title="clozapine episodes")
-    if not any_episode:
-        no_data(fig, "No moderate or severe ANC requiring interruption in this selection.")
-    return fig
+    return {
+        "bins": labels,
+        "severities": list(SEVERITIES),
+        "actionDays": action_bounds(config)[0],
+        "columns": ["site", "month", "days to action", "severity", "episodes"],
+        "rows": rows,
+    }
 
 
 PAGE = Page(
@@ -399,7 +423,7 @@ PAGE = Page(
     ),
     client=ClientPage(
         build=lambda con, config: client_data(con, config),
-        reads=(ANC_RESULTS,),
+        reads=(ANC_RESULTS, EXPOSURE),
         charts=(
             ClientChart(
                 "anc_categories_by_week",
@@ -407,15 +431,16 @@ PAGE = Page(
                 "ANC categories by treatment week",
                 "Share of the week band's ANC results in each category, with n / N: weekly to "
                 "week 26, two-weekly bands to week 52, four-weekly bands to week 104. A band with "
-                "a suppressed category is withheld as a whole. Follows the site and year filters "
-                "above.",
+                "a suppressed category is withheld as a whole. Published per calendar year: "
+                "follows the filters above, widened to the whole calendar years they touch.",
             ),
             ClientChart(
                 "anc_category_totals",
                 "anc_totals",
                 "ANC categories overall",
                 "Results and distinct patients per category (a patient counts once in each "
-                "category). Follows the site and year filters above.",
+                "category). Results per calendar year, as the chart above; distinct patients for "
+                "one calendar year or all time only (they do not add up over years).",
             ),
             ClientChart(
                 "anc_abnormal_by_month",
@@ -425,18 +450,17 @@ PAGE = Page(
                 "such as '<500'), per month of collection, with the action the guideline's ANC "
                 "table requires for it (benign ethnic neutropenia changes the action for a "
                 "moderate result), and the month's results of every category as N. Follows the "
-                "site and year filters above; counts suppressed as published.",
+                "filters above; counts suppressed as published.",
             ),
-        ),
-    ),
-    charts=(
-        Chart(
-            fig_time_to_action,
-            "Time to the required action",
-            "The first moderate or severe ANC requiring interruption in each clozapine episode, "
-            "by days until clozapine stopped; the required action is within "
-            "safety.anc_action_days.",
-            reads=(ANC_RESULTS, EXPOSURE),
+            ClientChart(
+                "time_to_action",
+                "anc_action",
+                "Time to the required action",
+                "The first moderate or severe ANC requiring interruption in each clozapine "
+                "episode, by days until clozapine stopped (the end of the exposure episode); the "
+                "required action is within safety.anc_action_days. An episode counts in the month "
+                "of that first result. Follows the filters above; counts suppressed as published.",
+            ),
         ),
     ),
 )
@@ -474,49 +498,54 @@ def _abnormal_key_order(key: tuple[str, str]) -> tuple:
 
 
 def client_data(con, config: Mapping[str, Any]) -> dict:
-    """ANC results per site (and all sites), month and (category, required action) other than
-    normal, with all results of the month as the denominator (normal results are a hidden
-    cell: all results less the abnormal ones). One query; each month protected on its own
-    (primary and complementary suppression), the browser adds months up."""
+    """The ANC page's tables. Results per site (and all sites), month and (category, required
+    action) other than normal, with all results of the month as the denominator (normal
+    results are a hidden cell: all results less the abnormal ones), and results per site, year,
+    treatment week band (and all weeks) and category: one query, protected year by year as ONE
+    table with the relation between them (a year's months of a category add up to its
+    all-weeks cell), so that neither gives a suppressed cell of the other back. The browser
+    adds months (and years) up. Distinct patients per category and the time to action are
+    tables of their own (other units: no relation to the results)."""
     config = resolve_config(con, config)
-    require(con, ANC_RESULTS, ("patient_id", "collected_date", "anc_category", "required_action"))
+    require(
+        con,
+        ANC_RESULTS,
+        ("patient_id", "collected_date", "anc_category", "required_action", "treatment_week"),
+    )
     rows = con.execute(
-        f"SELECT p.site, strftime(r.collected_date, '%Y-%m'), "
+        f"SELECT p.site, strftime(r.collected_date, '%Y-%m'), {WEEK_BAND_SQL} AS band, "
         f"coalesce(r.anc_category, 'indeterminate'), coalesce(r.required_action, ''), count(*) "
         f"FROM {ANC_RESULTS} AS r JOIN {patients_with_site(con)} AS p USING (patient_id) "
         f"WHERE r.collected_date IS NOT NULL GROUP BY ALL"
     ).fetchall()
-    leaves: dict[tuple, int] = {}
-    for site, month, category, action, n in rows:
-        key = NORMAL if category == NORMAL else (category, action)
-        leaves[(site, month, key)] = leaves.get((site, month, key), 0) + int(n)
+    leaves = {(s, m, b, c, a): int(n) for s, m, b, c, a, n in rows}
     site_list = sites(con)
-    months = sorted({k[1] for k in leaves})
-    found = {k[2] for k in leaves if k[2] != NORMAL}
+    unavailable = None
+    try:
+        action_leaves = time_to_action_leaves(con, config)
+    except Unavailable as exc:  # no exposure episodes yet: that chart says so, the rest draws
+        action_leaves, unavailable = {}, str(exc)
+    months = sorted({k[1] for k in leaves} | {k[1] for k in action_leaves})
+    action = (
+        {"unavailable": unavailable}
+        if unavailable
+        else action_cells(action_leaves, config, site_list, months)
+    )
+    found = {(c, a) for _, _, _, c, a in leaves if c != NORMAL}
     missing = {(c, a) for c, a in GUIDELINE_ACTIONS.items() if c not in {k[0] for k in found}}
     keys = sorted(found | missing, key=_abnormal_key_order)
-    cells = protect_in_parts(
-        "ANC abnormal results by month",
-        leaves,
-        [
-            Hierarchy.flat([*site_list, NO_SITE], ALL_SITES),
-            Hierarchy.roots(months),
-            Hierarchy.flat([*keys, NORMAL], ALL_RESULTS),
-        ],
-        part_of=lambda key: key[1],
-        small_max=privacy.small_count_max(config),
-        published=lambda key: key[0] != NO_SITE and key[2] != NORMAL,
-    )
+    month_cells, week_cells_ = protect_results(leaves, site_list, keys, config)
     site_index = {ALL_SITES: -1, **{s: i for i, s in enumerate(site_list)}}
     month_index = {m: i for i, m in enumerate(months)}
     key_index = {ALL_RESULTS: -1, **{k: i for i, k in enumerate(keys)}}
     out_rows = sorted(
         [site_index[s], month_index[m], key_index[k], code]
-        for (s, m, k), (value, code) in cells.items()
-        if value > 0
+        for (s, m, k), (value, code) in month_cells.items()
+        if value > 0 and k != NORMAL
     )
-    weeks = week_cells(con, config, site_list)
+    weeks = week_cells(con, config, site_list, week_cells_)
     return {
+        "action": action,
         "sites": site_list,
         "weeks": weeks,
         "categoryPatients": weeks.pop("patients"),  # top level: a table the privacy scan reads
@@ -529,6 +558,73 @@ def client_data(con, config: Mapping[str, Any]) -> dict:
     }
 
 
+def _year_table(
+    year: str, leaves: Mapping[tuple, int], site_list: list[str], keys: list[tuple]
+) -> CountTable:
+    """One year's results as one table: site x month x (category, action) with all results
+    and the hidden normal ones; site x year x week band x category with all weeks; and the
+    relation between them: each category's all-weeks cell is its months added up."""
+    by_month: dict[tuple, int] = defaultdict(int)
+    by_band: dict[tuple, int] = defaultdict(int)
+    for (site, month, band, category, action), n in leaves.items():
+        by_month[(site, month, NORMAL if category == NORMAL else (category, action))] += n
+        by_band[(site, year, band, category)] += n
+    site_h = Hierarchy.flat([*site_list, NO_SITE], ALL_SITES)
+    months = sorted({k[1] for k in by_month})
+    categories = sorted({k[3] for k in by_band}, key=_category_order)
+    monthly = cube(
+        f"ANC results {year} by month",
+        by_month,
+        [site_h, Hierarchy.roots(months), Hierarchy.flat([*keys, NORMAL], ALL_RESULTS)],
+        lambda key: key[0] != NO_SITE and key[2] != NORMAL,
+    )
+    weekly = cube(
+        f"ANC results {year} by week band",
+        by_band,
+        [
+            site_h,
+            Hierarchy.single(year),
+            Hierarchy.flat(sorted({k[2] for k in by_band}, key=_band_order), ALL_WEEKS),
+            Hierarchy.roots(categories),
+        ],
+        lambda key: key[0] != NO_SITE,
+    )
+    table = CountTable(f"ANC results {year}")
+    for part in (monthly, weekly):
+        for key, value in part.values.items():
+            table.add(key, value, published=part.published[key])
+        table.sums.extend(part.sums)
+    for site in [*site_list, NO_SITE, ALL_SITES]:
+        for category in categories:
+            months_of = [
+                (site, m, k)
+                for m in months
+                for k in ([NORMAL] if category == NORMAL else [k for k in keys if k[0] == category])
+            ]
+            table.add_sum((site, year, ALL_WEEKS, category), months_of)
+    return table
+
+
+def protect_results(
+    leaves: Mapping[tuple, int], site_list: list[str], keys: list[tuple], config
+) -> tuple[dict, dict]:
+    """({(site, month, key): (count, code)}, {(site, year, band, category): (count, code)}):
+    every year protected on its own as one table (`_year_table`; no relation crosses years)."""
+    by_year: dict[str, dict] = defaultdict(dict)
+    for key, n in leaves.items():
+        by_year[key[1][:4]][key] = n
+    small_max = privacy.small_count_max(config)
+    monthly: dict[tuple, tuple[int, int]] = {}
+    weekly: dict[tuple, tuple[int, int]] = {}
+    for year in sorted(by_year):
+        protected = protect(_year_table(year, by_year[year], site_list, keys), small_max)
+        for key, value in protected.table.values.items():
+            if protected.status[key] is Status.HIDDEN:
+                continue
+            (weekly if len(key) == 4 else monthly)[key] = (value, encode(protected, key))
+    return monthly, weekly
+
+
 def _band_order(band: str) -> tuple:
     return (band != "baseline", band == ">104", band)
 
@@ -538,32 +634,35 @@ def _category_order(category: str) -> tuple:
     return (known, str(category))
 
 
-def week_cells(con, config: Mapping[str, Any], site_list: list[str]) -> dict:
-    """The cells of the protected results table (site x year x week band x category, with all
-    sites, all years and all weeks) as the browser reads them: the same table, and so the same
-    suppression decisions, as the category totals chart. Only published cells are embedded
-    (years the filter offers, never the patients without a site); a zero is not embedded."""
-    require(con, ANC_RESULTS, ("treatment_week",))
-    protected = protected_table(con, "anc results", lambda: results_table(con, config), config)
-    status, values = protected.status, protected.table.values
-    keys = [k for k in values if values[k] > 0 and status[k] is not Status.HIDDEN]
-    years = sorted({k[1] for k in keys if k[1] != ALL_TIME})
-    bands = sorted({k[2] for k in keys if k[2] != ALL_WEEKS}, key=_band_order)
-    categories = sorted({k[3] for k in keys}, key=_category_order)
+def week_cells(
+    con, config: Mapping[str, Any], site_list: list[str], cells: Mapping[tuple, tuple[int, int]]
+) -> dict:
+    """The protected week-band cells (site x year x week band x category, with all sites and
+    all weeks; `protect_results`) as the browser reads them, and the distinct patients per
+    category (site x year or all years, a table of its own). Only published cells are
+    embedded (never the patients without a site); a zero is not embedded."""
+    shown = [k for k, (value, _) in cells.items() if value > 0]
+    patients = _protected_patients(con, config)
+    patient_keys = [
+        k
+        for k, v in patients.table.values.items()
+        if v > 0 and patients.status[k] is not Status.HIDDEN
+    ]
+    years = sorted({k[1] for k in shown} | {k[1] for k in patient_keys if k[1] != ALL_TIME})
+    bands = sorted({k[2] for k in shown if k[2] != ALL_WEEKS}, key=_band_order)
+    categories = sorted({k[3] for k in shown} | {k[2] for k in patient_keys}, key=_category_order)
     site_index = {ALL_SITES: -1, **{s: i for i, s in enumerate(site_list)}}
     year_index = {ALL_TIME: -1, **{y: i for i, y in enumerate(years)}}
     band_index = {ALL_WEEKS: -1, **{b: i for i, b in enumerate(bands)}}
     category_index = {c: i for i, c in enumerate(categories)}
     rows = sorted(
-        [site_index[s], year_index[y], band_index[b], category_index[c], encode(protected, k)]
-        for k in keys
+        [site_index[s], year_index[y], band_index[b], category_index[c], cells[k][1]]
+        for k in shown
         for s, y, b, c in [k]
     )
-    patients = protected_table(con, "anc patients", lambda: patients_table(con, config), config)
     patient_rows = sorted(
         [site_index[s], year_index[y], category_index[c], encode(patients, k)]
-        for k, v in patients.table.values.items()
-        if v > 0 and patients.status[k] is not Status.HIDDEN
+        for k in patient_keys
         for s, y, c in [k]
     )
     return {

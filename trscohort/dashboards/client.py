@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trscohort.publication.suppression import (
+    CountTable,
     Hierarchy,
     Protected,
     Status,
@@ -111,6 +112,31 @@ def _as_published(
 ) -> dict[tuple, tuple[int, int]]:
     """{key: (count, count)} for the published cells of a table with nothing to suppress."""
     return {k: (int(v), int(v)) for k, v in values.items() if published(k)}
+
+
+def protect_table_in_parts(
+    table: CountTable, part_of: Callable[[tuple], Hashable], small_max: int
+) -> Protected:
+    """`protect(table)` part by part, for a table whose relations never tie two parts
+    (`part_of(key)` names a cell's part; a relation across parts is an error): each part is
+    protected on its own and the decisions are merged (the same decisions, since the search
+    for a cell that can be worked out, and its complement, only follows relations)."""
+    parts: dict[Hashable, CountTable] = {}
+    for key, value in table.values.items():
+        part = parts.setdefault(part_of(key), CountTable(f"{table.name} {part_of(key)}"))
+        part.add(key, value, published=table.published[key])
+    for total, members in table.sums:
+        part = part_of(total)
+        if any(part_of(m) != part for m in members):
+            raise ValueError(f"{table.name}: a relation ties two parts ({total})")
+        parts[part].add_sum(total, members)
+    status: dict = {}
+    exposed: set = set()
+    for name in sorted(parts, key=repr):
+        protected = protect(parts[name], small_max)
+        status.update(protected.status)
+        exposed |= protected.exposed
+    return Protected(table, status, small_max, frozenset(exposed))
 
 
 def _part_hierarchy(h: Hierarchy, present: set) -> Hierarchy:

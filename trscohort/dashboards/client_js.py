@@ -641,46 +641,63 @@ const POISSON = (function () {
     const years = D.years.map(y => [y, y]);
     select(host, "from", "Course started from", years);
     select(host, "to", "to", years.slice().reverse());
+    const c = document.createElement("label");
+    c.innerHTML = '<input type="checkbox" id="filter-compare"> compare with the previous start years';
+    host.appendChild(c);
     const summary = document.createElement("p");
     summary.id = "filter-summary"; summary.className = "note";
     host.appendChild(summary);
-    for (const el of host.querySelectorAll("select")) { el.addEventListener("change", onChange); }
+    for (const el of host.querySelectorAll("select, input")) { el.addEventListener("change", onChange); }
   }
   const value = id => document.getElementById("filter-" + id).value;
+  const yearsName = (a, b) => D.years[a] + (a === b ? "" : "\u2013" + D.years[b]);
   function selection() {
     let a = D.years.indexOf(value("from")), b = D.years.indexOf(value("to"));
     if (a > b) { [a, b] = [b, a]; }
     const site = value("site");
     const all = a === 0 && b === D.years.length - 1;
     const name = (site || "all sites") + ", " +
-      (all ? "courses started in any year" : "courses started " + D.years[a] +
-       (a === b ? "" : "\u2013" + D.years[b]));
-    document.getElementById("filter-summary").textContent = "Showing " + name + ".";
+      (all ? "courses started in any year" : "courses started " + yearsName(a, b));
     const years = [];
     for (let y = a; y <= b; y++) { years.push(y); }
+    // The previous period: as many start years just before the chosen ones (fewer when the
+    // data start sooner); none before the first start year.
+    let prev = null;
+    if (document.getElementById("filter-compare").checked) {
+      const n = b - a + 1, pa = Math.max(0, a - n), pb = a - 1;
+      prev = pb < 0 ? {years: [], name: "no earlier start year"}
+        : {years: Array.from({length: pb - pa + 1}, (_, i) => pa + i),
+           name: "previous period, courses started " + yearsName(pa, pb)};
+    }
+    document.getElementById("filter-summary").textContent = "Showing " + name +
+      (prev ? " (compared with the " + prev.name + ")" : "") + ".";
     return {site: site === "" ? -1 : D.sites.indexOf(site), years: all ? [-1] : years,
-            stratifier: value("stratifier"), name: name};
+            stratifier: value("stratifier"), name: name, prev: prev};
   }
-  function rate(sel, e, s) {
-    // Events (summed over the selected start years; suppressed if any year is) and the rate
-    // with its exact interval, only when the events are shown.
-    if (s !== 0 && sel.site !== -1 && sel.years[0] !== -1) {
+  function rate(sel, e, s, years) {
+    // Events (summed over the start years; suppressed if any year is) and the rate with its
+    // exact interval, only when the events and the (rounded) person-years are shown.
+    years = years || sel.years;
+    if (s !== 0 && sel.site !== -1 && years[0] !== -1) {
       return {events: {v: null, label: "not published"}, py: null, rate: null, low: null,
               high: null, text: "strata are published for one site over all years, or all sites"};
     }
     const codes = [];
-    let days = 0, shown = true;
-    for (const y of sel.years) {
+    let py = 0, shown = true;
+    for (const y of years) {
       const row = cells.get([sel.site, y, e, s].join("|"));
       if (!row) { continue; }
       codes.push(row[4]);
-      if (row[5] === null) { shown = false; } else { days += row[5]; }
+      if (row[5] === null) { shown = false; } else { py += row[5]; }
     }
     const events = FILTER.total(codes);
-    const py = days / D.daysPerYear;
     const out = {events: events, py: shown && events.v !== null ? py : null,
                  rate: null, low: null, high: null};
-    if (events.v === null || !shown) { out.text = "withheld (" + events.label + " events)"; return out; }
+    if (!codes.length) { out.text = "no person-time"; return out; }
+    if (events.v === null || !shown) {
+      out.text = "withheld (" + events.label + " events" + (events.v !== null ? ", few patients" : "") + ")";
+      return out;
+    }
     if (py <= 0) { out.text = "no person-time"; return out; }
     const [lo, hi] = POISSON.interval(events.v, D.ciLevel);
     out.rate = per * events.v / py; out.low = per * lo / py; out.high = per * hi / py;
@@ -711,6 +728,14 @@ const POISSON = (function () {
     D.events.forEach((ev, e) => {
       const ax = e === 0 ? "" : String(e + 1);
       const r = strata.map(s => rate(sel, e, s));
+      const before = sel.prev ? strata.map(s => rate(sel, e, s, sel.prev.years)) : null;
+      if (before) {  // the previous period: a faint marker at the same stratum
+        traces.push({type: "scatter", mode: "markers", x: labels.map(tick), y: before.map(x => x.rate),
+          xaxis: "x" + ax, yaxis: "y" + ax, name: sel.prev.name,
+          marker: {size: 11, color: "rgba(108, 117, 125, 0.35)", symbol: "diamond"},
+          customdata: before.map(x => x.text + ", " + x.events.label + " events"),
+          hovertemplate: "%{x}: %{customdata}<extra>previous</extra>"});
+      }
       traces.push({type: "scatter", mode: "markers", x: labels.map(tick), y: r.map(x => x.rate),
         xaxis: "x" + ax, yaxis: "y" + ax, name: D.eventLabels[ev],
         marker: {size: 8, color: strata.map(s => (s === 0 ? "#1d3557" : "#457b9d"))},
@@ -730,22 +755,30 @@ const POISSON = (function () {
         yref: "y" + ax + " domain", x: 0, y: 1.04, xanchor: "left", yanchor: "bottom",
         showarrow: false, font: {size: 12}});
       layout["xaxis" + ax] = {type: "category", tickfont: {size: 9}, automargin: true};
-      layout["yaxis" + ax] = {range: [0, top(r)], tickfont: {size: 9},
+      layout["yaxis" + ax] = {range: [0, top(before ? [...r, ...before] : r)], tickfont: {size: 9},
         title: {text: e % cols === 0 ? "per 1,000 PY" : "", font: {size: 10}}};
-      strata.forEach((s, i) => rows.push([D.eventLabels[ev], D.stratumLabels[s],
-        r[i].events.label, r[i].py === null ? "withheld" : r[i].py.toFixed(1),
-        r[i].rate === null ? r[i].text : r[i].rate.toFixed(2),
-        r[i].rate === null ? "" : r[i].low.toFixed(2) + "\u2013" + r[i].high.toFixed(2)]));
+      const cellsOf = x => [x.events.label, x.py === null ? "withheld" : x.py.toLocaleString("en"),
+        x.rate === null ? x.text : x.rate.toFixed(2),
+        x.rate === null ? "" : x.low.toFixed(2) + "\u2013" + x.high.toFixed(2)];
+      strata.forEach((s, i) => rows.push([D.eventLabels[ev], D.stratumLabels[s], ...cellsOf(r[i]),
+        ...(before ? cellsOf(before[i]) : [])]));
     });
     layout.annotations = annotations;
     const height = (narrow ? 260 : 250) * rowsN + 80;
     Plotly.react(document.getElementById("chart-ae_incidence"), traces,
       TRS.fitLayout(layout, narrow ? Math.round(height / 1.3) : height), TRS.plotConfig());
-    TRS.table(document.getElementById("table-ae_incidence"), "ae_incidence",
-      ["event", "stratum", "events (n)", "person-years (N)", "rate per 1,000 person-years",
-       Math.round(D.ciLevel * 100) + " % CI (exact Poisson)"], rows,
-      sel.name + ". Each panel has its own scale. A sum over start years that takes in a " +
-      "suppressed year is withheld, and so is its rate.");
+    const ci = Math.round(D.ciLevel * 100) + " % CI (exact Poisson)";
+    const pyColumn = "person-years (rounded to " + D.personTimeUnit + ")";
+    const columns = ["event", "stratum", "events (n)", pyColumn, "rate per 1,000 person-years", ci];
+    if (sel.prev) {
+      columns.push("previous: events (n)", "previous: " + pyColumn, "previous: rate per 1,000 PY",
+        "previous: " + ci);
+    }
+    TRS.table(document.getElementById("table-ae_incidence"), "ae_incidence", columns, rows,
+      sel.name + (sel.prev ? " (beside it the " + sel.prev.name + ")" : "") +
+      ". Each panel has its own scale. Person-years are rounded to " + D.personTimeUnit +
+      " and withheld where the events are suppressed or few patients are at risk (the rate " +
+      "with them). A sum over start years that takes in a suppressed year is withheld.");
   }
   buildFilters(document.getElementById("client-filters"), draw);
   draw();
@@ -753,8 +786,9 @@ const POISSON = (function () {
 })();
 """
 
-# ANC page (issue 16): abnormal results per month with the action the guideline requires,
-# computed in the page from its aggregate table; it follows the page's site and year filters.
+# ANC page (issue 16): abnormal results per month with the action the guideline requires, the
+# week-band shares, the category totals and the time to action, computed in the page from its
+# aggregate tables; every chart follows the page's shared filter (site, period, previous period).
 ANC_JS = r"""
 (function () {
   const F = FILTER, D = F.D;
@@ -762,38 +796,54 @@ ANC_JS = r"""
   const colours = {severe: "#e63946", moderate_or_severe: "#c1121f", moderate: "#f4a261",
     mild_or_worse: "#bc6c25", mild: "#e9c46a", mild_or_normal: "#8d99ae"};
   function selected() {
-    const pick = id => { const el = document.getElementById(id); return el ? el.value : ""; };
-    const site = pick("filter-site"), period = pick("filter-period");
-    const n = D.months.length ? F.ym(D.months[D.months.length - 1]) : 0;
-    const [a, b] = period ? [parseInt(period, 10) * 12, parseInt(period, 10) * 12 + 11]
-      : [D.months.length ? F.ym(D.months[0]) : 0, n];
-    return {site: site === "" ? -1 : D.sites.indexOf(site), siteName: site || "all sites",
-            months: F.monthIndexes(a, b), name: period || "all time"};
+    const sel = F.current();
+    const all = document.getElementById("filter-mode").value === "all";
+    // The week-band tables are published per calendar year (and all time): a selection is
+    // widened to the whole calendar years it touches, and the charts say so.
+    const first = Math.floor(sel.a / 12), last = Math.floor(sel.b / 12), years = [];
+    for (let y = first; y <= last; y++) { years.push(String(y)); }
+    const widened = !all && (sel.a !== first * 12 || sel.b !== last * 12 + 11);
+    const yearName = all ? "all time" : years.length === 1 ? years[0] : years[0] + "\u2013" + years[years.length - 1];
+    return {site: sel.site === "" ? -1 : D.sites.indexOf(sel.site), siteName: sel.site || "all sites",
+            months: F.monthIndexes(sel.a, sel.b), name: sel.name,
+            prev: sel.prev ? {months: F.monthIndexes(sel.prev.a, sel.prev.b), name: sel.prev.name} : null,
+            years: (all ? WK.years : years).map(y => WK.years.indexOf(y)).filter(i => i >= 0),
+            all: all,
+            yearName: yearName + (widened ? " (the whole calendar years of " + sel.name + ")" : "")};
   }
   function cell(site, m, k) {
     const row = R.get([site, m, k].join("|"));
     return F.total([row ? row[3] : 0]);
   }
+  function message(layout, text) {
+    layout.annotations = [{text: text, showarrow: false, xref: "paper", yref: "paper", x: 0.5, y: 0.5}];
+  }
   // Share of each category per treatment week band: cells of the protected results table
-  // (site x year x band x category); a band's N is the sum of its categories, so a band with
-  // a suppressed category is withheld as a whole (nothing can be subtracted from it).
+  // (site x year x band x category, protected with the months of the year), summed over the
+  // selected years; a band's N is the sum of its categories, so a band with a suppressed
+  // category is withheld as a whole (nothing can be subtracted from it).
   const WK = D.weeks, WR = F.index(WK.rows, 4);
   const weekColours = {normal: "#2a9d8f", mild: "#e9c46a", moderate: "#f4a261", severe: "#e63946"};
-  function weekCode(site, year, band, c) {
-    const row = WR.get([site, year, band, c].join("|"));
-    return row ? row[4] : 0;
+  function weekTotal(site, years, band, c) {
+    // A cell summed over the selected calendar years (suppressed if any year is).
+    const codes = [];
+    for (const y of years) {
+      const row = WR.get([site, y, band, c].join("|"));
+      if (row) { codes.push(row[4]); }
+    }
+    return F.total(codes);
   }
-  function weeks(sel, period) {
-    const year = period ? WK.years.indexOf(period) : -1;
+  function weeks(sel) {
     const present = new Set();
     for (const r of WK.rows) {
-      if (r[0] === sel.site && r[1] === year && r[2] >= 0) { present.add(r[2]); }
+      if (r[0] === sel.site && sel.years.includes(r[1]) && r[2] >= 0) { present.add(r[2]); }
     }
     const bands = [...present].sort((a, b) => a - b);
     const labels = bands.map(b => WK.bands[b]);
-    const codes = WK.categories.map((_, c) => bands.map(b => weekCode(sel.site, year, b, c)));
-    const n = codes.map(list => list.map(code => F.total([code])));
-    const N = bands.map((b, j) => F.total(codes.map(list => list[j])));
+    const n = WK.categories.map((_, c) => bands.map(b => weekTotal(sel.site, sel.years, b, c)));
+    // The band's N: its categories added up (suppressed when any of them is).
+    const N = bands.map((b, j) => n.some(list => list[j].v === null)
+      ? {v: null, label: "suppressed"} : F.total(n.map(list => list[j].v)));
     const traces = [], rows = [];
     WK.categories.forEach((category, c) => {
       const shares = bands.map((b, j) => F.share(n[c][j], N[j]));
@@ -815,22 +865,26 @@ ANC_JS = r"""
       xaxis: {type: "category", title: {text: "week of clozapine treatment"}},
       yaxis: {title: {text: "% of the week band's ANC results"}, range: [0, 100]}}, 420);
     if (!bands.length) {
-      layout.annotations = [{text: "No ANC results in this selection.", showarrow: false,
-        xref: "paper", yref: "paper", x: 0.5, y: 0.5}];
+      message(layout, "No ANC results in this selection.");
+      traces.push({type: "bar", x: ["no results"], y: [0], name: "no results", hoverinfo: "skip"});
     }
     Plotly.react(document.getElementById("chart-anc_categories_by_week"), traces, layout,
       TRS.plotConfig());
     TRS.table(document.getElementById("table-anc_categories_by_week"), "anc_categories_by_week",
-      ["week band", "ANC category", "results (n)", "band's results (N)", "share of the band"], rows,
-      sel.siteName + ", " + sel.name + ". A band with a suppressed category is withheld as a whole.");
+      ["week band", "ANC category", "results (n)", "band's results (N)", "share of the band"],
+      rows.length ? rows : [["no results", "", "0", "0", "no data"]],
+      sel.siteName + ", " + sel.yearName + ". Published per calendar year; a band with a " +
+      "suppressed category is withheld as a whole.");
   }
   // Results (the all-weeks cells) and distinct patients per category, on a log axis.
   const PR = F.index(D.categoryPatients.rows, 3);
-  function totals(sel, period) {
-    const year = period ? WK.years.indexOf(period) : -1;
-    const results = WK.categories.map((_, c) => F.total([weekCode(sel.site, year, -1, c)]));
+  function totals(sel) {
+    const results = WK.categories.map((_, c) => weekTotal(sel.site, sel.years, -1, c));
+    // Distinct patients do not add up over years: shown for one calendar year or all time.
+    const one = sel.all || sel.years.length === 1;
     const patients = WK.categories.map((_, c) => {
-      const row = PR.get([sel.site, year, c].join("|"));
+      if (!one) { return {v: null, label: "one year or all time only"}; }
+      const row = PR.get([sel.site, sel.all ? -1 : sel.years[0], c].join("|"));
       return F.total([row ? row[3] : 0]);
     });
     const keep = WK.categories.map((_, c) => results[c].v !== 0);
@@ -844,35 +898,99 @@ ANC_JS = r"""
     const layout = TRS.fitLayout({barmode: "group", xaxis: {type: "category"},
       yaxis: {type: "log", title: {text: "count (log scale)"}}}, 380);
     if (!cats.length) {
-      layout.annotations = [{text: "No ANC results in this selection.", showarrow: false,
-        xref: "paper", yref: "paper", x: 0.5, y: 0.5}];
+      message(layout, "No ANC results in this selection.");
+      traces[0].x = ["no results"]; traces[0].y = [0];
+      layout.yaxis.type = "linear";
     }
     Plotly.react(document.getElementById("chart-anc_category_totals"), traces, layout,
       TRS.plotConfig());
     TRS.table(document.getElementById("table-anc_category_totals"), "anc_category_totals",
       ["ANC category", "results (n)", "patients (n)"],
-      cats.map((c, i) => [c, pick(results)[i].label, pick(patients)[i].label]),
-      sel.siteName + ", " + sel.name + ". A patient counts once in each category.");
+      cats.length ? cats.map((c, i) => [c, pick(results)[i].label, pick(patients)[i].label])
+        : [["no results", "0", "0"]],
+      sel.siteName + ", " + sel.yearName + ". Published per calendar year; a patient counts " +
+      "once in each category.");
+  }
+  // Time from a moderate or severe ANC requiring interruption to stopping clozapine: episodes
+  // per bin and severity summed over the selected months (suppressed if any month is).
+  const A = D.action, AR = A && A.rows ? F.index(A.rows, 4) : null;
+  const severityColours = {moderate: "#f4a261", severe: "#e63946"};
+  function episodes(site, months, b, c) {
+    const codes = [];
+    for (const m of months) {
+      const row = AR.get([site, m, b, c].join("|"));
+      if (row) { codes.push(row[4]); }
+    }
+    return F.total(codes);
+  }
+  function action(sel) {
+    const el = document.getElementById("chart-time_to_action");
+    if (!AR) {
+      Plotly.purge(el);
+      el.classList.remove("plot");
+      el.classList.add("unavailable");
+      el.textContent = "Not available in this warehouse yet: " + A.unavailable;
+      document.getElementById("table-time_to_action").textContent = "";
+      return;
+    }
+    const periods = [[sel.name, sel.months, ""]];
+    if (sel.prev) { periods.push([sel.prev.name, sel.prev.months, "previous"]); }
+    const traces = [];
+    const counts = periods.map(([, months]) =>
+      A.severities.map((_, c) => A.bins.map((_, b) => episodes(sel.site, months, b, c))));
+    periods.forEach(([name, , tag], p) => {
+      A.severities.forEach((severity, c) => {
+        const list = counts[p][c];
+        traces.push({type: "bar", x: A.bins, y: list.map(t => t.v), name: "first " + severity +
+          " ANC" + (tag ? " (" + name + ")" : ""), offsetgroup: tag + severity,
+          marker: {color: severityColours[severity], opacity: tag ? 0.35 : 1},
+          text: list.map(t => t.label), textposition: "outside", cliponaxis: false,
+          hovertemplate: "%{x}: %{text} episodes<extra>" + severity + (tag ? ", previous" : "") + "</extra>"});
+        const hidden = A.bins.map((b, i) => (list[i].v === null ? i : -1)).filter(i => i >= 0);
+        if (hidden.length) {  // a suppressed count is labelled at the axis, never drawn
+          traces.push({type: "bar", x: hidden.map(i => A.bins[i]), y: hidden.map(() => 0),
+            offsetgroup: tag + severity, text: hidden.map(i => list[i].label),
+            textposition: "outside", cliponaxis: false, showlegend: false, hoverinfo: "skip",
+            name: "suppressed", marker: {color: severityColours[severity]}});
+        }
+      });
+    });
+    const layout = TRS.fitLayout({barmode: "group",
+      xaxis: {type: "category", title: {text: "days from the result to the last day of clozapine"}},
+      yaxis: {title: {text: "clozapine episodes"}, rangemode: "tozero"}}, 420);
+    const any = counts[0].some(list => list.some(t => t.v !== 0));
+    if (!any) { message(layout, "No moderate or severe ANC requiring interruption in this selection."); }
+    Plotly.react(el, traces, layout, TRS.plotConfig());
+    const columns = ["days to action", "first moderate ANC: episodes (n)", "first severe ANC: episodes (n)"];
+    if (sel.prev) { columns.push("previous period: moderate (n)", "previous period: severe (n)"); }
+    const rows = A.bins.map((bin, b) => {
+      const row = [bin, counts[0][0][b].label, counts[0][1][b].label];
+      if (sel.prev) { row.push(counts[1][0][b].label, counts[1][1][b].label); }
+      return row;
+    });
+    TRS.table(document.getElementById("table-time_to_action"), "time_to_action", columns, rows,
+      sel.siteName + ", " + sel.name + ". Target: within " + A.actionDays +
+      " days. A sum over months that takes in a suppressed month is suppressed.");
   }
   function draw() {
     const sel = selected();
-    const periodEl = document.getElementById("filter-period");
-    weeks(sel, periodEl ? periodEl.value : "");
-    totals(sel, periodEl ? periodEl.value : "");
+    weeks(sel);
+    totals(sel);
+    action(sel);
     const x = sel.months.map(m => D.months[m]);
     const traces = [], rows = [];
     const all = sel.months.map(m => cell(sel.site, m, -1));
-    D.categories.forEach(([category, action], k) => {
+    D.categories.forEach(([category, act], k) => {
       const counts = sel.months.map(m => cell(sel.site, m, k));
       traces.push({type: "scatter", mode: "lines+markers", x: x, y: counts.map(c => c.v),
         name: category.replace(/_/g, " "), text: counts.map(c => c.label),
         line: {color: colours[category] || "#6c757d", width: category === "severe" ? 3 : 1.5},
-        marker: {size: 5}, customdata: counts.map(() => action),
+        marker: {size: 5}, customdata: counts.map(() => act),
         hovertemplate: "%{x}: %{text} results<br>required: %{customdata}<extra>" +
           category.replace(/_/g, " ") + "</extra>"});
       sel.months.forEach((m, j) => {
         const share = F.share(counts[j], all[j]);
-        rows.push([D.months[m], category.replace(/_/g, " "), action, counts[j].label,
+        rows.push([D.months[m], category.replace(/_/g, " "), act, counts[j].label,
                    all[j].label, share.text]);
       });
     });
@@ -887,10 +1005,7 @@ ANC_JS = r"""
        "share of the month's results"], rows,
       sel.siteName + ", " + sel.name + ". Suppressed months are gaps in the line and labelled here.");
   }
-  for (const id of ["filter-site", "filter-period"]) {
-    const el = document.getElementById(id);
-    if (el) { el.addEventListener("change", draw); }
-  }
+  F.build(document.getElementById("client-filters"), draw);
   draw();
   window.addEventListener("resize", () => { clearTimeout(window._trsAnc); window._trsAnc = setTimeout(draw, 200); });
 })();

@@ -312,10 +312,19 @@ ALL_SITES = ALL_TIME = "*"
 _PROTECTED: contextvars.ContextVar[dict | None] = contextvars.ContextVar("protected", default=None)
 
 
-def protected_table(con, name: str, build: Callable[[], Any], config: Mapping[str, Any]):
+def protected_table(
+    con,
+    name: str,
+    build: Callable[[], Any],
+    config: Mapping[str, Any],
+    part_of: Callable[[tuple], Any] | None = None,
+):
     """`protect(build())` for this warehouse, computed once while the pages are written (so
-    every chart and filter variant reads the same suppression decisions)."""
+    every chart and filter variant reads the same suppression decisions). With `part_of`, the
+    table is protected part by part (parts no relation ties together: the same decisions,
+    sooner)."""
     from trscohort.dashboards import privacy
+    from trscohort.dashboards.client import protect_table_in_parts
     from trscohort.publication.suppression import protect
 
     small_max = privacy.small_count_max(config)
@@ -323,7 +332,12 @@ def protected_table(con, name: str, build: Callable[[], Any], config: Mapping[st
     key = (id(con), name, small_max)
     if cache is not None and key in cache:
         return cache[key]
-    result = protect(build(), small_max)
+    table = build()
+    result = (
+        protect(table, small_max)
+        if part_of is None
+        else protect_table_in_parts(table, part_of, small_max)
+    )
     if cache is not None:
         cache[key] = result
     return result
