@@ -11,6 +11,7 @@ import re
 
 import pytest
 
+from tests.conftest import SLOW
 from tests.security.attacker import code_range, feasible_ranges, recovered
 from trscohort.publication.suppression import (
     ALL,
@@ -566,9 +567,17 @@ def test_a_sites_adherence_cannot_be_worked_out_from_the_overall_figure(tmp_path
             reader.total(
                 ("p", x, "*"), [("p", x, s) for s in data["sites"]] + [("p", x, "(no site)")]
             )
-        if reader.suppressed():
-            solved += _assert_solved_nothing(reader)
+    # CI solves an evenly spaced dozen of the months with a suppressed cell (80-110 s for all of
+    # them); TRSCOHORT_SLOW=1 solves every one.
+    months = [reader for reader in by_month.values() if reader.suppressed()]
+    if not SLOW and len(months) > CI_MONTHS:
+        months = months[:: math.ceil(len(months) / CI_MONTHS)]
+    for reader in months:
+        solved += _assert_solved_nothing(reader)
     assert solved > 0, "nothing suppressed: the test would prove nothing"
+
+
+CI_MONTHS = 12
 
 
 @pytest.mark.slow  # about 6 minutes of linear programs (the hand-built case runs always)
