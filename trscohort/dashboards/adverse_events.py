@@ -669,16 +669,7 @@ def _person_time_sql(con) -> str:
         ["(site, start_year, event_id)"]
         + [f"(site, start_year, event_id, {c})" for c in STRATUM_COLUMNS]
     )
-    stratifier = (
-        "CASE "
-        + " ".join(f"WHEN grouping({c}) = 0 THEN '{c}'" for c in STRATUM_COLUMNS)
-        + " ELSE 'overall' END"
-    )
-    stratum = (
-        "CASE "
-        + " ".join(f"WHEN grouping({c}) = 0 THEN coalesce({c}, 'unknown')" for c in STRATUM_COLUMNS)
-        + " ELSE 'all' END"
-    )
+    stratifier, stratum = _stratum_case_sql()
     return f"""
         SELECT site, start_year, event_id, {stratifier} AS stratifier, {stratum} AS stratum,
                CAST(sum(events) AS BIGINT) AS events, CAST(sum(days) AS BIGINT) AS days
@@ -694,6 +685,22 @@ def _person_time_sql(con) -> str:
     """
 
 
+def _stratum_case_sql() -> tuple[str, str]:
+    """(stratifier, stratum) SQL for a GROUPING SETS query over STRATUM_COLUMNS: which column a
+    row is grouped by ('overall' for none) and its value ('all' for none)."""
+    stratifier = (
+        "CASE "
+        + " ".join(f"WHEN grouping({c}) = 0 THEN '{c}'" for c in STRATUM_COLUMNS)
+        + " ELSE 'overall' END"
+    )
+    stratum = (
+        "CASE "
+        + " ".join(f"WHEN grouping({c}) = 0 THEN coalesce({c}, 'unknown')" for c in STRATUM_COLUMNS)
+        + " ELSE 'all' END"
+    )
+    return stratifier, stratum
+
+
 def _patients_at_risk_sql(con) -> str:
     """Distinct patients with days at risk per site (and all sites), course start year (and
     all years), event and stratum: one query (grouping sets; distinct patients do not add up,
@@ -705,16 +712,7 @@ def _patients_at_risk_sql(con) -> str:
         for y in ("start_year, ", "")
         for k in stratum_sets
     )
-    stratifier = (
-        "CASE "
-        + " ".join(f"WHEN grouping({c}) = 0 THEN '{c}'" for c in STRATUM_COLUMNS)
-        + " ELSE 'overall' END"
-    )
-    stratum = (
-        "CASE "
-        + " ".join(f"WHEN grouping({c}) = 0 THEN coalesce({c}, 'unknown')" for c in STRATUM_COLUMNS)
-        + " ELSE 'all' END"
-    )
+    stratifier, stratum = _stratum_case_sql()
     return f"""
         SELECT CASE WHEN grouping(site) = 0 THEN site ELSE '{ALL_SITES}' END,
                CASE WHEN grouping(start_year) = 0 THEN start_year ELSE '{ALL_TIME}' END,
