@@ -1,7 +1,11 @@
 """The reader who tries to undo suppression: from shown counts, the bounds a label gives away
 ("<11": 1..10; "withheld": above 10; zero is shown) and the relations between cells, a linear
 program finds the smallest and largest value each suppressed cell can take. A cell is
-recovered when only one whole number fits."""
+recovered when only one whole number fits.
+
+Zeros are suppressed too where nothing else can protect a part (ten "<11" parts of a "<11"
+total): there a "<11" may be 0. The reader notices it when the figures admit no solution with
+every "<11" at least 1, and then reads every "<11" as 0..10."""
 
 from __future__ import annotations
 
@@ -45,6 +49,9 @@ def feasible_ranges(
     bounds = [(unknown[c][0], None if math.isinf(unknown[c][1]) else unknown[c][1]) for c in cells]
     a_eq = np.array(rows) if rows else None
     b_eq = np.array(rhs) if rows else None
+    if linprog(np.zeros(len(cells)), A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs").status:
+        # no solution with every "<11" at least 1: zeros were suppressed as "<11"
+        bounds = [(0, hi) if lo == 1 and hi is not None else (lo, hi) for lo, hi in bounds]
     ranges = {}
     wanted = set(cells) if targets is None else set(targets) & set(cells)
     for c in (c for c in cells if c in wanted):  # `targets`: only these cells are solved for

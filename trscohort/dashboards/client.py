@@ -11,7 +11,8 @@ The suppression rule in the browser (see README, "Small-count suppression"):
 * Every embedded cell went through `protect` (primary + complementary suppression) in a table
   whose relations are those a reader sees: sites add up to all sites, parts (observed + missed)
   to their total, the phases to the pooled ANC line. A suppressed cell is embedded as a code,
-  never as its count: -1 is "<11" (1..k), -2 is "withheld" (complementary).
+  never as its count: -1 is "<11" (1..k; 0 where zeros had to be suppressed too), -2 is
+  "withheld" (complementary).
 * The browser only ever shows an embedded cell or a sum of embedded cells over months. A sum
   that takes in any suppressed cell is shown as suppressed ("<11" when it is one "<11" cell,
   "suppressed" otherwise), never as a number, so nothing can be subtracted from it. A sum of
@@ -92,10 +93,46 @@ def protect_in_parts(
                 cells.update(_as_published(cube_counts(leaves, dims), published))
                 continue
             protected = protect(cube(f"{name} {part}", leaves, dims, published), small_max)
+            if protected.exposed:  # pinned with nothing left to withhold: add the absent zeros
+                present = _with_absent_siblings(leaves, protected.exposed, dimensions, part_of)
+                dims = [_part_hierarchy(h, present[d]) for d, h in enumerate(dimensions)]
+                protected = protect(cube(f"{name} {part}", leaves, dims, published), small_max)
             for key, value in protected.table.values.items():
                 if protected.status[key] is not Status.HIDDEN:
                     cells[key] = (value, encode(protected, key))
     return cells
+
+
+def _with_absent_siblings(
+    leaves: Mapping[tuple, int],
+    exposed: frozenset,
+    dimensions: Sequence[Hierarchy],
+    part_of: Callable[[tuple], Hashable],
+) -> list[set]:
+    """The leaves of each dimension a part's cube is built on, plus those of the siblings and
+    children of the exposed cells' nodes that the part has no count for: the zeros a reader
+    also knows (a site with no event that month), which `protect` may then suppress as "<11"
+    (a part's cube has only the nodes with a count, so those zeros are not cells of it). A
+    dimension that splits the table into parts is not widened (its other nodes are other
+    parts, with counts of their own)."""
+    present = [{k[d] for k in leaves} for d in range(len(dimensions))]
+    sample = next(iter(leaves))
+    part = part_of(sample)
+    for d, h in enumerate(dimensions):
+        nodes = {key[d] for key in exposed}
+        near = {c for n in nodes for c in h.children(n)}
+        near |= {c for n in nodes if h.parents.get(n) is not None for c in h.children(h.parents[n])}
+        for node in near:
+            leaf = _first_leaf(h, node)
+            if part_of(sample[:d] + (leaf,) + sample[d + 1 :]) == part:
+                present[d].add(leaf)
+    return present
+
+
+def _first_leaf(h: Hierarchy, node: Hashable) -> Hashable:
+    while kids := h.children(node):
+        node = kids[0]
+    return node
 
 
 def _nothing_small(leaves: Mapping[tuple, int], small_max: int) -> bool:

@@ -15,15 +15,18 @@ complementary suppression, and so does this module:
 * `protect` marks the small cells (primary), then repeatedly looks for a suppressed cell, or a
   small hidden one, that a reader could work out, and withholds one more shown cell of a relation
   that gives it away (secondary, shown as "withheld"), until none can be worked out.
-* What a reader knows, and what "worked out" means: shown cells exactly; zero is always shown (it
-  describes no one); a "<11" cell lies in 1..k; a withheld cell is above k (it was not small); a
-  hidden cell is at least 1. A cell is given away when the relations and these bounds leave it a
+* What a reader knows, and what "worked out" means: shown cells exactly; zero is shown (it
+  describes no one) except as the last resort below; a "<11" cell lies in 1..k; a withheld cell
+  is above k (it was not small); a hidden cell is at least 1. A cell is given away when the relations and these bounds leave it a
   single possible value (by bounds tightened relation by relation, and by linear algebra: a cell
   fixed by any combination of relations). `tests/security/test_complementary_suppression.py`
   checks the published pages the other way round: it solves for every suppressed cell, from what
   the pages publish, with a linear program.
 
-Zero cells are never suppressed and never chosen as complements. A complement is the smallest
+Zero cells are never chosen as complements. The last resort, where a cell is pinned and no shown
+non-zero count is left to withhold around it (ten "<11" parts of a "<11" total are 1 each): the
+zeros of its relations are suppressed as "<11" too, and every "<11" of those relations is read
+as 0..k (the reader cannot tell a suppressed zero from a small count). A complement is the smallest
 shown count among the cells that are not totals of another relation, where there is one: the
 least information lost. Counts of data-quality checks are not patient counts and are not
 suppressed.
@@ -120,12 +123,15 @@ class CountTable:
 # --------------------------------------------------------------------------- the reader's view
 
 
-def _bounds(status: Status, value: int, small_max: int) -> tuple[float, float]:
-    """What a reader knows of a cell before using any relation."""
-    if status is Status.SHOWN or value == 0:
+def _bounds(
+    status: Status, value: int, small_max: int, zero_possible: bool = False
+) -> tuple[float, float]:
+    """What a reader knows of a cell before using any relation. `zero_possible`: a "<11"
+    that shares a relation with a suppressed zero, which the reader cannot tell from it."""
+    if status is Status.SHOWN or (value == 0 and status is not Status.PRIMARY):
         return (value, value)
     if status is Status.PRIMARY:
-        return (1, small_max)
+        return (0 if zero_possible else 1, small_max)
     if status is Status.SECONDARY:
         return (small_max + 1, INF)
     return (1, INF)  # hidden, non-zero
@@ -133,8 +139,8 @@ def _bounds(status: Status, value: int, small_max: int) -> tuple[float, float]:
 
 def _sensitive(status: Status, value: int, small_max: int) -> bool:
     """A cell that must not be worked out: every suppressed one, and small hidden ones."""
-    if status in (Status.PRIMARY, Status.SECONDARY):
-        return True
+    if status is Status.SECONDARY or (status is Status.PRIMARY and value > 0):
+        return True  # a suppressed zero describes no one: working it out discloses nothing
     return status is Status.HIDDEN and 1 <= value <= small_max
 
 
@@ -299,20 +305,32 @@ def given_away(
 ) -> list[Key]:
     """Sensitive cells a reader can work out from the shown ones, the bounds and the relations.
     `relations` and `incidence` (of this table) are passed by `protect`, which asks again after
-    each round of complements: they depend on the table only, not on what is shown."""
+    each round of complements: they depend on the table only, not on what is shown.
+
+    Where zeros are suppressed (the last resort of `protect`) the reader first reads every
+    "<11" as 1..k. A relation that then has no solution tells the reader a zero hides among its
+    "<11" cells, which are read 0..k from then on; if the table as a whole still has none, every
+    "<11" is. A cell pinned to a value it does not have is not given away."""
     if relations is None:
         relations = table.relations()
     if incidence is None:
         incidence = _Incidence.of(table, relations)
-    start = [_bounds(status[k], table.values[k], small_max) for k in incidence.keys]
-    low = np.array([b[0] for b in start], dtype=float)
-    high = np.array([b[1] for b in start], dtype=float)
-    _tighten(incidence, low, high)
+    zero_possible: set[Key] = set()
+    start, low, high = _read(table, status, small_max, incidence, zero_possible)
+    if any(status[k] is Status.PRIMARY and table.values[k] == 0 for k in incidence.keys):
+        bounds = dict(zip(incidence.keys, start, strict=True))
+        for relation in relations:
+            if _no_solution(relation, bounds):
+                zero_possible.update(relation)
+        start, low, high = _read(table, status, small_max, incidence, zero_possible)
+        if np.any(low > high):
+            zero_possible = set(incidence.keys)
+            start, low, high = _read(table, status, small_max, incidence, zero_possible)
     exposed = set()
     for i, key in enumerate(incidence.keys):
         if not _sensitive(status[key], table.values[key], small_max):
             continue
-        if low[i] == high[i] and start[i][0] != start[i][1]:
+        if low[i] == high[i] == table.values[key] and start[i][0] != start[i][1]:
             exposed.add(key)
     unknown = {k for i, k in enumerate(incidence.keys) if low[i] != high[i]}
     wanted = {k for k in unknown if _sensitive(status[k], table.values[k], small_max)}
@@ -320,6 +338,30 @@ def given_away(
         if key in wanted:
             exposed.add(key)
     return sorted(exposed, key=repr)
+
+
+def _read(
+    table: CountTable,
+    status: Mapping[Key, Status],
+    small_max: int,
+    incidence: _Incidence,
+    zero_possible: set[Key],
+) -> tuple[list[tuple[float, float]], np.ndarray, np.ndarray]:
+    """The reader's bounds of every cell: before the relations, then tightened by them."""
+    start = [
+        _bounds(status[k], table.values[k], small_max, k in zero_possible) for k in incidence.keys
+    ]
+    low = np.array([b[0] for b in start], dtype=float)
+    high = np.array([b[1] for b in start], dtype=float)
+    _tighten(incidence, low, high)
+    return start, low, high
+
+
+def _no_solution(relation: Mapping[Key, int], bounds: Mapping[Key, tuple[float, float]]) -> bool:
+    """sum(c * x) = 0 cannot hold with every x within its bounds."""
+    lowest = sum(c * (bounds[k][0] if c > 0 else bounds[k][1]) for k, c in relation.items())
+    highest = sum(c * (bounds[k][1] if c > 0 else bounds[k][0]) for k, c in relation.items())
+    return lowest > 0 or highest < 0
 
 
 # --------------------------------------------------------------------------- protection
@@ -415,8 +457,9 @@ def protect(table: CountTable, small_max: int) -> Protected:
 
     Where a cell can still be worked out and no shown count is left to withhold around it
     (every non-zero count of its part is suppressed already, and the bounds alone pin it: ten
-    "<11" parts of a "<11" total are 1 each), it is returned in `Protected.exposed` and
-    reported to `recording_exposed`: never silently."""
+    "<11" parts of a "<11" total are 1 each), the zeros of its relations are suppressed too.
+    A cell still pinned after that (its relations have no zero) is returned in
+    `Protected.exposed` and reported to `recording_exposed`: never silently."""
     with one_blas_thread():
         protected = _protect(table, small_max)
     recorder = _EXPOSED.get()
@@ -476,13 +519,39 @@ def _protect(table: CountTable, small_max: int) -> Protected:
             if complement is None and reachable.any_shown(key):
                 complement = _any_complement(table, status, key, relations_of, relations)
             if complement is None:
-                stuck.add(key)  # nothing left to withhold around it
+                if _suppress_zeros_around(table, status, key, relations_of, relations):
+                    added = True
+                else:
+                    stuck.add(key)  # nothing left to withhold around it, not even a zero
                 continue
             status[complement] = Status.SECONDARY
             reachable.withheld(complement)
             added = True
         if not added:
             return Protected(table, status, small_max, frozenset(found))
+
+
+def _suppress_zeros_around(
+    table: CountTable,
+    status: dict[Key, Status],
+    key: Key,
+    relations_of: Mapping[Key, list[int]],
+    relations: list[dict[Key, int]],
+) -> bool:
+    """The last resort for a cell pinned by bounds alone (ten "<11" parts of a "<11" total
+    are 1 each, since "<11" is at least 1): every shown zero of its relations is suppressed
+    as "<11" too, so that there "<11" means 0..k and no part is pinned (`given_away` says how
+    a reader tells). False when its relations have no shown zero."""
+    chosen = [
+        i
+        for i in relations_of.get(key, [])
+        if any(status[k] is Status.SHOWN and table.values[k] == 0 for k in relations[i])
+    ]
+    for i in chosen:
+        for k in relations[i]:
+            if status[k] is Status.SHOWN and table.values[k] == 0:
+                status[k] = Status.PRIMARY
+    return bool(chosen)
 
 
 class _ShownByComponent:
@@ -529,7 +598,11 @@ def _derivations(
 ) -> dict[Key, int]:
     """For each cell a reader can compute by subtraction alone (a relation with one cell left
     unknown, repeated): the relation that gives it."""
-    known = {k for k, v in table.values.items() if status[k] is Status.SHOWN or v == 0}
+    known = {
+        k
+        for k, v in table.values.items()
+        if status[k] is Status.SHOWN or (v == 0 and status[k] is not Status.PRIMARY)
+    }
     missing = [sum(1 for k in r if k not in known) for r in relations]
     relations_of: dict[Key, list[int]] = defaultdict(list)
     for i, relation in enumerate(relations):
