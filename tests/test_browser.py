@@ -26,7 +26,6 @@ import io
 import itertools
 import json
 import re
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -36,13 +35,14 @@ import pytest
 from trscohort.dashboards import PAGES
 
 try:  # `tests` is importable as a package only when the repository root is on sys.path
+    from tests.browser_tools import CHROMIUM, choose
     from tests.dashboard_cases import BARE_DROP, published_site
 except ModuleNotFoundError:
+    from browser_tools import CHROMIUM, choose
     from dashboard_cases import BARE_DROP, published_site
 
 websockets_sync = pytest.importorskip("websockets.sync.client")
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[1]
 PAGE_FILES = ["index.html", *(p.file_name for p in PAGES)]
 
@@ -282,13 +282,6 @@ FIGURES = """
 """
 
 
-def _choose(browser, select_id: str, value: str) -> None:
-    browser.evaluate(
-        f"(() => {{ const s = document.getElementById({json.dumps(select_id)});"
-        f" s.value = {json.dumps(value)}; s.dispatchEvent(new Event('change')); }})()"
-    )
-
-
 def _csv_rows(text: str) -> int:
     return len(list(csv.reader(io.StringIO(text)))) - 1  # less the header
 
@@ -320,11 +313,11 @@ def test_page_renders_without_errors(browser, full_site, page, width, screenshot
     # every filter value redraws every chart without an error
     for select in state["selects"]:
         for value in select["values"][1:3]:
-            _choose(browser, select["id"], value)
+            choose(browser, select["id"], value)
             after = browser.state()
             assert browser.errors() == [], f"{select['id']}={value}"
             assert after["drawn"] + after["unavailable"] >= state["plots"], after["missing"]
-        _choose(browser, select["id"], select["values"][0])
+        choose(browser, select["id"], select["values"][0])
     name = f"{page.replace('.html', '')}-{width}.png"
     browser.screenshot(screenshots / name, browser.state()["height"])
     assert (screenshots / name).stat().st_size > 10_000
@@ -337,15 +330,15 @@ def test_filters_change_the_figures_in_the_browser(browser, full_site):
     browser.open((full_site / "monitoring.html").as_uri())
     browser.state()
     before = browser.evaluate(FIGURES)
-    _choose(browser, "filter-mode", "all")
+    choose(browser, "filter-mode", "all")
     all_time = browser.evaluate(FIGURES)
     assert all_time != before
     sites = json.loads(browser.evaluate(CHART_STATE))["selects"][0]["values"]
-    _choose(browser, "filter-site", sites[1])
+    choose(browser, "filter-site", sites[1])
     assert browser.evaluate(FIGURES) != all_time
     summary = browser.evaluate("document.getElementById('filter-summary').textContent")
     assert sites[1] in summary and "all time" in summary
-    _choose(browser, "filter-mode", "year")
+    choose(browser, "filter-mode", "year")
     browser.evaluate(
         "(() => { const c = document.getElementById('filter-compare'); c.checked = true;"
         " c.dispatchEvent(new Event('change')); })()"
@@ -430,18 +423,18 @@ def test_adverse_events_one_panel_per_event_filtered_in_the_browser(browser, ful
     strata = {row[1] for row in first["rows"]}
     assert "All person-time" in strata and "Weeks 4\u201318 since start" in strata
     assert list(csv.reader(io.StringIO(first["csv"])))[1:] == first["rows"]
-    _choose(browser, "filter-stratifier", "dose_band")
+    choose(browser, "filter-stratifier", "dose_band")
     dose = json.loads(browser.evaluate(AE_STATE))
     assert any(
         s.startswith("Dose ") and s.endswith(" mg/day") for s in {r[1] for r in dose["rows"]}
     )
     sites = next(s for s in browser.state()["selects"] if s["id"] == "filter-site")["values"]
-    _choose(browser, "filter-site", sites[1])
+    choose(browser, "filter-site", sites[1])
     by_site = json.loads(browser.evaluate(AE_STATE))
     assert by_site["y"] != dose["y"] and sites[1] in by_site["summary"]
-    _choose(browser, "filter-site", "")
+    choose(browser, "filter-site", "")
     years = next(s for s in browser.state()["selects"] if s["id"] == "filter-from")["values"]
-    _choose(browser, "filter-from", years[-1])
+    choose(browser, "filter-from", years[-1])
     last_year = json.loads(browser.evaluate(AE_STATE))
     assert last_year["y"] != dose["y"] and years[-1] in last_year["summary"]
     assert list(csv.reader(io.StringIO(last_year["csv"])))[1:] == last_year["rows"]
@@ -519,7 +512,7 @@ def test_anc_abnormal_results_per_month_follow_the_page_filters(browser, full_si
     browser.resize(1440)
     browser.open((full_site / "anc.html").as_uri())
     browser.state()
-    _choose(browser, "filter-mode", "all")
+    choose(browser, "filter-mode", "all")
     table = """JSON.stringify({
       rows: [...document.querySelectorAll('#table-anc_abnormal_by_month tbody tr')]
         .map(r => [...r.cells].map(c => c.textContent)),
@@ -531,9 +524,9 @@ def test_anc_abnormal_results_per_month_follow_the_page_filters(browser, full_si
     assert {r[1] for r in every["rows"]} >= {"severe", "moderate", "mild"}
     assert list(csv.reader(io.StringIO(every["csv"])))[1:] == every["rows"]
     months = json.loads(browser.evaluate("JSON.stringify(FILTER.D.months)"))
-    _choose(browser, "filter-mode", "year")
+    choose(browser, "filter-mode", "year")
     chosen = months[-1][:4]
-    _choose(browser, "filter-year", chosen)
+    choose(browser, "filter-year", chosen)
     year = json.loads(browser.evaluate(table))
     assert 0 < len(year["rows"]) < len(every["rows"])
     assert {r[0][:4] for r in year["rows"]} == {chosen}
@@ -548,7 +541,7 @@ def test_anc_week_band_shares_follow_the_page_filters(browser, full_site, width)
     browser.resize(width)
     browser.open((full_site / "anc.html").as_uri())
     browser.state()
-    _choose(browser, "filter-mode", "all")
+    choose(browser, "filter-mode", "all")
     table = """JSON.stringify({
       rows: [...document.querySelectorAll('#table-anc_categories_by_week tbody tr')]
         .map(r => [...r.cells].map(c => c.textContent)),
@@ -578,9 +571,9 @@ def test_anc_week_band_shares_follow_the_page_filters(browser, full_site, width)
     for (band, total), ns in by_band.items():  # N is the sum of the band's categories
         if all(re.fullmatch(r"[\d,]+", v) for v in ns):
             assert sum(int(v.replace(",", "")) for v in ns) == int(total.replace(",", "")), band
-    _choose(browser, "filter-mode", "year")
+    choose(browser, "filter-mode", "year")
     years = next(s for s in browser.state()["selects"] if s["id"] == "filter-year")["values"]
-    _choose(browser, "filter-year", years[0])
+    choose(browser, "filter-year", years[0])
     year = json.loads(browser.evaluate(table))
     assert year["y"] != every["y"] and year["rows"] != every["rows"]
     assert browser.errors() == []
@@ -610,7 +603,7 @@ def test_anc_time_to_action_drawn_from_the_protected_cells(browser, full_site, w
     browser.resize(width)
     browser.open((full_site / "anc.html").as_uri())
     browser.state()
-    _choose(browser, "filter-mode", "all")
+    choose(browser, "filter-mode", "all")
     every = json.loads(browser.evaluate(ACTION_STATE))
     assert [r[0] for r in every["rows"]] == every["bins"]
     assert every["bins"][0] == "0-2 days" and every["bins"][-1] == "not stopped by the as-of date"
@@ -625,7 +618,7 @@ def test_anc_time_to_action_drawn_from_the_protected_cells(browser, full_site, w
             assert _count(label) is None or not 1 <= _count(label) <= 10
     # (this synthetic warehouse has no abnormal ANC: the hand-built page of
     # tests/test_dashboards_anc_action.py checks figures that the filters change)
-    _choose(browser, "filter-mode", "year")
+    choose(browser, "filter-mode", "year")
     browser.evaluate(
         "(() => { const c = document.getElementById('filter-compare'); c.checked = true;"
         " c.dispatchEvent(new Event('change')); })()"

@@ -13,12 +13,12 @@ import datetime as dt
 import io
 import json
 import math
-import shutil
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from tests.browser_tools import browser_only, choose, open_browser
 from tests.security.attacker import code_range, feasible_ranges, recovered
 from trscohort.config import Config, load_config
 from trscohort.dashboards import anc, write_dashboards
@@ -265,8 +265,6 @@ def test_attacker_recovers_no_episode_count(page_data):
 # --------------------------------------------------------------------------- in the browser
 
 websockets_sync = pytest.importorskip("websockets.sync.client")
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-browser_only = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium not installed")
 
 
 @pytest.fixture(scope="module")
@@ -278,18 +276,7 @@ def anc_page(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    from tests.test_browser import Chromium
-
-    chromium = Chromium(tmp_path_factory.mktemp("chromium-anc-action"))
-    yield chromium
-    chromium.close()
-
-
-def _choose(browser, select_id: str, value: str) -> None:
-    browser.evaluate(
-        f"(() => {{ const s = document.getElementById({json.dumps(select_id)});"
-        f" s.value = {json.dumps(value)}; s.dispatchEvent(new Event('change')); }})()"
-    )
+    yield from open_browser(tmp_path_factory, "chromium-anc-action")
 
 
 def _action_table(browser) -> tuple[dict[str, list[str]], list[list[str]], list[list[str]]]:
@@ -316,8 +303,8 @@ def test_time_to_action_in_the_browser_by_hand(browser, anc_page, width):
     browser.open(anc_page.as_uri())
     state = browser.state()
     assert state["drawn"] == state["plots"] == 4, state["missing"]
-    _choose(browser, "filter-mode", "quarter")
-    _choose(browser, "filter-quarter", "2024-Q2")
+    choose(browser, "filter-mode", "quarter")
+    choose(browser, "filter-quarter", "2024-Q2")
     by_bin, rows, csv_rows = _action_table(browser)
     assert csv_rows == rows
     # April: all sites 15 moderate episodes 3-7 days (north withheld, south "<11")
@@ -327,11 +314,11 @@ def test_time_to_action_in_the_browser_by_hand(browser, anc_page, width):
         "JSON.stringify(document.getElementById('chart-time_to_action').data[0].y)"
     )
     assert json.loads(y)[1] == 15
-    _choose(browser, "filter-site", "north")
+    choose(browser, "filter-site", "north")
     assert _action_table(browser)[0]["3-7 days"] == ["withheld", "0"]
-    _choose(browser, "filter-site", "south")
+    choose(browser, "filter-site", "south")
     assert _action_table(browser)[0]["3-7 days"] == ["<11", "0"]
-    _choose(browser, "filter-site", "")
+    choose(browser, "filter-site", "")
     browser.evaluate(
         "(() => { const c = document.getElementById('filter-compare'); c.checked = true;"
         " c.dispatchEvent(new Event('change')); })()"
@@ -346,8 +333,8 @@ def test_time_to_action_in_the_browser_by_hand(browser, anc_page, width):
         "(() => { const c = document.getElementById('filter-compare'); c.checked = false;"
         " c.dispatchEvent(new Event('change')); })()"
     )
-    _choose(browser, "filter-mode", "range")
-    _choose(browser, "filter-from", "2024-01")
-    _choose(browser, "filter-to", "2024-04")
+    choose(browser, "filter-mode", "range")
+    choose(browser, "filter-from", "2024-01")
+    choose(browser, "filter-to", "2024-04")
     assert _action_table(browser)[0]["3-7 days"] == ["suppressed", "<11"]
     assert browser.errors() == []

@@ -15,12 +15,12 @@ import io
 import json
 import math
 import re
-import shutil
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from tests.browser_tools import browser_only, choose, open_browser
 from tests.qi_cases import indicator_mart
 from tests.security.attacker import feasible_ranges, recovered
 from trscohort.config import load_config
@@ -227,8 +227,6 @@ def test_qi_interval_level_is_the_configured_one(qi_case):
 # --------------------------------------------------------------------------- in the browser
 
 websockets_sync = pytest.importorskip("websockets.sync.client")
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-browser_only = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium not installed")
 
 
 @pytest.fixture(scope="module")
@@ -242,18 +240,7 @@ def hand_pages(tmp_path_factory, qi_case, funnel_case) -> Path:
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    from tests.test_browser import Chromium
-
-    chromium = Chromium(tmp_path_factory.mktemp("chromium-hand"))
-    yield chromium
-    chromium.close()
-
-
-def _choose(browser, select_id: str, value: str) -> None:
-    browser.evaluate(
-        f"(() => {{ const s = document.getElementById({json.dumps(select_id)});"
-        f" s.value = {json.dumps(value)}; s.dispatchEvent(new Event('change')); }})()"
-    )
+    yield from open_browser(tmp_path_factory, "chromium-hand")
 
 
 def _table(browser, chart_id: str) -> tuple[list[list[str]], list[list[str]]]:
@@ -295,8 +282,8 @@ def test_qi_filters_sums_and_csv_in_the_browser(browser, hand_pages):
     browser.resize(1440)
     browser.open((hand_pages / "qi/dashboards/quality_indicators.html").as_uri())
     browser.state()
-    _choose(browser, "filter-mode", "all")
-    _choose(browser, "filter-site", "north")
+    choose(browser, "filter-mode", "all")
+    choose(browser, "filter-site", "north")
     rows, csv_rows = _table(browser, "qi_overview")
     assert csv_rows == rows  # the download is exactly the published table
     lax = _row(rows, "QI-LAX")
@@ -304,16 +291,16 @@ def test_qi_filters_sums_and_csv_in_the_browser(browser, hand_pages):
     assert lax["numerator (n)"] == "suppressed" and lax["denominator (N)"] == "suppressed"
     assert lax["rate %"] == "withheld"
     # January alone (a date range): 30 of 45 with statsmodels' Wilson interval
-    _choose(browser, "filter-mode", "range")
-    _choose(browser, "filter-from", "2024-01")
-    _choose(browser, "filter-to", "2024-01")
+    choose(browser, "filter-mode", "range")
+    choose(browser, "filter-from", "2024-01")
+    choose(browser, "filter-to", "2024-01")
     lax = _row(_table(browser, "qi_overview")[0], "QI-LAX")
     low, high = proportion_confint(30, 45, alpha=0.05, method="wilson")
     assert (lax["numerator (n)"], lax["denominator (N)"], lax["rate %"]) == ("30", "45", "66.7")
     assert lax["95 % CI"] == f"{100 * low:.1f}-{100 * high:.1f}"
     # south over all time: 0 + 12 shown, "<11" + 12 suppressed: no rate
-    _choose(browser, "filter-mode", "all")
-    _choose(browser, "filter-site", "south")
+    choose(browser, "filter-mode", "all")
+    choose(browser, "filter-site", "south")
     lax = _row(_table(browser, "qi_overview")[0], "QI-LAX")
     assert (lax["numerator (n)"], lax["denominator (N)"], lax["rate %"]) == (
         "12",
@@ -321,8 +308,8 @@ def test_qi_filters_sums_and_csv_in_the_browser(browser, hand_pages):
         "withheld",
     )
     # the month chart follows the filters: April only shown for south in 2024-Q2
-    _choose(browser, "filter-mode", "quarter")
-    _choose(browser, "filter-quarter", "2024-Q2")
+    choose(browser, "filter-mode", "quarter")
+    choose(browser, "filter-quarter", "2024-Q2")
     months, _ = _table(browser, "qi_lax_by_month")
     assert [r[:4] for r in months[1:]] == [["2024-04", "12", "12", "100.0"]]
     # the previous period beside it (2024-Q1): a second trace and its columns
@@ -370,7 +357,7 @@ def test_funnel_site_filter_and_csv_in_the_browser(browser, hand_pages):
     assert csv_rows == rows
     assert [r[1] for r in rows[1:]] == ["179", "148", "117", "90", "58", "58", "<11"]
     assert _row(rows, "TRS")["% of previous step"] == "76.9 %"  # 90 / 117
-    _choose(browser, "filter-site", "south")
+    choose(browser, "filter-site", "south")
     rows, csv_rows = _table(browser, "cohort_funnel")
     assert csv_rows == rows
     assert [r[1] for r in rows[1:]] == ["92", "72", "52", "37", "25", "25", "0"]
