@@ -824,11 +824,11 @@ ANC_JS = r"""
   // category is withheld as a whole (nothing can be subtracted from it).
   const WK = D.weeks, WR = F.index(WK.rows, 4);
   const weekColours = {normal: "#2a9d8f", mild: "#e9c46a", moderate: "#f4a261", severe: "#e63946"};
-  function weekTotal(site, years, band, c) {
-    // A cell summed over the selected calendar years (suppressed if any year is).
+  function summed(index, site, periods, b, c) {
+    // One cell summed over the selected years or months (suppressed if any of them is).
     const codes = [];
-    for (const y of years) {
-      const row = WR.get([site, y, band, c].join("|"));
+    for (const p of periods) {
+      const row = index.get([site, p, b, c].join("|"));
       if (row) { codes.push(row[4]); }
     }
     return F.total(codes);
@@ -840,7 +840,7 @@ ANC_JS = r"""
     }
     const bands = [...present].sort((a, b) => a - b);
     const labels = bands.map(b => WK.bands[b]);
-    const n = WK.categories.map((_, c) => bands.map(b => weekTotal(sel.site, sel.years, b, c)));
+    const n = WK.categories.map((_, c) => bands.map(b => summed(WR, sel.site, sel.years, b, c)));
     // The band's N: its categories added up (suppressed when any of them is).
     const N = bands.map((b, j) => n.some(list => list[j].v === null)
       ? {v: null, label: "suppressed"} : F.total(n.map(list => list[j].v)));
@@ -879,7 +879,7 @@ ANC_JS = r"""
   // Results (the all-weeks cells) and distinct patients per category, on a log axis.
   const PR = F.index(D.categoryPatients.rows, 3);
   function totals(sel) {
-    const results = WK.categories.map((_, c) => weekTotal(sel.site, sel.years, -1, c));
+    const results = WK.categories.map((_, c) => summed(WR, sel.site, sel.years, -1, c));
     // Distinct patients do not add up over years: shown for one calendar year or all time.
     const one = sel.all || sel.years.length === 1;
     const patients = WK.categories.map((_, c) => {
@@ -915,14 +915,6 @@ ANC_JS = r"""
   // per bin and severity summed over the selected months (suppressed if any month is).
   const A = D.action, AR = A && A.rows ? F.index(A.rows, 4) : null;
   const severityColours = {moderate: "#f4a261", severe: "#e63946"};
-  function episodes(site, months, b, c) {
-    const codes = [];
-    for (const m of months) {
-      const row = AR.get([site, m, b, c].join("|"));
-      if (row) { codes.push(row[4]); }
-    }
-    return F.total(codes);
-  }
   function action(sel) {
     const el = document.getElementById("chart-time_to_action");
     if (!AR) {
@@ -937,7 +929,7 @@ ANC_JS = r"""
     if (sel.prev) { periods.push([sel.prev.name, sel.prev.months, "previous"]); }
     const traces = [];
     const counts = periods.map(([, months]) =>
-      A.severities.map((_, c) => A.bins.map((_, b) => episodes(sel.site, months, b, c))));
+      A.severities.map((_, c) => A.bins.map((_, b) => summed(AR, sel.site, months, b, c))));
     periods.forEach(([name, , tag], p) => {
       A.severities.forEach((severity, c) => {
         const list = counts[p][c];
