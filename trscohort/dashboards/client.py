@@ -44,6 +44,7 @@ from trscohort.publication.suppression import (
     cube_counts,
     one_blas_thread,
     protect,
+    report_exposed,
 )
 
 SHOWN_SMALL = -1  # "<11"
@@ -92,11 +93,14 @@ def protect_in_parts(
             if _nothing_small(leaves, small_max):
                 cells.update(_as_published(cube_counts(leaves, dims), published))
                 continue
-            protected = protect(cube(f"{name} {part}", leaves, dims, published), small_max)
+            table = cube(f"{name} {part}", leaves, dims, published)
+            protected = protect(table, small_max, report=False)
             if protected.exposed:  # pinned with nothing left to withhold: add the absent zeros
                 present = _with_absent_siblings(leaves, protected.exposed, dimensions, part_of)
                 dims = [_part_hierarchy(h, present[d]) for d, h in enumerate(dimensions)]
-                protected = protect(cube(f"{name} {part}", leaves, dims, published), small_max)
+                table = cube(f"{name} {part}", leaves, dims, published)
+                protected = protect(table, small_max, report=False)
+            report_exposed(protected)
             for key, value in protected.table.values.items():
                 if protected.status[key] is not Status.HIDDEN:
                     cells[key] = (value, encode(protected, key))

@@ -451,7 +451,7 @@ def one_blas_thread() -> Iterator[None]:
         _ONE_BLAS_THREAD.reset(token)
 
 
-def protect(table: CountTable, small_max: int) -> Protected:
+def protect(table: CountTable, small_max: int, *, report: bool = True) -> Protected:
     """Primary suppression of counts 1..small_max, then complementary suppression until no
     suppressed (or small hidden) cell can be worked out. small_max 0: nothing is suppressed.
 
@@ -459,13 +459,20 @@ def protect(table: CountTable, small_max: int) -> Protected:
     (every non-zero count of its part is suppressed already, and the bounds alone pin it: ten
     "<11" parts of a "<11" total are 1 each), the zeros of its relations are suppressed too.
     A cell still pinned after that (its relations have no zero) is returned in
-    `Protected.exposed` and reported to `recording_exposed`: never silently."""
+    `Protected.exposed` and reported to `recording_exposed`: never silently (`report=False`:
+    the caller reports the table it finally publishes, with `report_exposed`)."""
     with one_blas_thread():
         protected = _protect(table, small_max)
+    if report:
+        report_exposed(protected)
+    return protected
+
+
+def report_exposed(protected: Protected) -> None:
+    """Tell `recording_exposed` about a published table with cells a reader can work out."""
     recorder = _EXPOSED.get()
     if protected.exposed and recorder is not None:
-        recorder.append((table.name, len(protected.exposed)))
-    return protected
+        recorder.append((protected.table.name, len(protected.exposed)))
 
 
 _EXPOSED: contextvars.ContextVar[list | None] = contextvars.ContextVar("exposed", default=None)
