@@ -50,18 +50,30 @@ def spark(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def both_engines(tmp_path_factory, spark):
-    """(DuckDB warehouse file, Spark Parquet warehouse folder) of one small cohort."""
-    from trscohort.config import load_config
-    from trscohort.engines.spark_run import build_spark_warehouse
-    from trscohort.runner import RunOptions
+    """(DuckDB warehouse file, Spark Parquet warehouse folder, Dagster result, output folder)
+    of one small cohort: the Spark side is built by the Dagster asset graph with the engine
+    resource set to spark (one Spark build serves every test here: it is CI's slowest step)."""
+    from dagster import DagsterInstance, materialize
+
+    from trscohort.orchestration.assets import all_assets, all_checks
+    from trscohort.orchestration.definitions import build_resources
     from trscohort.synth import generate
 
     folder = tmp_path_factory.mktemp("spark_parity")
     generate(40, 11, folder / "input")
-    options = RunOptions(input_dir=folder / "input", warehouse=folder / "spark")
+    resources = build_resources(
+        warehouse=str(folder / "unused.duckdb"),
+        input_dir=str(folder / "input"),
+        out_dir=str(folder / "out"),
+        engine="spark",
+        spark_warehouse=str(folder / "spark"),
+    )
+    with DagsterInstance.ephemeral() as instance:
+        result = materialize(
+            [*all_assets, *all_checks], resources=resources, instance=instance, raise_on_error=False
+        )
     duck = duckdb_warehouse(folder / "input", folder / "w.duckdb")
-    build_spark_warehouse(spark, folder / "spark", options, load_config())
-    return duck, folder / "spark"
+    return duck, folder / "spark", result, folder / "out"
 
 
 def duckdb_warehouse(input_dir: Path, path: Path) -> Path:
@@ -99,7 +111,7 @@ def _tables(warehouse: Path, layers: tuple[str, ...]) -> list[str]:
 def test_every_table_equals_the_duckdb_result_row_for_row(both_engines):
     from trscohort.engines.parity import compare_warehouses
 
-    duck, spark_dir = both_engines
+    duck, spark_dir, *_ = both_engines
     tables = _tables(duck, COMPARED_LAYERS)
     assert {"marts.patient_trs_status", "marts.qi_indicators", "staging.labs"} <= set(tables)
     diffs = compare_warehouses(duck, spark_dir, tables)
@@ -115,7 +127,7 @@ def test_every_table_equals_the_duckdb_result_row_for_row(both_engines):
 def test_the_row_accounting_is_the_same(both_engines):
     from trscohort.engines.parity import open_any
 
-    duck, spark_dir = both_engines
+    duck, spark_dir, *_ = both_engines
     sql = (
         "SELECT extract, rows_read, accepted, quarantined, duplicates "
         "FROM audit.ingest_log ORDER BY extract"
@@ -130,7 +142,7 @@ def test_the_row_accounting_is_the_same(both_engines):
 def test_the_api_reads_the_spark_warehouse(both_engines):
     from trscohort.api import open_warehouse
 
-    duck, spark_dir = both_engines
+    duck, spark_dir, *_ = both_engines
     with open_warehouse(duck) as a, open_warehouse(spark_dir) as b:
         patient = a.sql("SELECT min(patient_id) AS p FROM marts.patient_trs_status")["p"][0]
         assert a.explain(patient).to_text() == b.explain(patient).to_text()
@@ -214,36 +226,46 @@ def test_the_integer_day_recipe_means_the_interval_frame(spark):
 # --------------------------------------------------------------------------- Dagster
 
 
-def test_the_dagster_asset_graph_builds_the_same_marts_on_spark(tmp_path, spark):
-    """The same assets and checks, with the engine resource set to spark (hand-built extracts
-    of conftest: two patients), give the DuckDB engine's marts."""
-    from dagster import DagsterInstance, materialize
-
-    from tests.conftest import BASE_EXTRACTS, write_extracts
-    from trscohort.engines.parity import compare_warehouses
-    from trscohort.orchestration.assets import all_assets, all_checks
-    from trscohort.orchestration.definitions import build_resources
-
-    folder = write_extracts(tmp_path / "input", BASE_EXTRACTS)
-    resources = build_resources(
-        warehouse=str(tmp_path / "unused.duckdb"),
-        input_dir=str(folder),
-        out_dir=str(tmp_path / "out"),
-        engine="spark",
-        spark_warehouse=str(tmp_path / "spark"),
-    )
-    with DagsterInstance.ephemeral() as instance:
-        result = materialize(
-            [*all_assets, *all_checks], resources=resources, instance=instance, raise_on_error=False
-        )
+def test_the_dagster_asset_graph_builds_on_spark(both_engines):
+    """The same assets and checks ran with the engine resource set to spark (the tables are
+    compared above): every step succeeded, the pages were written from the Parquet
+    warehouse, and the data-quality suites ran on it."""
+    _, spark_dir, result, out = both_engines
     assert result.success
-    assert (tmp_path / "out" / "dashboards" / "index.html").is_file()
-    duck = duckdb_warehouse(folder, tmp_path / "w.duckdb")
-    marts = _tables(duck, ("marts",))
-    diffs = compare_warehouses(duck, tmp_path / "spark", marts)
-    assert [d.table for d in diffs if not d.equal] == []
+    assert (out / "dashboards" / "index.html").is_file()
     with duckdb.connect() as con:
         checks = con.execute(
-            f"SELECT count(*) FROM read_parquet('{tmp_path}/spark/audit/dq_results/*.parquet')"
+            f"SELECT count(*) FROM read_parquet('{spark_dir}/audit/dq_results/*.parquet')"
         ).fetchone()[0]
-    assert checks > 0  # the data-quality suites ran on the Parquet output
+    assert checks > 0
+
+
+def test_the_cli_runs_the_spark_engine(both_engines, tmp_path, monkeypatch, capsys):
+    """`trscohort run --engine spark`: the CLI's own steps around the build (input checks,
+    lock, data-quality suites, pages, privacy scan, swap into --warehouse and --out, the
+    summary read back from the Parquet). The build itself copies the warehouse the asset graph
+    built above with the same SparkWarehouse steps: a second Spark build would double CI's
+    slowest test."""
+    import shutil
+
+    from trscohort import cli
+    from trscohort.engines import spark_run
+
+    duck, spark_dir, _, _ = both_engines
+
+    def built(spark, root, options, config, progress=lambda line: None):
+        shutil.copytree(spark_dir, root, ignore=shutil.ignore_patterns("dq_results"))
+        progress("warehouse copied")
+
+    monkeypatch.setattr(spark_run, "build_spark_warehouse", built)
+    argv = ["run", "--engine", "spark", "--input", str(spark_dir.parent / "input"),
+            "--warehouse", str(tmp_path / "w"), "--out", str(tmp_path / "out")]  # fmt: skip
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "✓ warehouse copied" in printed and "data-quality checks:" in printed
+    assert (tmp_path / "out" / "dashboards" / "index.html").is_file()
+    assert not list(tmp_path.glob("w.building-*"))  # swapped in, nothing left behind
+    from trscohort.engines.parity import compare_warehouses
+
+    marts = _tables(duck, ("marts",))
+    assert [d.table for d in compare_warehouses(duck, tmp_path / "w", marts) if not d.equal] == []
