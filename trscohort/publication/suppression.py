@@ -523,8 +523,8 @@ def _protect(table: CountTable, small_max: int) -> Protected:
             complement = _complement(table, status, key, relations_of, relations, totals)
             if complement is None:
                 complement = _traced_complement(table, status, key, reason, relations, totals)
-            if complement is None and reachable.any_shown(key):
-                complement = _any_complement(table, status, key, relations_of, relations)
+            if complement is None:
+                complement = reachable.nearest_shown(key)
             if complement is None:
                 if _suppress_zeros_around(table, status, key, relations_of, relations):
                     added = True
@@ -562,42 +562,63 @@ def _suppress_zeros_around(
 
 
 class _ShownByComponent:
-    """How many shown non-zero cells each connected part of the table has (cells joined by
-    relations). `_any_complement` searches one such part and finds nothing when the count is
-    0: then the search (the slowest step on big sparse tables) is skipped, same answer."""
+    """The table as a graph (cells joined to their relations) and which cells are shown and
+    non-zero: the nearest such cell to a suppressed one, breadth first, for `_protect`'s last
+    search for a complement. A part with no shown cell left is known at once (no search)."""
 
     def __init__(
         self, table: CountTable, status: Mapping[Key, Status], relations: list[dict[Key, int]]
     ):
         self.table, self.status, self.relations = table, status, relations
-        self.component: dict[Key, int] | None = None  # counted on first use
+        self.component: dict[Key, int] | None = None  # built on first use
 
     def _count(self) -> None:
         from scipy.sparse import coo_matrix
         from scipy.sparse.csgraph import connected_components
 
         table, status, relations = self.table, self.status, self.relations
-        index = {k: i for i, k in enumerate(table.values)}
+        self.index = {k: i for i, k in enumerate(table.values)}
+        self.keys = list(table.values)
         rel = [r for r, relation in enumerate(relations) for _ in relation]
-        cell = [index[k] for relation in relations for k in relation]
-        n, m = len(index), len(relations)
+        cell = [self.index[k] for relation in relations for k in relation]
+        n, m = len(self.index), len(relations)
         # cells and relations as the nodes of one graph: a cell is joined to its relations
-        graph = coo_matrix((np.ones(len(cell)), (cell, [n + r for r in rel])), shape=(n + m, n + m))
-        _, label = connected_components(graph, directed=False)
-        self.component = {k: int(label[i]) for k, i in index.items()}
-        shown = np.array(
-            [status[k] is Status.SHOWN and v > 0 for k, v in table.values.items()], dtype=np.int64
+        ones = np.ones(2 * len(cell))
+        rows, cols = cell + [n + r for r in rel], [n + r for r in rel] + cell
+        self.graph = coo_matrix((ones, (rows, cols)), shape=(n + m, n + m)).tocsr()
+        _, label = connected_components(self.graph, directed=True, connection="weak")
+        self.component = {k: int(label[i]) for k, i in self.index.items()}
+        self.shown_cell = np.array(
+            [status[k] is Status.SHOWN and v > 0 for k, v in table.values.items()], dtype=bool
         )
-        self.shown = np.bincount(label[:n], weights=shown, minlength=label.max(initial=0) + 1)
+        self.shown = np.bincount(
+            label[:n], weights=self.shown_cell.astype(np.int64), minlength=label.max(initial=0) + 1
+        )
 
     def any_shown(self, key: Key) -> bool:
         if self.component is None:
             self._count()
         return self.shown[self.component[key]] > 0
 
+    def nearest_shown(self, key: Key) -> Key | None:
+        """A shown non-zero cell nearest to `key` through the relations (breadth first)."""
+        from scipy.sparse.csgraph import breadth_first_order
+
+        if self.component is None:
+            self._count()
+        if not self.any_shown(key):
+            return None
+        order = breadth_first_order(
+            self.graph, self.index[key], directed=True, return_predecessors=False
+        )
+        cells = order[order < len(self.keys)]
+        found = np.flatnonzero(self.shown_cell[cells])
+        return self.keys[cells[found[0]]] if found.size else None
+
     def withheld(self, key: Key) -> None:
         if self.component is not None:
             self.shown[self.component[key]] -= 1
+            self.shown_cell[self.index[key]] = False
 
 
 def _derivations(
@@ -655,31 +676,6 @@ def _traced_complement(
             if k not in seen:
                 seen.add(k)
                 stack.append(k)
-    return None
-
-
-def _any_complement(
-    table: CountTable,
-    status: dict[Key, Status],
-    key: Key,
-    relations_of: Mapping[Key, list[int]],
-    relations: list[dict[Key, int]],
-    limit: int = 5_000,
-) -> Key | None:
-    """A shown cell near `key` through the relations (breadth first, a bounded search)."""
-    seen, frontier = {key}, [key]
-    while frontier and len(seen) < limit:
-        next_frontier = []
-        for k in frontier:
-            for i in relations_of.get(k, []):
-                for other in relations[i]:
-                    if other in seen:
-                        continue
-                    seen.add(other)
-                    if status[other] is Status.SHOWN and table.values[other] > 0:
-                        return other
-                    next_frontier.append(other)
-        frontier = next_frontier
     return None
 
 
