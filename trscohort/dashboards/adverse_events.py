@@ -703,31 +703,35 @@ def _stratum_case_sql() -> tuple[str, str]:
 
 def _patients_at_risk_sql(con) -> str:
     """Distinct patients with days at risk per site (and all sites), course start year (and
-    all years), event and stratum: one query (grouping sets; distinct patients do not add up,
-    so every margin is counted, not summed)."""
+    all years), event and stratum: one query (grouping sets; distinct patients do not add up
+    over years or strata, so those margins are counted, not summed). A patient has one site,
+    so all sites is the sum of the sites (half the distinct counts of the query)."""
     stratum_sets = ["", *(f", {c}" for c in STRATUM_COLUMNS)]
-    sets = ", ".join(
-        f"({s}{y}event_id{k})"
-        for s in ("site, ", "")
-        for y in ("start_year, ", "")
-        for k in stratum_sets
-    )
+    sets = ", ".join(f"(site, {y}event_id{k})" for y in ("start_year, ", "") for k in stratum_sets)
     stratifier, stratum = _stratum_case_sql()
     return f"""
-        SELECT CASE WHEN grouping(site) = 0 THEN site ELSE '{ALL_SITES}' END,
-               CASE WHEN grouping(start_year) = 0 THEN start_year ELSE '{ALL_TIME}' END,
-               event_id, {stratifier}, {stratum}, count(DISTINCT patient_id)
-        FROM (
-            SELECT t.patient_id, p.site,
-                   CAST(year(t.segment_start - CAST(t.start_day AS INTEGER)) AS VARCHAR)
+        WITH per_site AS (
+            SELECT site,
+                   CASE WHEN grouping(start_year) = 0 THEN start_year ELSE '{ALL_TIME}' END
                        AS start_year,
-                   t.event_id,
-                   {", ".join(f"CAST(t.{c} AS VARCHAR) AS {c}" for c in STRATUM_COLUMNS)}
-            FROM {PERSON_TIME} AS t JOIN {patients_with_site(con)} AS p USING (patient_id)
-            WHERE t.analysis = 'all_episodes' AND t.days > 0
-              AND t.segment_start IS NOT NULL
+                   event_id, {stratifier} AS stratifier, {stratum} AS stratum,
+                   count(DISTINCT patient_id) AS patients
+            FROM (
+                SELECT DISTINCT t.patient_id, p.site,
+                       CAST(year(t.segment_start - CAST(t.start_day AS INTEGER)) AS VARCHAR)
+                           AS start_year,
+                       t.event_id,
+                       {", ".join(f"CAST(t.{c} AS VARCHAR) AS {c}" for c in STRATUM_COLUMNS)}
+                FROM {PERSON_TIME} AS t JOIN {patients_with_site(con)} AS p USING (patient_id)
+                WHERE t.analysis = 'all_episodes' AND t.days > 0
+                  AND t.segment_start IS NOT NULL
+            )
+            GROUP BY GROUPING SETS ({sets})
         )
-        GROUP BY GROUPING SETS ({sets})
+        SELECT * FROM per_site
+        UNION ALL
+        SELECT '{ALL_SITES}', start_year, event_id, stratifier, stratum, sum(patients)
+        FROM per_site GROUP BY ALL
     """
 
 
