@@ -90,7 +90,7 @@ def zeros_read_as_possible(
     """The reader who knows the table hides a zero as "<k+1" (the truth says one does) reads
     every "<k+1" of it as 0..k; otherwise the bounds are as given."""
     small = (1, small_max)
-    if not any(truth.get(c, 0) == 0 for c, r in unknown.items() if tuple(r) == small):
+    if not any(truth.get(c) == 0 for c, r in unknown.items() if tuple(r) == small):
         return dict(unknown)
     return {c: (0, small_max) if tuple(r) == small else r for c, r in unknown.items()}
 
@@ -98,10 +98,12 @@ def zeros_read_as_possible(
 def disclosed(
     ranges: Mapping[Cell, tuple[float, float]], targets: Iterable[Cell], truth: Mapping[Cell, float]
 ) -> list[Cell]:
-    """Target cells pinned to their true, non-zero value: a pin to a value the cell does not
-    have (a "<k+1" read as 1..k where it hides a zero) is a wrong answer, and a suppressed zero
-    worked out as 0 describes no one."""
+    """Target cells pinned to their true, non-zero value (any pin, where the truth is not
+    known): a pin to a value the cell does not have (a "<k+1" read as 1..k where it hides a
+    zero) is a wrong answer, and a suppressed zero worked out as 0 describes no one."""
     targets = set(targets)
     return [
-        c for c in recovered(ranges) if c in targets and round(ranges[c][0]) == truth.get(c, 0) != 0
+        c
+        for c in recovered(ranges)
+        if c in targets and (c not in truth or round(ranges[c][0]) == truth[c] != 0)
     ]

@@ -12,7 +12,13 @@ import re
 import pytest
 
 from tests.conftest import SLOW
-from tests.security.attacker import code_range, feasible_ranges, recovered
+from tests.security.attacker import (
+    code_range,
+    disclosed,
+    feasible_ranges,
+    recovered,
+    zeros_read_as_possible,
+)
 from trscohort.publication.suppression import (
     ALL,
     CountTable,
@@ -218,15 +224,7 @@ class Reader:
         self.truth: dict = {}  # true counts, where the test knows them
 
     def disclosed(self, ranges: dict, targets) -> list:
-        """Target cells pinned to their true value (where the truth is known; otherwise any
-        pin counts). A reader who reads a "<11" as 1..k where it hides a zero may pin a cell
-        to a value it does not have: a wrong answer, not a disclosure; nor is a suppressed
-        zero worked out as 0 (it describes no one)."""
-        return [
-            c
-            for c in recovered(ranges)
-            if c in targets and (c not in self.truth or round(ranges[c][0]) == self.truth[c] != 0)
-        ]
+        return disclosed(ranges, targets, self.truth)
 
     def see(self, cell, bounds: tuple[float, float]) -> None:
         low, high = self.ranges.get(cell, (0, INF))
@@ -244,9 +242,7 @@ class Reader:
     def solve(self, targets=None) -> dict:
         """The range of every unknown cell (or of `targets` only: a large table). Where the
         table hides a zero as "<11" (the truth says so), every "<11" of it is read 0..k."""
-        ranges = self.ranges
-        if any(self.truth.get(c) == 0 for c, r in ranges.items() if r == (1, K)):
-            ranges = {c: (0, K) if r == (1, K) else r for c, r in ranges.items()}
+        ranges = zeros_read_as_possible(self.ranges, self.truth, K)
         shown = {c: lo for c, (lo, hi) in ranges.items() if lo == hi}
         unknown = {c: r for c, r in ranges.items() if r[0] != r[1]}
         return feasible_ranges(shown, unknown, self.relations, targets)
