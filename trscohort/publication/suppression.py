@@ -17,19 +17,19 @@ complementary suppression, and so does this module:
   that gives it away (secondary, shown as "withheld"), until none can be worked out.
 * What a reader knows, and what "worked out" means: shown cells exactly; zero is shown (it
   describes no one) except as the last resort below; a "<11" cell lies in 1..k; a withheld cell
-  is above k (it was not small); a hidden cell is at least 1. A cell is given away when the relations and these bounds leave it a
-  single possible value (by bounds tightened relation by relation, and by linear algebra: a cell
-  fixed by any combination of relations). `tests/security/test_complementary_suppression.py`
+  is above k (it was not small); a hidden cell is at least 1. A cell is given away when the
+  relations and these bounds leave it a single possible value (by bounds tightened relation by
+  relation, and by linear algebra: a cell fixed by any combination of relations). `tests/security/test_complementary_suppression.py`
   checks the published pages the other way round: it solves for every suppressed cell, from what
   the pages publish, with a linear program.
 
-Zero cells are never chosen as complements. The last resort, where a cell is pinned and no shown
-non-zero count is left to withhold around it (ten "<11" parts of a "<11" total are 1 each): the
-zeros of its relations are suppressed as "<11" too, and every "<11" of those relations is read
-as 0..k (the reader cannot tell a suppressed zero from a small count). A complement is the smallest
-shown count among the cells that are not totals of another relation, where there is one: the
-least information lost. Counts of data-quality checks are not patient counts and are not
-suppressed.
+Zero cells are never chosen as complements. The last resort, where a cell is pinned and no
+shown non-zero count is left to withhold around it (ten "<11" parts of a "<11" total are 1
+each): the zeros of its relations are suppressed as "<11" too, and a reader who finds that the
+"<11" of a relation cannot all be 1..k reads them 0..k (a suppressed zero cannot be told from a
+small count; `given_away`). A complement is the smallest shown count among the cells that are
+not totals of another relation, where there is one: the least information lost. Counts of
+data-quality checks are not patient counts and are not suppressed.
 
 Tables are built from aggregates (never rows): `cube` builds one from leaf counts and one
 hierarchy per dimension (site -> all sites, month -> year -> all time, rule -> group), adding
@@ -127,7 +127,7 @@ def _bounds(
     status: Status, value: int, small_max: int, zero_possible: bool = False
 ) -> tuple[float, float]:
     """What a reader knows of a cell before using any relation. `zero_possible`: a "<11"
-    that shares a relation with a suppressed zero, which the reader cannot tell from it."""
+    the reader knows may be a suppressed zero (`given_away` says when)."""
     if status is Status.SHOWN or (value == 0 and status is not Status.PRIMARY):
         return (value, value)
     if status is Status.PRIMARY:
