@@ -26,9 +26,10 @@ RUN_SPECIFIC = {"audit.ingest_log": ("loaded_at", "seconds")}
 
 
 # A test cohort is tiny: most of a local Spark's CPU goes to the JVM's optimising (C2) JIT
-# compiler; the quick one alone (C1) halves it (docs/spark.md). Spark's scratch files go under
-# pytest's tmp folder.
-FAST_JVM = "-XX:TieredStopAtLevel=1"
+# compiler; the quick one alone (C1) halves it (docs/spark.md). C1 alone gets a 48 MB code
+# cache, which the whole asset graph's generated code fills ("CodeCache is full", then the
+# executor fails): 256 MB, as with both compilers. Spark's scratch files go under pytest's tmp.
+FAST_JVM = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=256m"
 
 
 @pytest.fixture(scope="module")
