@@ -13,7 +13,9 @@ from trscohort.dashboards.publish import Published
 from trscohort.publication.suppression import (
     ALL,
     Hierarchy,
+    Status,
     cube,
+    given_away,
     protect,
     recording_exposed,
 )
@@ -135,3 +137,15 @@ def test_absent_sites_are_added_as_suppressed_zeros_in_a_client_table():
     assert set(january.values()) == {SHOWN_SMALL}
     # the month that is split off as a part of its own is not touched
     assert cells[("site_29", "2024-02")] == (50, 50) and cells[(ALL, "2024-02")] == (1500, 1500)
+
+
+def test_a_reader_who_reads_a_hidden_zero_as_1_to_10_pins_some_cells_wrongly():
+    # nine sites of 1 and a suppressed zero under a "<11" total of 9. Read as 1..10 every "<11"
+    # is consistent (ten parts of at least 1, a total of at most 10) and pins every cell: the
+    # parts at 1 (true: given away), the zero at 1 and the total at 10 (both wrong: not).
+    parts = {f"p{i}": 1 for i in range(9)} | {"z": 0}
+    table = _table(parts)
+    status = {key: Status.PRIMARY for key in table.values}
+    found = given_away(table, status, K)
+    assert found == sorted([(f"p{i}",) for i in range(9)], key=repr)
+    assert (ALL,) not in found and ("z",) not in found
