@@ -142,6 +142,16 @@ def build_warehouse(
     return path
 
 
+def unsuppressed(config) -> object:
+    """`config` with small-count suppression off: pages built with it embed every cell's true
+    count, in the same layout as the published ones (what the attack tests check against)."""
+    from trscohort.config import validate_config
+
+    settings = json.loads(config.to_json())
+    settings["publication"] |= {"small_count_max": 0, "allow_unsuppressed": True}
+    return validate_config(settings)
+
+
 def published_site(base: Path, name: str = "full", **kwargs) -> tuple[Path, Path]:
     """(warehouse, dashboards dir), built once per test session under `base` and then reused."""
     folder = base / f"dashboards_{name}"

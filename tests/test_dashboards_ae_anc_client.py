@@ -97,11 +97,9 @@ def ae_data() -> dict:
 @pytest.fixture(scope="module")
 def ae_truth() -> dict:
     """Every embedded cell's true count: the same table with suppression off."""
-    from trscohort.config import validate_config
+    from tests.dashboard_cases import unsuppressed
 
-    settings = json.loads(load_config().to_json())
-    settings["publication"] |= {"small_count_max": 0, "allow_unsuppressed": True}
-    data = adverse_events.client_data(_ae_warehouse(), validate_config(settings))
+    data = adverse_events.client_data(_ae_warehouse(), unsuppressed(load_config()))
     return {key: code for key, (code, _) in _ae_cells(data).items()}
 
 

@@ -251,6 +251,7 @@ def test_the_cli_runs_the_spark_engine(both_engines, tmp_path, monkeypatch, caps
 
     from trscohort import cli
     from trscohort.engines import spark_run
+    from trscohort.engines.parity import compare_warehouses
 
     duck, spark_dir, _, _ = both_engines
 
@@ -266,7 +267,5 @@ def test_the_cli_runs_the_spark_engine(both_engines, tmp_path, monkeypatch, caps
     assert "✓ warehouse copied" in printed and "data-quality checks:" in printed
     assert (tmp_path / "out" / "dashboards" / "index.html").is_file()
     assert not list(tmp_path.glob("w.building-*"))  # swapped in, nothing left behind
-    from trscohort.engines.parity import compare_warehouses
-
     marts = _tables(duck, ("marts",))
     assert [d.table for d in compare_warehouses(duck, tmp_path / "w", marts) if not d.equal] == []

@@ -538,16 +538,14 @@ def unsuppressed_data(tmp_path_factory, page) -> dict:
     cell's true count, in the same layout as the published one."""
     import duckdb
 
-    from tests.dashboard_cases import published_site
-    from trscohort.config import validate_config
+    from tests.dashboard_cases import published_site, unsuppressed
     from trscohort.dashboards.client import script_json
     from trscohort.dashboards.common import resolve_config
 
     warehouse, _ = published_site(tmp_path_factory.getbasetemp())
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        settings = json.loads(resolve_config(con, None).to_json())  # what the pages used
-        settings["publication"] |= {"small_count_max": 0, "allow_unsuppressed": True}
-        data = page.client_data(con, validate_config(settings))
+        config = unsuppressed(resolve_config(con, None))  # what the pages used, unsuppressed
+        data = page.client_data(con, config)
     return json.loads(script_json(data).replace("<\\/", "</"))
 
 

@@ -6,9 +6,7 @@ as if the table were safe, and the dashboards step reports it in one line."""
 
 from __future__ import annotations
 
-import math
-
-from tests.security.attacker import feasible_ranges, recovered
+from tests.security.attacker import code_range, feasible_ranges, recovered
 from trscohort.dashboards.publish import Published
 from trscohort.publication.suppression import (
     ALL,
@@ -69,15 +67,11 @@ def test_the_dashboards_step_says_which_tables_are_exposed_in_one_line(tmp_path)
 
 def _attack(protected, keys):
     """The linear-program reader on one protected table: {suppressed cell: (min, max)}."""
-    shown, unknown = {}, {}
-    for key in keys:
-        cell = protected.cell(key)
-        if not cell.suppressed:
-            shown[key] = cell.value
-        elif cell.label == "<11":
-            unknown[key] = (1, K)
-        else:
-            unknown[key] = (K + 1, math.inf)
+    from trscohort.dashboards.client import encode
+
+    bounds = {key: code_range(encode(protected, key), K) for key in keys}
+    shown = {key: low for key, (low, high) in bounds.items() if low == high}
+    unknown = {key: b for key, b in bounds.items() if b[0] != b[1]}
     return feasible_ranges(shown, unknown, protected.table.relations())
 
 
