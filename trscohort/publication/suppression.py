@@ -515,10 +515,8 @@ def _protect(table: CountTable, small_max: int) -> Protected:
     while True:
         found = given_away(table, status, small_max, relations, incidence)
         exposed = [k for k in found if k not in stuck]
-        if not exposed:
-            return Protected(table, status, small_max, frozenset(found))
         added = False
-        reason = _derivations(table, status, relations)
+        reason = _derivations(table, status, relations) if exposed else {}
         for key in exposed:
             complement = _complement(table, status, key, relations_of, relations, totals)
             if complement is None:
@@ -526,16 +524,22 @@ def _protect(table: CountTable, small_max: int) -> Protected:
             if complement is None:
                 complement = reachable.nearest_shown(key)
             if complement is None:
-                if _suppress_zeros_around(table, status, key, relations_of, relations):
-                    added = True
-                else:
-                    stuck.add(key)  # nothing left to withhold around it, not even a zero
+                stuck.add(key)  # nothing left to withhold around it
                 continue
             status[complement] = Status.SECONDARY
             reachable.withheld(complement)
             added = True
         if not added:
-            return Protected(table, status, small_max, frozenset(found))
+            # The last resort, only once no complement helps any more (a complement withheld
+            # for one cell often protects another): the zeros around what is still pinned.
+            zeroed = [
+                k
+                for k in found
+                if _suppress_zeros_around(table, status, k, relations_of, relations)
+            ]
+            if not zeroed:
+                return Protected(table, status, small_max, frozenset(found))
+            stuck.difference_update(zeroed)
 
 
 def _suppress_zeros_around(
