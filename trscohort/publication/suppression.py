@@ -122,37 +122,50 @@ class CountTable:
 
 # --------------------------------------------------------------------------- the reader's view
 
+# Status as small integers, so that the reader's view of a whole table is a few array operations.
+_CODE = {Status.SHOWN: 0, Status.PRIMARY: 1, Status.SECONDARY: 2, Status.HIDDEN: 3}
+_SHOWN, _PRIMARY, _SECONDARY, _HIDDEN = range(4)
+
 
 def _bounds(
-    status: Status, value: int, small_max: int, zero_possible: bool = False
-) -> tuple[float, float]:
-    """What a reader knows of a cell before using any relation. `zero_possible`: a "<11"
-    the reader knows may be a suppressed zero (`given_away` says when)."""
-    if status is Status.SHOWN or (value == 0 and status is not Status.PRIMARY):
-        return (value, value)
-    if status is Status.PRIMARY:
-        return (0 if zero_possible else 1, small_max)
-    if status is Status.SECONDARY:
-        return (small_max + 1, INF)
-    return (1, INF)  # hidden, non-zero
+    codes: np.ndarray, values: np.ndarray, small_max: int, zero_possible: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """What a reader knows of each cell before using any relation: (low, high). A shown count,
+    or a zero never suppressed, is known; "<11" is 1..k (0..k where `zero_possible`: a "<11"
+    the reader knows may be a suppressed zero, `given_away` says when); withheld is above k;
+    a hidden non-zero cell is at least 1."""
+    primary, secondary = codes == _PRIMARY, codes == _SECONDARY
+    known = (codes == _SHOWN) | ((values == 0) & ~primary)
+    low = np.where(known, values, np.where(secondary, small_max + 1, 1.0))
+    if zero_possible is not None:
+        low = np.where(primary & zero_possible, 0.0, low)
+    high = np.where(known, values, np.where(primary, float(small_max), INF))
+    return low.astype(float), high.astype(float)
 
 
-def _sensitive(status: Status, value: int, small_max: int) -> bool:
-    """A cell that must not be worked out: every suppressed one, and small hidden ones."""
-    if status is Status.SECONDARY or (status is Status.PRIMARY and value > 0):
-        return True  # a suppressed zero describes no one: working it out discloses nothing
-    return status is Status.HIDDEN and 1 <= value <= small_max
+def _sensitive(codes: np.ndarray, values: np.ndarray, small_max: int) -> np.ndarray:
+    """Cells that must not be worked out: every suppressed one, and small hidden ones (a
+    suppressed zero describes no one: working it out discloses nothing)."""
+    return (
+        (codes == _SECONDARY)
+        | ((codes == _PRIMARY) & (values > 0))
+        | ((codes == _HIDDEN) & (values >= 1) & (values <= small_max))
+    )
 
 
 @dataclass(frozen=True)
 class _Incidence:
-    """The relations as coordinate arrays: entry e says relation rel[e] has coef[e] * cell[e]."""
+    """The relations as coordinate arrays: entry e says relation rel[e] has coef[e] * cell[e];
+    `values` are the cells' counts and `order` their rank when sorted by repr (a stable order
+    for the solver, whatever order the table was built in)."""
 
     keys: list[Key]
     rel: np.ndarray
     cell: np.ndarray
     coef: np.ndarray
     n_relations: int
+    values: np.ndarray
+    order: np.ndarray
 
     @staticmethod
     def of(table: CountTable, relations: list[dict[Key, int]]) -> _Incidence:
@@ -164,12 +177,21 @@ class _Incidence:
                 rel.append(r)
                 cell.append(index[k])
                 coef.append(c)
+        order = np.empty(len(keys), dtype=np.int64)
+        order[sorted(range(len(keys)), key=lambda i: repr(keys[i]))] = np.arange(len(keys))
         return _Incidence(
             keys,
             np.asarray(rel, dtype=np.int64),
             np.asarray(cell, dtype=np.int64),
             np.asarray(coef, dtype=float),
             len(relations),
+            np.fromiter((table.values[k] for k in keys), dtype=float, count=len(keys)),
+            order,
+        )
+
+    def codes(self, status: Mapping[Key, Status]) -> np.ndarray:
+        return np.fromiter(
+            (_CODE[status[k]] for k in self.keys), dtype=np.int8, count=len(self.keys)
         )
 
 
@@ -206,61 +228,44 @@ def _tighten(incidence: _Incidence, low: np.ndarray, high: np.ndarray, passes: i
                 return
 
 
-def _components(relations: list[dict[Key, int]], unknown: set[Key]) -> list[list[int]]:
-    """Indices of relations grouped by the unknown cells they share."""
-    parent: dict[Key, Key] = {}
+def _linearly_fixed(incidence: _Incidence, unknown: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Cells (a mask) that some combination of relations fixes, bounds aside: e_j in the row
+    space of the relations restricted to the unknown cells (its coordinate is 0 in the null
+    space). Only the groups of relations (joined by the unknown cells they share) that hold
+    a wanted cell are solved: the others cannot fix one."""
+    from scipy.sparse import coo_matrix, csr_matrix
+    from scipy.sparse.csgraph import connected_components
 
-    def find(k: Key) -> Key:
-        while parent.setdefault(k, k) != k:
-            parent[k] = parent[parent[k]]
-            k = parent[k]
-        return k
-
-    for relation in relations:
-        keys = [k for k in relation if k in unknown]
-        for a, b in itertools.pairwise(keys):
-            parent[find(a)] = find(b)
-    groups: dict[Key, list[int]] = defaultdict(list)
-    for i, relation in enumerate(relations):
-        keys = [k for k in relation if k in unknown]
-        if keys:
-            groups[find(keys[0])].append(i)
-    return list(groups.values())
-
-
-def _linearly_fixed(
-    relations: list[dict[Key, int]], unknown: set[Key], wanted: set[Key] | None = None
-) -> set[Key]:
-    """Unknown cells that some combination of relations fixes, bounds aside: e_j in the row
-    space of the relations restricted to the unknowns (its coordinate is 0 in the null space).
-    With `wanted`, only the groups of relations that hold a wanted cell are solved (the others
-    cannot fix one: groups share no unknown cell)."""
-    from scipy.sparse import csr_matrix
-
-    fixed: set[Key] = set()
-    for group in _components(relations, unknown):
-        keys = {k for i in group for k in relations[i] if k in unknown}
-        if wanted is not None and keys.isdisjoint(wanted):
-            continue
-        keys = sorted(keys, key=repr)
-        index = {k: j for j, k in enumerate(keys)}
-        rows, cols, data = [], [], []
-        for row, i in enumerate(group):
-            for k, c in relations[i].items():
-                if k in index:
-                    rows.append(row)
-                    cols.append(index[k])
-                    data.append(float(c))
-        if len(keys) <= SMALL_GROUP:  # dense: no sparse-matrix overhead on a few cells
-            matrix = np.zeros((len(group), len(keys)))
-            np.add.at(matrix, (rows, cols), data)
+    n = len(incidence.keys)
+    fixed = np.zeros(n, dtype=bool)
+    entry = unknown[incidence.cell]
+    rel, cell, coef = incidence.rel[entry], incidence.cell[entry], incidence.coef[entry]
+    if rel.size == 0:
+        return fixed
+    # cells and relations as the nodes of one graph, a cell joined to its relations
+    nodes = n + incidence.n_relations
+    graph = coo_matrix((np.ones(rel.size), (cell, n + rel)), shape=(nodes, nodes))
+    _, label = connected_components(graph, directed=False)
+    by_group = np.argsort(label[cell], kind="stable")
+    groups, first = np.unique(label[cell][by_group], return_index=True)
+    ends = np.append(first[1:], by_group.size)
+    position = np.empty(n, dtype=np.int64)
+    for group in np.intersect1d(groups, label[np.flatnonzero(wanted & unknown)]):
+        at = np.searchsorted(groups, group)
+        mine = by_group[first[at] : ends[at]]
+        row_ids, rows = np.unique(rel[mine], return_inverse=True)
+        col_ids = np.unique(cell[mine])
+        col_ids = col_ids[np.argsort(incidence.order[col_ids])]  # the cells in repr order
+        position[col_ids] = np.arange(col_ids.size)
+        cols = position[cell[mine]]
+        shape = (row_ids.size, col_ids.size)
+        if col_ids.size <= SMALL_GROUP:  # dense: no sparse-matrix overhead on a few cells
+            matrix = np.zeros(shape)
+            np.add.at(matrix, (rows, cols), coef[mine])
             free_found = _free_dense(matrix)
         else:
-            matrix = csr_matrix((data, (rows, cols)), shape=(len(group), len(keys)))
-            free_found = _free_coordinates(matrix)
-        for k, free in zip(keys, free_found, strict=True):
-            if not free:
-                fixed.add(k)
+            free_found = _free_coordinates(csr_matrix((coef[mine], (rows, cols)), shape=shape))
+        fixed[col_ids[~np.asarray(free_found, dtype=bool)]] = True
     return fixed
 
 
@@ -311,57 +316,53 @@ def given_away(
     "<11" as 1..k. A relation that then has no solution tells the reader a zero hides among its
     "<11" cells, which are read 0..k from then on; if the table as a whole still has none, every
     "<11" is. A cell pinned to a value it does not have is not given away."""
-    if relations is None:
-        relations = table.relations()
     if incidence is None:
-        incidence = _Incidence.of(table, relations)
-    zero_possible: set[Key] = set()
-    start, low, high = _read(table, status, small_max, incidence, zero_possible)
-    if any(status[k] is Status.PRIMARY and table.values[k] == 0 for k in incidence.keys):
-        bounds = dict(zip(incidence.keys, start, strict=True))
-        for relation in relations:
-            if _no_solution(relation, bounds):
-                zero_possible.update(relation)
-        start, low, high = _read(table, status, small_max, incidence, zero_possible)
+        incidence = _Incidence.of(table, table.relations() if relations is None else relations)
+    codes, values = incidence.codes(status), incidence.values
+    start_low, start_high = _bounds(codes, values, small_max)
+    low, high = _tightened(incidence, start_low, start_high)
+    if np.any((codes == _PRIMARY) & (values == 0)):
+        zero_possible = np.zeros(len(values), dtype=bool)
+        zero_possible[
+            incidence.cell[_no_solution(incidence, start_low, start_high)[incidence.rel]]
+        ] = True
+        start_low, start_high = _bounds(codes, values, small_max, zero_possible)
+        low, high = _tightened(incidence, start_low, start_high)
         if np.any(low > high):
-            zero_possible = set(incidence.keys)
-            start, low, high = _read(table, status, small_max, incidence, zero_possible)
-    exposed = set()
-    for i, key in enumerate(incidence.keys):
-        if not _sensitive(status[key], table.values[key], small_max):
-            continue
-        if low[i] == high[i] == table.values[key] and start[i][0] != start[i][1]:
-            exposed.add(key)
-    unknown = {k for i, k in enumerate(incidence.keys) if low[i] != high[i]}
-    wanted = {k for k in unknown if _sensitive(status[k], table.values[k], small_max)}
-    for key in _linearly_fixed(relations, unknown, wanted):
-        if key in wanted:
-            exposed.add(key)
-    return sorted(exposed, key=repr)
+            start_low, start_high = _bounds(codes, values, small_max, np.ones(len(values), bool))
+            low, high = _tightened(incidence, start_low, start_high)
+    sensitive = _sensitive(codes, values, small_max)
+    exposed = sensitive & (low == high) & (high == values) & (start_low != start_high)
+    unknown = low != high
+    exposed |= _linearly_fixed(incidence, unknown, unknown & sensitive) & unknown & sensitive
+    return sorted((incidence.keys[i] for i in np.flatnonzero(exposed)), key=repr)
 
 
-def _read(
-    table: CountTable,
-    status: Mapping[Key, Status],
-    small_max: int,
-    incidence: _Incidence,
-    zero_possible: set[Key],
-) -> tuple[list[tuple[float, float]], np.ndarray, np.ndarray]:
-    """The reader's bounds of every cell: before the relations, then tightened by them."""
-    start = [
-        _bounds(status[k], table.values[k], small_max, k in zero_possible) for k in incidence.keys
-    ]
-    low = np.array([b[0] for b in start], dtype=float)
-    high = np.array([b[1] for b in start], dtype=float)
+def _tightened(
+    incidence: _Incidence, low: np.ndarray, high: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The reader's bounds once the relations are used (`_tighten` on copies)."""
+    low, high = low.copy(), high.copy()
     _tighten(incidence, low, high)
-    return start, low, high
+    return low, high
 
 
-def _no_solution(relation: Mapping[Key, int], bounds: Mapping[Key, tuple[float, float]]) -> bool:
-    """sum(c * x) = 0 cannot hold with every x within its bounds."""
-    lowest = sum(c * (bounds[k][0] if c > 0 else bounds[k][1]) for k, c in relation.items())
-    highest = sum(c * (bounds[k][1] if c > 0 else bounds[k][0]) for k, c in relation.items())
-    return lowest > 0 or highest < 0
+def _no_solution(incidence: _Incidence, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """Per relation: sum(c * x) = 0 cannot hold with every x within its bounds."""
+    rel, cell, coef = incidence.rel, incidence.cell, incidence.coef
+    positive = coef > 0
+    with np.errstate(invalid="ignore"):
+        lowest = np.bincount(
+            rel,
+            weights=coef * np.where(positive, low[cell], high[cell]),
+            minlength=incidence.n_relations,
+        )
+        highest = np.bincount(
+            rel,
+            weights=coef * np.where(positive, high[cell], low[cell]),
+            minlength=incidence.n_relations,
+        )
+    return (lowest > 0) | (highest < 0)
 
 
 # --------------------------------------------------------------------------- protection
@@ -516,10 +517,13 @@ def _protect(table: CountTable, small_max: int) -> Protected:
         found = given_away(table, status, small_max, relations, incidence)
         exposed = [k for k in found if k not in stuck]
         added = False
-        reason = _derivations(table, status, relations) if exposed else {}
+        at_start = dict(status) if exposed else status
+        reason: dict[Key, int] | None = None  # as of the round's start, once a cell needs it
         for key in exposed:
             complement = _complement(table, status, key, relations_of, relations, totals)
             if complement is None:
+                if reason is None:
+                    reason = _derivations(table, at_start, relations)
                 complement = _traced_complement(table, status, key, reason, relations, totals)
             if complement is None:
                 complement = reachable.nearest_shown(key)
