@@ -438,3 +438,44 @@ def test_ae_stratum_missing_in_the_mart_is_unknown_not_all():
     assert ("age_band", "unknown") in strata and ("age_band", "all") not in strata
     cells = _ae_cells(data)
     assert cells[("*", "*", "AE-NEU", ("age_band", "unknown"))] == (12, None)
+
+
+def test_ae_patients_at_risk_counted_by_hand(monkeypatch):
+    """Distinct patients with days at risk, by hand: N1 has two segments (weeks 0-4 and 5-18,
+    one course started 2021) at risk of AE-NEU and AE-GI; N2 one segment of AE-GI only (its
+    AE-NEU segment has 0 days: not at risk); S1 (south) a course started 2022, AE-GI. A
+    patient counts once per stratum, whatever its segments or events; all years and all sites
+    count each patient once. The same with one event per query (the events' bits split)."""
+    rows = [
+        ("AE-NEU", "PAT-N-0001", "2021-01-01", 0, "weeks 0-4", "<300", 0, 28),
+        ("AE-NEU", "PAT-N-0001", "2021-01-29", 28, "weeks 5-18", "<300", 0, 98),
+        ("AE-GI", "PAT-N-0001", "2021-01-01", 0, "weeks 0-4", "<300", 1, 28),
+        ("AE-GI", "PAT-N-0001", "2021-01-29", 28, "weeks 5-18", "<300", 0, 98),
+        ("AE-NEU", "PAT-N-0002", "2021-03-01", 0, "weeks 0-4", "<300", 0, 0),
+        ("AE-GI", "PAT-N-0002", "2021-03-01", 0, "weeks 0-4", "<300", 0, 20),
+        ("AE-GI", "PAT-S-0001", "2022-05-01", 0, "weeks 0-4", "300-599", 0, 10),
+    ]
+    sites = {"PAT-N-0001": "north", "PAT-N-0002": "north", "PAT-S-0001": "south"}
+    con = _ae_warehouse(rows=rows, sites=sites)
+    expected = {
+        ("north", "2021", "AE-GI", OVERALL): 2,
+        ("north", "2021", "AE-GI", ("time_since_start", "weeks 0-4")): 2,
+        ("north", "2021", "AE-GI", ("time_since_start", "weeks 5-18")): 1,
+        ("north", "2021", "AE-GI", ("dose_band", "<300")): 2,
+        ("north", "2021", "AE-NEU", OVERALL): 1,
+        ("north", "2021", "AE-NEU", ("time_since_start", "weeks 0-4")): 1,
+        ("north", "2021", "AE-NEU", ("time_since_start", "weeks 5-18")): 1,
+        ("south", "2022", "AE-GI", OVERALL): 1,
+        ("south", "2022", "AE-GI", ("dose_band", "300-599")): 1,
+        ("*", "*", "AE-GI", OVERALL): 3,
+        ("*", "*", "AE-GI", ("dose_band", "<300")): 2,
+        ("*", "2021", "AE-NEU", ("dose_band", "<300")): 1,
+        ("north", "*", "AE-GI", ("age_band", "25-34")): 2,
+        ("*", "*", "AE-NEU", ("sex", "F")): 1,
+    }
+    for chunk in (62, 1):
+        monkeypatch.setattr(adverse_events, "_BITS", chunk)
+        found = adverse_events._patients_at_risk(con)
+        assert {k: found.get(k) for k in expected} == expected, chunk
+        assert ("south", "2022", "AE-NEU", OVERALL) not in found
+        assert ("north", "2021", "AE-NEU", ("time_since_start", "weeks 0-4")) in found

@@ -670,17 +670,22 @@ def _person_time_sql(con) -> str:
         + [f"(site, start_year, event_id, {c})" for c in STRATUM_COLUMNS]
     )
     stratifier, stratum = _stratum_case_sql()
+    # Summed to the finest cell first: the grouping sets then read thousands of rows, not
+    # the mart's millions (8.2 s -> 5.5 s at 1,000,000 patients).
     return f"""
-        SELECT site, start_year, event_id, {stratifier} AS stratifier, {stratum} AS stratum,
-               CAST(sum(events) AS BIGINT) AS events, CAST(sum(days) AS BIGINT) AS days
-        FROM (
+        WITH cells AS (
             SELECT p.site, CAST(year(t.segment_start - CAST(t.start_day AS INTEGER)) AS VARCHAR)
                        AS start_year,
-                   t.event_id, t.events, t.days,
-                   {", ".join(f"CAST(t.{c} AS VARCHAR) AS {c}" for c in STRATUM_COLUMNS)}
+                   t.event_id,
+                   {", ".join(f"CAST(t.{c} AS VARCHAR) AS {c}" for c in STRATUM_COLUMNS)},
+                   sum(t.events) AS events, sum(t.days) AS days
             FROM {PERSON_TIME} AS t JOIN {patients_with_site(con)} AS p USING (patient_id)
             WHERE t.analysis = 'all_episodes'
+            GROUP BY ALL
         )
+        SELECT site, start_year, event_id, {stratifier} AS stratifier, {stratum} AS stratum,
+               CAST(sum(events) AS BIGINT) AS events, CAST(sum(days) AS BIGINT) AS days
+        FROM cells
         GROUP BY GROUPING SETS ({sets})
     """
 
@@ -701,37 +706,72 @@ def _stratum_case_sql() -> tuple[str, str]:
     return stratifier, stratum
 
 
-def _patients_at_risk_sql(con) -> str:
+def _patients_at_risk(con) -> dict[tuple, int]:
     """Distinct patients with days at risk per site (and all sites), course start year (and
-    all years), event and stratum: one query (grouping sets; distinct patients do not add up
-    over years or strata, so those margins are counted, not summed). A patient has one site,
-    so all sites is the sum of the sites (half the distinct counts of the query)."""
-    stratum_sets = ["", *(f", {c}" for c in STRATUM_COLUMNS)]
-    sets = ", ".join(f"(site, {y}event_id{k})" for y in ("start_year, ", "") for k in stratum_sets)
-    stratifier, stratum = _stratum_case_sql()
+    all years), event and stratum {(site, year, event, (stratifier, stratum)): patients}.
+
+    Counted once per patient and segment rather than per event: a patient's segments are
+    the same for every event (only the first-only events end at the first one), so each
+    (patient, start year, strata) row carries the set of events it is at risk of as bits of
+    one integer (11 million person-time rows at 1,000,000 patients become 1.3 million). Per
+    stratum the bits are OR-ed per patient, and the patients at risk of an event are the
+    rows with its bit. A patient has one site, so all sites is the sum of the sites."""
+    where = "t.analysis = 'all_episodes' AND t.days > 0 AND t.segment_start IS NOT NULL"
+    events = [
+        row[0]
+        for row in con.execute(
+            f"SELECT DISTINCT event_id FROM {PERSON_TIME} AS t WHERE {where} ORDER BY 1"
+        ).fetchall()
+    ]
+    found: dict[tuple, int] = defaultdict(int)
+    for first in range(0, len(events), _BITS):
+        chunk = events[first : first + _BITS]
+        sql = _at_risk_sql(con, where, len(chunk))
+        for site, year, stratifier, stratum, *counts in con.execute(sql, [chunk]).fetchall():
+            for event, n in zip(chunk, counts, strict=True):
+                for s in (site, ALL_SITES) if n else ():
+                    found[(s, year, event, (stratifier, str(stratum)))] += int(n)
+    return found
+
+
+_BITS = 62  # events per query: their bits in one BIGINT
+
+
+def _at_risk_sql(con, where: str, n_events: int) -> str:
+    """The query of `_patients_at_risk` for the events in its parameter (a list, in bit
+    order): per site, start year (and all years) and stratum, the patients at risk of each."""
+    strata = ", ".join(f"('{c}')" for c in ("overall", *STRATUM_COLUMNS))
+    stratum = (
+        "CASE x.stratifier "
+        + " ".join(f"WHEN '{c}' THEN coalesce(s.{c}, 'unknown')" for c in STRATUM_COLUMNS)
+        + " ELSE 'all' END"
+    )
+    per_event = ", ".join(f"sum((events >> {i}) & 1)" for i in range(n_events))
     return f"""
-        WITH per_site AS (
-            SELECT site,
-                   CASE WHEN grouping(start_year) = 0 THEN start_year ELSE '{ALL_TIME}' END
+        WITH segments AS (
+            SELECT t.patient_id,
+                   CAST(year(t.segment_start - CAST(t.start_day AS INTEGER)) AS VARCHAR)
                        AS start_year,
-                   event_id, {stratifier} AS stratifier, {stratum} AS stratum,
-                   count(DISTINCT patient_id) AS patients
-            FROM (
-                SELECT DISTINCT t.patient_id, p.site,
-                       CAST(year(t.segment_start - CAST(t.start_day AS INTEGER)) AS VARCHAR)
-                           AS start_year,
-                       t.event_id,
-                       {", ".join(f"CAST(t.{c} AS VARCHAR) AS {c}" for c in STRATUM_COLUMNS)}
-                FROM {PERSON_TIME} AS t JOIN {patients_with_site(con)} AS p USING (patient_id)
-                WHERE t.analysis = 'all_episodes' AND t.days > 0
-                  AND t.segment_start IS NOT NULL
-            )
-            GROUP BY GROUPING SETS ({sets})
+                   {", ".join(f"CAST(t.{c} AS VARCHAR) AS {c}" for c in STRATUM_COLUMNS)},
+                   bit_or(CAST(1 AS BIGINT) << (list_position($1, t.event_id) - 1)) AS events
+            FROM {PERSON_TIME} AS t
+            WHERE {where} AND list_contains($1, t.event_id)
+            GROUP BY ALL
+        ),
+        by_stratum AS MATERIALIZED (
+            SELECT p.site, s.patient_id, s.start_year, x.stratifier, {stratum} AS stratum,
+                   bit_or(s.events) AS events
+            FROM segments AS s JOIN {patients_with_site(con)} AS p USING (patient_id)
+                 CROSS JOIN (VALUES {strata}) AS x(stratifier)
+            GROUP BY ALL
+        ),
+        all_years AS (
+            SELECT site, patient_id, stratifier, stratum, bit_or(events) AS events
+            FROM by_stratum GROUP BY ALL
         )
-        SELECT * FROM per_site
+        SELECT site, start_year, stratifier, stratum, {per_event} FROM by_stratum GROUP BY ALL
         UNION ALL
-        SELECT '{ALL_SITES}', start_year, event_id, stratifier, stratum, sum(patients)
-        FROM per_site GROUP BY ALL
+        SELECT site, '{ALL_TIME}', stratifier, stratum, {per_event} FROM all_years GROUP BY ALL
     """
 
 
@@ -800,12 +840,7 @@ def client_data(con, config: Mapping[str, Any]) -> dict:
     (`published_person_years`)."""
     config = resolve_config(con, config)
     rows = con.execute(_person_time_sql(con)).fetchall()
-    at_risk = {
-        (site, year, event, (stratifier, str(stratum))): int(n)
-        for site, year, event, stratifier, stratum, n in con.execute(
-            _patients_at_risk_sql(con)
-        ).fetchall()
-    }
+    at_risk = _patients_at_risk(con)
     site_list = sites(con)
     years = sorted({r[1] for r in rows if r[1] is not None})
     events = sorted({r[2] for r in rows})
