@@ -479,3 +479,23 @@ def test_ae_patients_at_risk_counted_by_hand(monkeypatch):
         assert {k: found.get(k) for k in expected} == expected, chunk
         assert ("south", "2022", "AE-NEU", OVERALL) not in found
         assert ("north", "2021", "AE-NEU", ("time_since_start", "weeks 0-4")) in found
+
+
+def test_anc_week_bands_by_hand_and_named_from_their_first_week():
+    """Bands of the default schedule, by hand: weekly to 26, two-weekly to 52, four-weekly
+    to 104, then '>104' (a result without a week too); counting by a band's first week and
+    naming it after gives every week the band of its own."""
+    con = duckdb.connect()
+    band = f"(SELECT {anc.WEEK_BAND_SQL} FROM (SELECT CAST(? AS INTEGER) AS treatment_week))"
+    start = f"(SELECT {anc.WEEK_BAND_START_SQL} FROM (SELECT CAST(? AS INTEGER) AS treatment_week))"
+
+    def named(week):
+        return con.execute(f"SELECT {band}", [week]).fetchone()[0]
+
+    by_hand = {-2: "baseline", 0: "baseline", 1: "001", 26: "026", 27: "027-028", 28: "027-028"}
+    by_hand |= {52: "051-052", 53: "053-056", 56: "053-056", 104: "101-104", 105: ">104"}
+    assert {w: named(w) for w in by_hand} == by_hand
+    assert named(None) == ">104"
+    weeks = [None, *range(-3, 200)]
+    firsts = [con.execute(f"SELECT {start}", [w]).fetchone()[0] for w in weeks]
+    assert [named(f) for f in firsts] == [named(w) for w in weeks]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import plotly.graph_objects as go
@@ -56,6 +56,31 @@ CASE
     ELSE '>104'
 END
 """
+# The first week of a band (0 for baseline): results are counted per this integer and the band
+# named once per count, not once per result (19 million results at 1,000,000 patients).
+WEEK_BAND_START_SQL = """
+CASE
+    WHEN treatment_week <= 0 THEN 0
+    WHEN treatment_week <= 26 THEN treatment_week
+    WHEN treatment_week <= 52 THEN 27 + 2 * ((treatment_week - 27) // 2)
+    WHEN treatment_week <= 104 THEN 53 + 4 * ((treatment_week - 53) // 4)
+    ELSE 105
+END
+"""
+
+
+def _by_band_sql(con, time_sql: str, keys: Sequence[str]) -> str:
+    """SQL for results per site, `time_sql` (of r.collected_date, as `time`), week band and
+    `keys` (columns of the results mart), as (site, time, band, *keys, n)."""
+    return f"""
+        SELECT site, time, {WEEK_BAND_SQL} AS band, {", ".join(keys)}, n FROM (
+            SELECT p.site, {time_sql} AS time, {WEEK_BAND_START_SQL} AS treatment_week,
+                   {", ".join(f"r.{k}" for k in keys)}, count(*) AS n
+            FROM {ANC_RESULTS} AS r JOIN {patients_with_site(con)} AS p USING (patient_id)
+            WHERE r.collected_date IS NOT NULL
+            GROUP BY ALL
+        )
+    """
 
 
 def _results(con, *, site, period) -> str:
@@ -95,10 +120,8 @@ def results_table(con, config) -> CountTable:
     """ANC results by site, year (and all years), week band (and all weeks) and category."""
     require(con, ANC_RESULTS)
     rows = con.execute(
-        f"SELECT p.site, CAST(year(r.collected_date) AS VARCHAR), {WEEK_BAND_SQL} AS band, "
-        f"r.anc_category, count(*) FROM {ANC_RESULTS} AS r "
-        f"JOIN {patients_with_site(con)} AS p USING (patient_id) "
-        f"WHERE r.collected_date IS NOT NULL GROUP BY ALL"
+        "SELECT site, CAST(time AS VARCHAR), band, anc_category, n "
+        f"FROM ({_by_band_sql(con, 'year(r.collected_date)', ['anc_category'])})"
     ).fetchall()
     counts = {(s, y, b, c): n for s, y, b, c, n in rows}
     shown_time = _shown_time(con)
@@ -512,11 +535,11 @@ def client_data(con, config: Mapping[str, Any]) -> dict:
         ANC_RESULTS,
         ("patient_id", "collected_date", "anc_category", "required_action", "treatment_week"),
     )
+    month_start = "date_trunc('month', r.collected_date)"
     rows = con.execute(
-        f"SELECT p.site, strftime(r.collected_date, '%Y-%m'), {WEEK_BAND_SQL} AS band, "
-        f"coalesce(r.anc_category, 'indeterminate'), coalesce(r.required_action, ''), count(*) "
-        f"FROM {ANC_RESULTS} AS r JOIN {patients_with_site(con)} AS p USING (patient_id) "
-        f"WHERE r.collected_date IS NOT NULL GROUP BY ALL"
+        "SELECT site, strftime(time, '%Y-%m'), band, coalesce(anc_category, 'indeterminate'), "
+        "coalesce(required_action, ''), n FROM "
+        f"({_by_band_sql(con, month_start, ['anc_category', 'required_action'])})"
     ).fetchall()
     leaves = {(s, m, b, c, a): int(n) for s, m, b, c, a, n in rows}
     site_list = sites(con)
