@@ -28,7 +28,7 @@ from tests.security.attacker import (
     zeros_read_as_possible,
 )
 from trscohort.config import load_config
-from trscohort.dashboards import adverse_events, anc
+from trscohort.dashboards import adverse_events, anc, common
 from trscohort.dashboards.client import SHOWN_SMALL, SHOWN_WITHHELD, script_json
 
 K = 10
@@ -474,7 +474,7 @@ def test_ae_patients_at_risk_counted_by_hand(monkeypatch):
         ("*", "*", "AE-NEU", ("sex", "F")): 1,
     }
     for chunk in (62, 1):
-        monkeypatch.setattr(adverse_events, "_BITS", chunk)
+        monkeypatch.setattr(common, "MEMBER_BITS", chunk)
         found = adverse_events._patients_at_risk(con)
         assert {k: found.get(k) for k in expected} == expected, chunk
         assert ("south", "2022", "AE-NEU", OVERALL) not in found

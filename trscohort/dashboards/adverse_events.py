@@ -29,6 +29,9 @@ from trscohort.dashboards.common import (
     Period,
     Unavailable,
     base_layout,
+    member_bit_sql,
+    member_chunks,
+    member_counts_sql,
     no_data,
     patients_with_site,
     protected_table,
@@ -724,17 +727,13 @@ def _patients_at_risk(con) -> dict[tuple, int]:
         ).fetchall()
     ]
     found: dict[tuple, int] = defaultdict(int)
-    for first in range(0, len(events), _BITS):
-        chunk = events[first : first + _BITS]
+    for chunk in member_chunks(events):
         sql = _at_risk_sql(con, where, len(chunk))
         for site, year, stratifier, stratum, *counts in con.execute(sql, [chunk]).fetchall():
             for event, n in zip(chunk, counts, strict=True):
                 for s in (site, ALL_SITES) if n else ():
                     found[(s, year, event, (stratifier, str(stratum)))] += int(n)
     return found
-
-
-_BITS = 62  # events per query: their bits in one BIGINT
 
 
 def _at_risk_sql(con, where: str, n_events: int) -> str:
@@ -746,16 +745,16 @@ def _at_risk_sql(con, where: str, n_events: int) -> str:
         + " ".join(f"WHEN '{c}' THEN coalesce(s.{c}, 'unknown')" for c in STRATUM_COLUMNS)
         + " ELSE 'all' END"
     )
-    per_event = ", ".join(f"sum((events >> {i}) & 1)" for i in range(n_events))
+    per_event = member_counts_sql("events", n_events)
     return f"""
         WITH segments AS (
             SELECT t.patient_id,
                    CAST(year(t.segment_start - CAST(t.start_day AS INTEGER)) AS VARCHAR)
                        AS start_year,
                    {", ".join(f"CAST(t.{c} AS VARCHAR) AS {c}" for c in STRATUM_COLUMNS)},
-                   bit_or(CAST(1 AS BIGINT) << (list_position($1, t.event_id) - 1)) AS events
+                   bit_or({member_bit_sql("t.event_id", "$1")}) AS events
             FROM {PERSON_TIME} AS t
-            WHERE {where} AND list_contains($1, t.event_id)
+            WHERE {where} AND list_position($1, t.event_id) IS NOT NULL
             GROUP BY ALL
         ),
         by_stratum AS MATERIALIZED (

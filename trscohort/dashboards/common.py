@@ -17,7 +17,7 @@ import contextlib
 import contextvars
 import datetime as dt
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -357,6 +357,28 @@ def patients_with_site(con: duckdb.DuckDBPyConnection) -> str:
     has_site = "site" in table_columns(con, "staging.patients")
     site = site_of_patient_sql("p") if has_site else sql_text(NO_SITE)
     return f"(SELECT patient_id, {site} AS site FROM staging.patients AS p)"
+
+
+# Distinct patients per group and per member of a small set (events, categories), in one pass:
+# each patient's members as the bits of one BIGINT (OR-ed over its rows), the patients of a
+# member the rows with its bit. A query takes up to MEMBER_BITS members; more: one per chunk.
+MEMBER_BITS = 62
+
+
+def member_chunks(members: Sequence[Any]) -> list[list[Any]]:
+    """The members in chunks of at most MEMBER_BITS, in order (a query each)."""
+    return [list(members[i : i + MEMBER_BITS]) for i in range(0, len(members), MEMBER_BITS)]
+
+
+def member_bit_sql(column: str, members: str) -> str:
+    """SQL for the bit of `column`'s value among `members` (a list parameter; NULL matches a
+    NULL member); NULL when it is not among them."""
+    return f"(CAST(1 AS BIGINT) << (list_position({members}, {column}) - 1))"
+
+
+def member_counts_sql(bits: str, n_members: int) -> str:
+    """SQL for the rows that have each of the first `n_members` bits, a column each."""
+    return ", ".join(f"sum(({bits} >> {i}) & 1)" for i in range(n_members))
 
 
 def time_key(period: Period, years: list[str]) -> str:
