@@ -240,12 +240,15 @@ def _linearly_fixed(incidence: _Incidence, unknown: np.ndarray, wanted: np.ndarr
     fixed = np.zeros(n, dtype=bool)
     entry = unknown[incidence.cell]
     rel, cell, coef = incidence.rel[entry], incidence.cell[entry], incidence.coef[entry]
-    if rel.size == 0:
+    if rel.size == 0 or not np.any(wanted[cell]):
         return fixed
-    # cells and relations as the nodes of one graph, a cell joined to its relations
-    nodes = n + incidence.n_relations
-    graph = coo_matrix((np.ones(rel.size), (cell, n + rel)), shape=(nodes, nodes))
-    _, label = connected_components(graph, directed=False)
+    if np.unique(cell).size <= SMALL_GROUP:
+        # One dense solve for all: the groups' null spaces side by side are the whole one's.
+        label = np.zeros(n + incidence.n_relations, dtype=np.int64)
+    else:  # cells and relations as the nodes of one graph, a cell joined to its relations
+        nodes = n + incidence.n_relations
+        graph = coo_matrix((np.ones(rel.size), (cell, n + rel)), shape=(nodes, nodes))
+        _, label = connected_components(graph, directed=False)
     by_group = np.argsort(label[cell], kind="stable")
     groups, first = np.unique(label[cell][by_group], return_index=True)
     ends = np.append(first[1:], by_group.size)
