@@ -291,17 +291,17 @@ def _free_coordinates(matrix) -> list[bool]:
     rows, cols = matrix.shape
     if cols <= SMALL_GROUP:
         return _free_dense(matrix.toarray())
-    # Large: project random vectors onto the null space (least squares on the relations).
+    # Large: project a random vector onto the null space (least squares on the relations).
+    # A free coordinate of the projection is 0 with probability 0, and one that came out
+    # below the threshold would be read as fixed: a cell protected once more, never one
+    # left exposed. (Three vectors gave the same decisions on every table of the 1M / 30-site
+    # pages, at 1.4 times the time.)
     from scipy.sparse.linalg import lsqr
 
-    rng = np.random.default_rng(0)
-    free = np.zeros(cols, dtype=bool)
+    z = np.random.default_rng(0).standard_normal(cols)
     transposed = matrix.T.tocsr()
-    for _ in range(3):
-        z = rng.standard_normal(cols)
-        y = lsqr(transposed, z, atol=1e-14, btol=1e-14, iter_lim=20 * cols)[0]
-        free |= np.abs(z - transposed @ y) > 1e-6
-    return list(free)
+    y = lsqr(transposed, z, atol=1e-14, btol=1e-14, iter_lim=20 * cols)[0]
+    return list(np.abs(z - transposed @ y) > 1e-6)
 
 
 def given_away(
