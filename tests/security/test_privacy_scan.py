@@ -77,3 +77,29 @@ def test_substrings_do_not_match(tmp_path, page):
     path = tmp_path / "page.html"
     path.write_text(page)
     check_published(con, [path])
+
+
+@pytest.mark.parametrize(
+    ("page", "what"),
+    [
+        ("<p>P0000077</p>", "1 patient id"),  # raw ' P0000077 ', staged 'P0000077'
+        ("<p>P0000088</p>", "1 patient id"),  # only in a staged table with no raw table
+        ("<p>P0000099</p>", "1 patient id"),  # an orphan lab row, never staged
+    ],
+)
+def test_ids_of_raw_and_staged_tables_are_found(tmp_path, page, what):
+    """Staged ids are their raw ids trimmed, so a staged table whose raw table has ids is not
+    read twice; a staged table without a raw one still is, and raw ids are compared trimmed."""
+    con = _warehouse(["P0000001"], ["1980-01-02"])
+    con.execute("CREATE SCHEMA raw")
+    con.execute("CREATE TABLE raw.labs (patient_id VARCHAR)")
+    con.execute("INSERT INTO raw.labs VALUES (' P0000077 '), ('P0000099')")
+    con.execute("CREATE TABLE staging.labs (patient_id VARCHAR)")
+    con.execute("INSERT INTO staging.labs VALUES ('P0000077')")
+    con.execute("CREATE TABLE staging.observation_periods (patient_id VARCHAR)")
+    con.execute("INSERT INTO staging.observation_periods VALUES ('P0000088')")
+    path = tmp_path / "page.html"
+    path.write_text(f"<html><body>{page}</body></html>")
+    with pytest.raises(PrivacyError) as caught:
+        check_published(con, [path])
+    assert f"page.html ({what})" in str(caught.value)

@@ -163,11 +163,14 @@ def _identifier_sql(con: duckdb.DuckDBPyConnection) -> tuple[str, str]:
         "WHERE table_schema IN ('raw', 'staging') AND column_name IN ('patient_id', 'birth_date')"
     ).fetchall()
     token = "v IN (SELECT token FROM scan_tokens)"
+    # A staged id is its raw id trimmed (staging's `blank` macro): where the raw table of the
+    # same extract has its ids, the staged ones are among them (half the rows at 1M).
+    raw_ids = {t for s, t, c in tables if s == "raw" and c == "patient_id"}
     ids = [
         f'SELECT v FROM (SELECT trim(CAST(patient_id AS VARCHAR)) AS v FROM "{s}"."{t}") '
         f"WHERE {token}"
         for s, t, c in tables
-        if c == "patient_id"
+        if c == "patient_id" and not (s == "staging" and t in raw_ids)
     ]
     births = [
         f'SELECT v FROM (SELECT left(trim(CAST(birth_date AS VARCHAR)), 10) AS v FROM "{s}"."{t}") '
