@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import itertools
 import math
 from collections import defaultdict
@@ -157,7 +158,7 @@ def _sensitive(codes: np.ndarray, values: np.ndarray, small_max: int) -> np.ndar
 class _Incidence:
     """The relations as coordinate arrays: entry e says relation rel[e] has coef[e] * cell[e];
     `values` are the cells' counts and `order` their rank when sorted by repr (a stable order
-    for the solver, whatever order the table was built in)."""
+    for the random vector of `_free_coordinates`, whatever order the table was built in)."""
 
     keys: list[Key]
     rel: np.ndarray
@@ -165,7 +166,6 @@ class _Incidence:
     coef: np.ndarray
     n_relations: int
     values: np.ndarray
-    order: np.ndarray
 
     @staticmethod
     def of(table: CountTable, relations: list[dict[Key, int]]) -> _Incidence:
@@ -177,8 +177,6 @@ class _Incidence:
                 rel.append(r)
                 cell.append(index[k])
                 coef.append(c)
-        order = np.empty(len(keys), dtype=np.int64)
-        order[sorted(range(len(keys)), key=lambda i: repr(keys[i]))] = np.arange(len(keys))
         return _Incidence(
             keys,
             np.asarray(rel, dtype=np.int64),
@@ -186,8 +184,16 @@ class _Incidence:
             np.asarray(coef, dtype=float),
             len(relations),
             np.fromiter((table.values[k] for k in keys), dtype=float, count=len(keys)),
-            order,
         )
+
+    @functools.cached_property
+    def order(self) -> np.ndarray:
+        """Each cell's rank by repr (worked out once a table needs it: most never do)."""
+        order = np.empty(len(self.keys), dtype=np.int64)
+        order[sorted(range(len(self.keys)), key=lambda i: repr(self.keys[i]))] = np.arange(
+            len(self.keys)
+        )
+        return order
 
     def codes(self, status: Mapping[Key, Status]) -> np.ndarray:
         return np.fromiter(
@@ -258,7 +264,8 @@ def _linearly_fixed(incidence: _Incidence, unknown: np.ndarray, wanted: np.ndarr
         mine = by_group[first[at] : ends[at]]
         row_ids, rows = np.unique(rel[mine], return_inverse=True)
         col_ids = np.unique(cell[mine])
-        col_ids = col_ids[np.argsort(incidence.order[col_ids])]  # the cells in repr order
+        if col_ids.size > SMALL_GROUP:  # the random vector's coordinates in a stable order
+            col_ids = col_ids[np.argsort(incidence.order[col_ids])]
         position[col_ids] = np.arange(col_ids.size)
         cols = position[cell[mine]]
         shape = (row_ids.size, col_ids.size)
