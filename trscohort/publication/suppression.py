@@ -533,7 +533,7 @@ def _protect(table: CountTable, small_max: int) -> Protected:
             complement = _complement(table, status, key, relations_of, relations, totals)
             if complement is None:
                 if reason is None:
-                    reason = _derivations(table, at_start, relations)
+                    reason = _derivations(incidence, at_start, relations, relations_of)
                 complement = _traced_complement(table, status, key, reason, relations, totals)
             if complement is None:
                 complement = reachable.nearest_shown(key)
@@ -640,20 +640,19 @@ class _ShownByComponent:
 
 
 def _derivations(
-    table: CountTable, status: Mapping[Key, Status], relations: list[dict[Key, int]]
+    incidence: _Incidence,
+    status: Mapping[Key, Status],
+    relations: list[dict[Key, int]],
+    relations_of: Mapping[Key, list[int]],
 ) -> dict[Key, int]:
     """For each cell a reader can compute by subtraction alone (a relation with one cell left
     unknown, repeated): the relation that gives it."""
-    known = {
-        k
-        for k, v in table.values.items()
-        if status[k] is Status.SHOWN or (v == 0 and status[k] is not Status.PRIMARY)
-    }
-    missing = [sum(1 for k in r if k not in known) for r in relations]
-    relations_of: dict[Key, list[int]] = defaultdict(list)
-    for i, relation in enumerate(relations):
-        for k in relation:
-            relations_of[k].append(i)
+    codes, values = incidence.codes(status), incidence.values
+    known_cell = (codes == _SHOWN) | ((values == 0) & (codes != _PRIMARY))
+    known = {incidence.keys[i] for i in np.flatnonzero(known_cell)}
+    unknown_entry = (~known_cell[incidence.cell]).astype(np.int64)
+    missing = np.bincount(incidence.rel, weights=unknown_entry, minlength=len(relations))
+    missing = missing.astype(np.int64).tolist()
     reason: dict[Key, int] = {}
     queue = [i for i, m in enumerate(missing) if m == 1]
     while queue:
