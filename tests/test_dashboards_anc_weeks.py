@@ -198,3 +198,19 @@ def test_results_protected_category_by_category_make_the_same_decisions():
     crossing.add_sum(("total",), [("a",), ("b",)])
     with pytest.raises(ValueError, match="ties two parts"):
         protect_table_in_parts(crossing, lambda key: key[0], K)
+
+
+def test_category_patients_table_by_hand():
+    """The unprotected counts: north had 3 patients with a normal result over all years (N-1
+    in 2022, N-3 in 2023, N-2 in 2024), one a year; N-1's 40 normal results count once; a
+    result without a date counts in all years only (N-3's extra mild result)."""
+    con = warehouse()
+    con.execute("INSERT INTO marts.anc_results VALUES ('PAT-N-3', NULL, 1, 'mild', '')")
+    values = anc.patients_table(con, load_config()).values
+    assert values[("north", "*", "normal")] == 3
+    assert values[("north", "2022", "normal")] == values[("north", "2024", "normal")] == 1
+    assert values[("north", "*", "mild")] == 2  # N-1 (2022) and N-3 (no date)
+    assert values[("north", "2022", "mild")] == 1
+    assert values.get(("north", "2023", "mild"), 0) == 0
+    assert values[("*", "*", "severe")] == 2
+    assert values[("*", "*", "normal")] == 5

@@ -141,12 +141,22 @@ def results_table(con, config) -> CountTable:
 def patients_table(con, config) -> CountTable:
     """Distinct patients per site, year (or all years) and category: patients add up over
     sites, not over years or categories (a patient counts in each)."""
+    # Distinct (patient, year, category) first: 19 M results at 1M become about 1 M rows
+    # (6.1 s -> 2.3 s); a result without a date counts in all years only.
     rows = con.execute(
-        f"SELECT p.site, coalesce(CAST(year(r.collected_date) AS VARCHAR), '{ALL_TIME}'), "
-        f"r.anc_category, count(DISTINCT r.patient_id) FROM {ANC_RESULTS} AS r "
-        f"JOIN {patients_with_site(con)} AS p USING (patient_id) "
-        f"GROUP BY GROUPING SETS ((p.site, year(r.collected_date), r.anc_category), "
-        f"(p.site, r.anc_category))"
+        f"""
+        WITH per_year AS MATERIALIZED (
+            SELECT p.site, r.* FROM (
+                SELECT DISTINCT patient_id, year(collected_date) AS year, anc_category
+                FROM {ANC_RESULTS}
+            ) AS r JOIN {patients_with_site(con)} AS p USING (patient_id)
+        )
+        SELECT site, CAST(year AS VARCHAR), anc_category, count(*)
+        FROM per_year WHERE year IS NOT NULL GROUP BY ALL
+        UNION ALL
+        SELECT site, '{ALL_TIME}', anc_category, count(DISTINCT patient_id)
+        FROM per_year GROUP BY ALL
+        """
     ).fetchall()
     counts = {(s, y, c): n for s, y, c, n in rows}
     shown_time = _shown_time(con)
