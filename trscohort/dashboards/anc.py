@@ -142,7 +142,7 @@ def patients_table(con, config) -> CountTable:
     """Distinct patients per site, year (or all years) and category: patients add up over
     sites, not over years or categories (a patient counts in each)."""
     # Distinct (patient, year, category) first: 19 M results at 1M become about 1 M rows
-    # (6.1 s -> 2.3 s); a result without a date counts in all years only.
+    # (6.6 s -> 3.1 s under load); a result without a date counts in all years only.
     rows = con.execute(
         f"""
         WITH per_year AS MATERIALIZED (

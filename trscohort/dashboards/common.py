@@ -359,7 +359,7 @@ def patients_with_site(con: duckdb.DuckDBPyConnection) -> str:
     return f"(SELECT patient_id, {site} AS site FROM staging.patients AS p)"
 
 
-# Distinct patients per group and per member of a small set (events, categories), in one pass:
+# Distinct patients per group and per member of a small set (such as events), in one pass:
 # each patient's members as the bits of one BIGINT (OR-ed over its rows), the patients of a
 # member the rows with its bit. A query takes up to MEMBER_BITS members; more: one per chunk.
 MEMBER_BITS = 62
