@@ -145,3 +145,50 @@ def test_linear_algebra_runs_on_one_blas_thread_inside_and_nests():
         with one_blas_thread():
             assert blas_threads() == {1}
         assert blas_threads() == {1}
+
+
+def _relations_with_known_null_space():
+    """300 unknown cells (more than the dense solver's 200), three blocks known by hand:
+    cells 0-49 each fixed by a relation of its own; cells 50-249 a 10 x 20 grid whose row and
+    column totals are the relations (null space of dimension 9 x 19: every cell moves);
+    cells 250-299 a chain x_i = x_(i+1) anchored at its first cell (each fixed only by
+    combining the relations). Expected: fixed, free, fixed."""
+    from scipy.sparse import csr_matrix
+
+    rows: list[dict[int, float]] = [{j: 1.0} for j in range(50)]
+    grid = [[50 + 20 * r + c for c in range(20)] for r in range(10)]
+    rows += [dict.fromkeys(line, 1.0) for line in grid]
+    rows += [dict.fromkeys((line[c] for line in grid), 1.0) for c in range(20)]
+    rows += [{250: 1.0}] + [{j: 1.0, j + 1: -1.0} for j in range(250, 299)]
+    coords = [(i, j, v) for i, row in enumerate(rows) for j, v in row.items()]
+    matrix = csr_matrix(
+        ([v for *_, v in coords], ([i for i, *_ in coords], [j for _, j, _ in coords])),
+        shape=(len(rows), 300),
+    )
+    return matrix, [False] * 50 + [True] * 200 + [False] * 50
+
+
+def test_large_groups_null_space_by_hand():
+    """The least-squares probe of large groups (one random vector) and the dense eigensolver
+    give the answer known by hand for every cell."""
+    matrix, expected = _relations_with_known_null_space()
+    assert matrix.shape[1] > suppression.SMALL_GROUP
+    with one_blas_thread():
+        assert [bool(f) for f in suppression._free_coordinates(matrix)] == expected
+        assert [bool(f) for f in suppression._free_dense(matrix.toarray())] == expected
+
+
+def test_a_grid_of_small_counts_under_shown_totals_needs_no_complement():
+    """25 sites x 12 months of 3 results each ("<11" all), every site, month and the grand
+    total shown (36, 75, 900): 300 unknown cells in one group, so the least-squares probe
+    decides. Row and column totals leave a (24 x 11)-dimensional null space and no bound pins
+    a cell (12 cells of 1..10 summing to 36), so nothing is given away and nothing withheld."""
+    sites = Hierarchy.flat([f"site {i:02d}" for i in range(25)])
+    months = Hierarchy.flat([f"2024-{m:02d}" for m in range(1, 13)])
+    leaves = {(s, m): 3 for s in sites.nodes if s != ALL for m in months.nodes if m != ALL}
+    table = cube("grid", leaves, [sites, months], lambda key: True)
+    protected = protect(table, K)
+    assert protected.status[(ALL, ALL)] is Status.SHOWN and table.values[(ALL, ALL)] == 900
+    assert sum(s is Status.PRIMARY for s in protected.status.values()) == 300
+    assert not [k for k, s in protected.status.items() if s is Status.SECONDARY]
+    assert protected.exposed == frozenset()
