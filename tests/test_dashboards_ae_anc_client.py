@@ -455,8 +455,7 @@ def test_ae_patients_at_risk_counted_by_hand(monkeypatch):
         ("AE-GI", "PAT-N-0002", "2021-03-01", 0, "weeks 0-4", "<300", 0, 20),
         ("AE-GI", "PAT-S-0001", "2022-05-01", 0, "weeks 0-4", "300-599", 0, 10),
     ]
-    sites = {"PAT-N-0001": "north", "PAT-N-0002": "north", "PAT-S-0001": "south"}
-    con = _ae_warehouse(rows=rows, sites=sites)
+    con = _ae_warehouse(rows=rows)  # N1, N2 north; S1 south (AE_SITES)
     expected = {
         ("north", "2021", "AE-GI", OVERALL): 2,
         ("north", "2021", "AE-GI", ("time_since_start", "weeks 0-4")): 2,

@@ -128,6 +128,11 @@ _CODE = {Status.SHOWN: 0, Status.PRIMARY: 1, Status.SECONDARY: 2, Status.HIDDEN:
 _SHOWN, _PRIMARY, _SECONDARY, _HIDDEN = range(4)
 
 
+def _known(codes: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Cells a reader knows outright: shown, or a zero never suppressed."""
+    return (codes == _SHOWN) | ((values == 0) & (codes != _PRIMARY))
+
+
 def _bounds(
     codes: np.ndarray, values: np.ndarray, small_max: int, zero_possible: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -136,7 +141,7 @@ def _bounds(
     the reader knows may be a suppressed zero, `given_away` says when); withheld is above k;
     a hidden non-zero cell is at least 1."""
     primary, secondary = codes == _PRIMARY, codes == _SECONDARY
-    known = (codes == _SHOWN) | ((values == 0) & ~primary)
+    known = _known(codes, values)
     low = np.where(known, values, np.where(secondary, small_max + 1, 1.0))
     if zero_possible is not None:
         low = np.where(primary & zero_possible, 0.0, low)
@@ -521,7 +526,7 @@ def _protect(table: CountTable, small_max: int) -> Protected:
             relations_of[k].append(i)
     totals = _is_total(table)
     incidence = _Incidence.of(table, relations)
-    reachable = _ShownByComponent(table, status, relations)
+    reachable = _ShownByComponent(incidence, status)
     stuck: set[Key] = set()
     while True:
         found = given_away(table, status, small_max, relations, incidence)
@@ -584,31 +589,26 @@ class _ShownByComponent:
     non-zero: the nearest such cell to a suppressed one, breadth first, for `_protect`'s last
     search for a complement. A part with no shown cell left is known at once (no search)."""
 
-    def __init__(
-        self, table: CountTable, status: Mapping[Key, Status], relations: list[dict[Key, int]]
-    ):
-        self.table, self.status, self.relations = table, status, relations
+    def __init__(self, incidence: _Incidence, status: Mapping[Key, Status]):
+        self.incidence, self.status = incidence, status
         self.component: dict[Key, int] | None = None  # built on first use
 
     def _count(self) -> None:
         from scipy.sparse import coo_matrix
         from scipy.sparse.csgraph import connected_components
 
-        table, status, relations = self.table, self.status, self.relations
-        self.index = {k: i for i, k in enumerate(table.values)}
-        self.keys = list(table.values)
-        rel = [r for r, relation in enumerate(relations) for _ in relation]
-        cell = [self.index[k] for relation in relations for k in relation]
-        n, m = len(self.index), len(relations)
+        incidence = self.incidence
+        self.keys = incidence.keys
+        self.index = {k: i for i, k in enumerate(self.keys)}
+        n, m = len(self.keys), incidence.n_relations
         # cells and relations as the nodes of one graph: a cell is joined to its relations
-        ones = np.ones(2 * len(cell))
-        rows, cols = cell + [n + r for r in rel], [n + r for r in rel] + cell
+        rows = np.concatenate([incidence.cell, n + incidence.rel])
+        cols = np.concatenate([n + incidence.rel, incidence.cell])
+        ones = np.ones(rows.size)
         self.graph = coo_matrix((ones, (rows, cols)), shape=(n + m, n + m)).tocsr()
         _, label = connected_components(self.graph, directed=True, connection="weak")
         self.component = {k: int(label[i]) for k, i in self.index.items()}
-        self.shown_cell = np.array(
-            [status[k] is Status.SHOWN and v > 0 for k, v in table.values.items()], dtype=bool
-        )
+        self.shown_cell = (incidence.codes(self.status) == _SHOWN) & (incidence.values > 0)
         self.shown = np.bincount(
             label[:n], weights=self.shown_cell.astype(np.int64), minlength=label.max(initial=0) + 1
         )
@@ -648,7 +648,7 @@ def _derivations(
     """For each cell a reader can compute by subtraction alone (a relation with one cell left
     unknown, repeated): the relation that gives it."""
     codes, values = incidence.codes(status), incidence.values
-    known_cell = (codes == _SHOWN) | ((values == 0) & (codes != _PRIMARY))
+    known_cell = _known(codes, values)
     known = {incidence.keys[i] for i in np.flatnonzero(known_cell)}
     unknown_entry = (~known_cell[incidence.cell]).astype(np.int64)
     missing = np.bincount(incidence.rel, weights=unknown_entry, minlength=len(relations))
