@@ -192,3 +192,22 @@ def test_a_grid_of_small_counts_under_shown_totals_needs_no_complement():
     assert sum(s is Status.PRIMARY for s in protected.status.values()) == 300
     assert not [k for k, s in protected.status.items() if s is Status.SECONDARY]
     assert protected.exposed == frozenset()
+
+
+def test_the_tracked_status_codes_follow_every_change_and_a_snapshot_keeps_its_own():
+    """`_protect` keeps the cells' status codes as an array beside the dict (each round reads
+    them all): the array must be what the dict says after every change, and a round's
+    snapshot must not move when the status does."""
+    table = _two_components()
+    incidence = suppression._Incidence.of(table, table.relations())
+    plain = {k: Status.SHOWN for k in table.values}
+    tracked = suppression._TrackedStatus(plain, incidence.keys)
+    snapshot = tracked.snapshot()
+    for key, status in [(("A", 3), Status.PRIMARY), (("B", 1), Status.SECONDARY)]:
+        tracked[key] = status
+        plain[key] = status
+    assert incidence.codes(tracked).tolist() == incidence.codes(dict(plain)).tolist()
+    assert incidence.codes(tracked)[incidence.keys.index(("B", 1))] == 2  # SECONDARY
+    assert set(incidence.codes(snapshot).tolist()) == {0}  # all still shown
+    with pytest.raises(ValueError):  # callers read it; only the dict's changes write it
+        incidence.codes(tracked)[0] = 3

@@ -201,9 +201,40 @@ class _Incidence:
         return order
 
     def codes(self, status: Mapping[Key, Status]) -> np.ndarray:
+        """Each cell's status code, in the order of `keys` (read-only)."""
+        if isinstance(status, _TrackedStatus) and status.keys_ is self.keys:
+            return status.codes_view()
         return np.fromiter(
             (_CODE[status[k]] for k in self.keys), dtype=np.int8, count=len(self.keys)
         )
+
+
+class _TrackedStatus(dict):
+    """The cells' statuses, with their codes kept as an array beside them (in the order of
+    `keys`) as `_protect` changes them: each round reads them all (`_Incidence.codes`), which
+    rebuilding from the dict made the largest cost of a table with many rounds."""
+
+    def __init__(self, status: Mapping[Key, Status], keys: list[Key], codes=None):
+        super().__init__(status)
+        self.keys_ = keys
+        self.position = {k: i for i, k in enumerate(keys)} if codes is None else codes[1]
+        self.codes = (
+            np.fromiter((_CODE[status[k]] for k in keys), dtype=np.int8, count=len(keys))
+            if codes is None
+            else codes[0].copy()
+        )
+
+    def __setitem__(self, key: Key, value: Status) -> None:
+        super().__setitem__(key, value)
+        self.codes[self.position[key]] = _CODE[value]
+
+    def snapshot(self) -> _TrackedStatus:
+        return _TrackedStatus(self, self.keys_, (self.codes, self.position))
+
+    def codes_view(self) -> np.ndarray:
+        view = self.codes.view()
+        view.flags.writeable = False
+        return view
 
 
 def _others(values: np.ndarray, finite: np.ndarray, rel: np.ndarray, n: int, none: float):
@@ -526,13 +557,14 @@ def _protect(table: CountTable, small_max: int) -> Protected:
             relations_of[k].append(i)
     totals = _is_total(table)
     incidence = _Incidence.of(table, relations)
+    status = _TrackedStatus(status, incidence.keys)
     reachable = _ShownByComponent(incidence, status)
     stuck: set[Key] = set()
     while True:
         found = given_away(table, status, small_max, relations, incidence)
         exposed = [k for k in found if k not in stuck]
         added = False
-        at_start = dict(status) if exposed else status
+        at_start = status.snapshot() if exposed else status
         reason: dict[Key, int] | None = None  # as of the round's start, once a cell needs it
         for key in exposed:
             complement = _complement(table, status, key, relations_of, relations, totals)
