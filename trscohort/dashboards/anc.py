@@ -36,7 +36,15 @@ from trscohort.dashboards.common import (
     where,
     withheld_bars,
 )
-from trscohort.publication.suppression import CountTable, Hierarchy, Status, cube, protect
+from trscohort.publication.cores import map_on_cores
+from trscohort.publication.suppression import (
+    CountTable,
+    Hierarchy,
+    Status,
+    cube,
+    protect,
+    record_exposed,
+)
 
 ANC_RESULTS = "marts.anc_results"
 EXPOSURE = "intermediate.clozapine_exposure"
@@ -647,14 +655,27 @@ def protect_results(
     for key, n in leaves.items():
         by_year[key[1][:4]][key] = n
     small_max = privacy.small_count_max(config)
+
+    def protect_year(year: str) -> tuple[dict, str, int]:
+        """(cells, table name, cells a reader can still work out) of one year."""
+        protected = protect(
+            _year_table(year, by_year[year], site_list, keys), small_max, report=False
+        )
+        found = {
+            key: (value, encode(protected, key))
+            for key, value in protected.table.values.items()
+            if protected.status[key] is not Status.HIDDEN
+        }
+        return found, protected.table.name, len(protected.exposed)
+
+    years = sorted(by_year)
     monthly: dict[tuple, tuple[int, int]] = {}
     weekly: dict[tuple, tuple[int, int]] = {}
-    for year in sorted(by_year):
-        protected = protect(_year_table(year, by_year[year], site_list, keys), small_max)
-        for key, value in protected.table.values.items():
-            if protected.status[key] is Status.HIDDEN:
-                continue
-            (weekly if len(key) == 4 else monthly)[key] = (value, encode(protected, key))
+    costs = [len(by_year[y]) for y in years]
+    for found, name, exposed in map_on_cores(protect_year, years, costs):
+        record_exposed(name, exposed)
+        for key, cell in found.items():
+            (weekly if len(key) == 4 else monthly)[key] = cell
     return monthly, weekly
 
 

@@ -35,6 +35,7 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from trscohort.publication.cores import map_on_cores
 from trscohort.publication.suppression import (
     CountTable,
     Hierarchy,
@@ -44,7 +45,7 @@ from trscohort.publication.suppression import (
     cube_counts,
     one_blas_thread,
     protect,
-    report_exposed,
+    record_exposed,
 )
 
 SHOWN_SMALL = -1  # "<11"
@@ -85,25 +86,35 @@ def protect_in_parts(
     parts: dict[Hashable, dict[tuple, int]] = defaultdict(dict)
     for key, value in counts.items():
         parts[part_of(key)][key] = value
-    cells: dict[tuple, tuple[int, int]] = {}
-    with one_blas_thread():
-        for part in sorted(parts, key=repr):
-            leaves = parts[part]
-            dims = [_part_hierarchy(h, {k[d] for k in leaves}) for d, h in enumerate(dimensions)]
-            if _nothing_small(leaves, small_max):
-                cells.update(_as_published(cube_counts(leaves, dims), published))
-                continue
+    order = sorted(parts, key=repr)
+
+    def protect_part(part: Hashable) -> tuple[dict[tuple, tuple[int, int]], str, int]:
+        """(cells, table name, cells a reader can still work out) of one part."""
+        leaves = parts[part]
+        dims = [_part_hierarchy(h, {k[d] for k in leaves}) for d, h in enumerate(dimensions)]
+        if _nothing_small(leaves, small_max):
+            return _as_published(cube_counts(leaves, dims), published), "", 0
+        table = cube(f"{name} {part}", leaves, dims, published)
+        protected = protect(table, small_max, report=False)
+        if protected.exposed:  # pinned with nothing left to withhold: add the absent zeros
+            present = _with_absent_siblings(leaves, protected.exposed, dimensions, part_of)
+            dims = [_part_hierarchy(h, present[d]) for d, h in enumerate(dimensions)]
             table = cube(f"{name} {part}", leaves, dims, published)
             protected = protect(table, small_max, report=False)
-            if protected.exposed:  # pinned with nothing left to withhold: add the absent zeros
-                present = _with_absent_siblings(leaves, protected.exposed, dimensions, part_of)
-                dims = [_part_hierarchy(h, present[d]) for d, h in enumerate(dimensions)]
-                table = cube(f"{name} {part}", leaves, dims, published)
-                protected = protect(table, small_max, report=False)
-            report_exposed(protected)
-            for key, value in protected.table.values.items():
-                if protected.status[key] is not Status.HIDDEN:
-                    cells[key] = (value, encode(protected, key))
+        found = {
+            key: (value, encode(protected, key))
+            for key, value in protected.table.values.items()
+            if protected.status[key] is not Status.HIDDEN
+        }
+        return found, table.name, len(protected.exposed)
+
+    # A part's work grows with its leaves; one to solve costs more than one shown as it is.
+    costs = [len(parts[p]) * (1 if _nothing_small(parts[p], small_max) else 4) for p in order]
+    cells: dict[tuple, tuple[int, int]] = {}
+    with one_blas_thread():
+        for found, table_name, exposed in map_on_cores(protect_part, order, costs):
+            record_exposed(table_name, exposed)
+            cells.update(found)
     return cells
 
 

@@ -39,6 +39,8 @@ from typing import Any
 
 import duckdb
 
+from trscohort.publication.cores import map_on_cores
+
 TOKEN = re.compile(r"[A-Za-z0-9_]+(?:(?:[-.]|,(?=\d{3}(?!\d)))[A-Za-z0-9_]+)*")
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 SHORT_NUMBER = re.compile(r"^\d{1,5}$")
@@ -182,15 +184,29 @@ def _identifier_sql(con: duckdb.DuckDBPyConnection) -> tuple[str, str]:
     return " UNION ALL ".join(ids) or none, " UNION ALL ".join(births) or none
 
 
+# Pages larger than this in all are read on every core (their tokens: 2.7 s on one core for
+# the dashboards of 1,000,000 patients at 30 sites, 5.7 MB of pages).
+SCAN_ON_CORES = 2_000_000
+
+
+def _file_tokens(path: Path) -> set[str]:
+    """The tokens of one file to look up, with the date part of each timestamp."""
+    found = tokens(published_strings(path))
+    return found | _date_parts(found)
+
+
 def scan_files(
     con: duckdb.DuckDBPyConnection, files: Iterable[Path], *, public: Iterable[str] = ()
 ) -> list[Finding]:
     """Files holding a patient id or birth date of the warehouse behind `con` (temp tables
     only: works on a read-only connection)."""
+    paths = [Path(p) for p in files]
+    costs = [0 if p.name in VENDOR_FILES else p.stat().st_size for p in paths]
     rows = []
-    for path in files:
-        found = tokens(published_strings(Path(path)))
-        rows += [(str(path), t) for t in found | _date_parts(found)]
+    for path, found in zip(
+        paths, map_on_cores(_file_tokens, paths, costs, min_cost=SCAN_ON_CORES), strict=True
+    ):
+        rows += [(str(path), t) for t in found]
     if not rows:
         return []
     allowed = sorted(tokens(public))

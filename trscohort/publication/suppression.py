@@ -517,9 +517,15 @@ def protect(table: CountTable, small_max: int, *, report: bool = True) -> Protec
 
 def report_exposed(protected: Protected) -> None:
     """Tell `recording_exposed` about a published table with cells a reader can work out."""
+    record_exposed(protected.table.name, len(protected.exposed))
+
+
+def record_exposed(name: str, cells: int) -> None:
+    """Tell `recording_exposed` that table `name` has `cells` a reader can work out (none: nothing
+    is told); for a table protected in a worker process, whose recorder is the parent's."""
     recorder = _EXPOSED.get()
-    if protected.exposed and recorder is not None:
-        recorder.append((protected.table.name, len(protected.exposed)))
+    if cells and recorder is not None:
+        recorder.append((name, cells))
 
 
 _EXPOSED: contextvars.ContextVar[list | None] = contextvars.ContextVar("exposed", default=None)

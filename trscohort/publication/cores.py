@@ -1,0 +1,97 @@
+"""Independent pieces of pure-Python work (tables protected part by part) on every core.
+
+Complementary suppression is Python and numpy on one core, while the machine has more: a
+page's parts (a month, a year, a rule family) are independent, so they are worked out in
+forked worker processes, each part on its own as before, and the results put back in the
+order of the parts (the same decisions, whatever worker ran them). Forked, not spawned: the
+work is closures over the page's counts, which a child inherits without pickling; only each
+part's result travels back. Where fork is not safe (not Linux) or would not pay (one core,
+little work, `TRSCOHORT_WORKERS=1`), the parts run here, one after another.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, TypeVar
+
+from trscohort.publication.suppression import one_blas_thread
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+WORKERS_ENV = "TRSCOHORT_WORKERS"
+# Below this much work (cells to protect), forking costs more than it saves.
+MIN_COST = 20_000
+CHUNKS_PER_WORKER = 6  # several chunks each: a worker with a slow one is not waited for
+
+_JOB: tuple[Callable[[Any], Any], Sequence[Any]] | None = None
+_IN_WORKER = False
+
+
+def workers() -> int:
+    """Worker processes to use: the cores this process may run on, or `TRSCOHORT_WORKERS`."""
+    wanted = os.environ.get(WORKERS_ENV, "").strip()
+    if wanted:
+        try:
+            return max(1, int(wanted))
+        except ValueError:
+            return 1
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+
+
+def map_on_cores(
+    func: Callable[[T], R],
+    items: Sequence[T],
+    costs: Sequence[int],
+    *,
+    min_cost: int | None = None,
+) -> list[R]:
+    """[func(item) for item in items], the items spread over worker processes when there is
+    work enough (`costs`: one estimate per item, such as its cells)."""
+    n = min(workers(), len(items))
+    min_cost = MIN_COST if min_cost is None else min_cost
+    if n < 2 or _IN_WORKER or sum(costs) < min_cost or not sys.platform.startswith("linux"):
+        return [func(item) for item in items]
+    chunks = balanced_chunks(costs, n * CHUNKS_PER_WORKER)
+    global _JOB
+    _JOB = (func, items)
+    try:
+        with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("fork")) as pool:
+            done = list(pool.map(_run_chunk, chunks))
+    except BrokenProcessPool:  # a worker died (killed, out of memory): do it here instead
+        return [func(item) for item in items]
+    finally:
+        _JOB = None
+    results: list[Any] = [None] * len(items)
+    for chunk, outputs in zip(chunks, done, strict=True):
+        for i, output in zip(chunk, outputs, strict=True):
+            results[i] = output
+    return results
+
+
+def balanced_chunks(costs: Sequence[int], n_chunks: int) -> list[list[int]]:
+    """Item indices in at most `n_chunks` chunks of about equal cost, the costliest chunk
+    first (the longest processing time first: each item to the chunk with least so far)."""
+    n_chunks = max(1, min(n_chunks, len(costs)))
+    chunks: list[list[int]] = [[] for _ in range(n_chunks)]
+    totals = [0] * n_chunks
+    for i in sorted(range(len(costs)), key=lambda i: (-costs[i], i)):
+        least = min(range(n_chunks), key=lambda c: (totals[c], c))
+        chunks[least].append(i)
+        totals[least] += costs[i]
+    order = sorted(range(n_chunks), key=lambda c: (-totals[c], c))
+    return [sorted(chunks[c]) for c in order if chunks[c]]
+
+
+def _run_chunk(indices: list[int]) -> list[Any]:
+    global _IN_WORKER
+    _IN_WORKER = True  # a worker does not fork workers of its own
+    assert _JOB is not None, "map_on_cores sets the job before the workers fork"
+    func, items = _JOB
+    with one_blas_thread():
+        return [func(items[i]) for i in indices]
