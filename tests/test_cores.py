@@ -91,3 +91,42 @@ def test_parts_protected_in_workers_are_those_protected_here(two_workers, monkey
     assert in_workers[("site_3", "2024-02")] == (4, SHOWN_SMALL)
     assert sum(code == -2 for _, code in in_workers.values()) >= 1  # a complement withheld
     assert in_workers[("site_9", "2024-03")] == (29, 29)
+
+
+def test_the_privacy_scan_reads_files_in_workers_and_finds_the_same(
+    two_workers, tmp_path, monkeypatch
+):
+    import duckdb
+
+    from trscohort.publication import scan
+
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA staging")
+    con.execute("CREATE TABLE staging.patients (patient_id VARCHAR, birth_date DATE)")
+    con.execute("INSERT INTO staging.patients VALUES ('P0000042', DATE '1980-01-02')")
+    texts = [
+        "<p>week P10</p>",
+        '<script type="application/json">["P0000042"]</script>',
+        "1980-01-02",
+    ]
+    pages = []
+    for i, text in enumerate(texts):
+        pages.append(tmp_path / f"p{i}.html")
+        pages[-1].write_text(text)
+    here = scan.scan_files(con, pages)  # a few bytes: read here
+    assert [(f.file.name, f.ids, f.birth_dates) for f in here] == [
+        ("p1.html", 1, 0),
+        ("p2.html", 0, 1),
+    ]
+    readers = tmp_path / "readers"
+    file_tokens = scan._file_tokens
+
+    def noting_the_reader(path):
+        with readers.open("a") as out:
+            out.write(f"{os.getpid()}\n")
+        return file_tokens(path)
+
+    monkeypatch.setattr(scan, "_file_tokens", noting_the_reader)
+    monkeypatch.setattr(scan, "SCAN_ON_CORES", 0)
+    assert scan.scan_files(con, pages) == here
+    assert str(os.getpid()) not in readers.read_text().split()  # read by the workers
