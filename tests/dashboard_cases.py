@@ -164,14 +164,28 @@ def published_site(base: Path, name: str = "full", **kwargs) -> tuple[Path, Path
     return folder / "w.duckdb", Path(done.read_text())
 
 
+def _tables_with_patient_site(con) -> list[str]:
+    """Built tables (intermediate and marts) with a patient's site beside its id, other than
+    the quality-indicator mart's patients (rebuilt by `spread_over_sites` on its own)."""
+    rows = con.execute(
+        "SELECT table_schema || '.' || table_name FROM information_schema.columns "
+        "WHERE table_schema IN ('intermediate', 'marts') AND column_name IN ('site', 'patient_id') "
+        "GROUP BY ALL HAVING count(*) = 2 ORDER BY 1"
+    ).fetchall()
+    return [t for (t,) in rows if t != "marts.qi_indicator_patients"]
+
+
 def spread_over_sites(warehouse: Path, sites: int) -> None:
-    """Reassign every patient to one of `sites` sites (a hash of the id: reproducible); the
-    quality-indicator mart, which keeps each unit's site, is rebuilt with the new sites."""
+    """Reassign every patient to one of `sites` sites (a hash of the id: reproducible), in
+    every table that carries a patient's site; the quality-indicator mart, which keeps each
+    unit's site, is rebuilt with the new sites."""
     from trscohort.models import Model, build_model, transform_context
 
     site = f"'site_' || lpad(CAST(hash(patient_id) % {int(sites)} AS VARCHAR), 2, '0')"
     with duckdb.connect(str(warehouse)) as con:
         con.execute(f"UPDATE staging.patients SET site = {site}")
+        for table in _tables_with_patient_site(con):
+            con.execute(f"UPDATE {table} SET site = {site}")
         if has_table(con, "marts.qi_indicator_patients"):
             con.execute(f"UPDATE marts.qi_indicator_patients SET site = {site}")
             build_model(con, Model("marts", "qi_indicators"), transform_context(load_config()))

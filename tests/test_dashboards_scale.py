@@ -52,3 +52,35 @@ def test_browser_filtered_page_at_30_sites_is_small_and_quick(thirty_sites, tmp_
     print(f"{slug} page at {SITES} sites: {seconds:.1f} s, {size / 1e6:.2f} MB")
     assert size < MAX_BYTES.get(slug, 400_000), size
     assert seconds < 60, seconds  # loose: a shared machine; see benchmarks/bench_dashboards.py
+
+
+CARRY_SITE = (
+    "intermediate.monitoring_windows",
+    "marts.anc_results",
+    "marts.clozapine_person_time",
+)
+
+
+def test_pages_from_the_site_the_tables_carry_equal_those_joined_to_the_patients(
+    thirty_sites, tmp_path
+):
+    """The large tables carry their patient's site (no join of millions of rows per query);
+    a warehouse built without that column joins the staged patients: the pages are the same."""
+    without = tmp_path / "without_site.duckdb"
+    without.write_bytes(thirty_sites.read_bytes())
+    with duckdb.connect(str(without)) as con:
+        for table in CARRY_SITE:
+            staged = con.execute(
+                f"SELECT count(*), count(*) FILTER (WHERE t.site IS NOT DISTINCT FROM p.site) "
+                f"FROM {table} AS t JOIN staging.patients AS p USING (patient_id)"
+            ).fetchone()
+            assert staged[0] > 0 and staged[0] == staged[1], table  # the patient's own site
+            con.execute(f"ALTER TABLE {table} DROP COLUMN site")
+    pages = ["monitoring", "anc", "adverse_events"]
+    built = {}
+    for name, warehouse in (("carried", thirty_sites), ("joined", without)):
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            published = write_dashboards(con, tmp_path / name, pages=pages)
+        built[name] = {p: (published.directory / f"{p}.html").read_bytes() for p in pages}
+    for page in pages:
+        assert built["carried"][page] == built["joined"][page], page

@@ -33,10 +33,10 @@ from trscohort.dashboards.common import (
     member_chunks,
     member_counts_sql,
     no_data,
-    patients_with_site,
     protected_table,
     require,
     resolve_config,
+    site_join,
     sites,
 )
 from trscohort.publication.suppression import CountTable, Hierarchy, Status, cube, protect
@@ -675,14 +675,15 @@ def _person_time_sql(con) -> str:
     stratifier, stratum = _stratum_case_sql()
     # Summed to the finest cell first: the grouping sets then read thousands of rows, not
     # the mart's millions (8.2 s -> 5.5 s at 1,000,000 patients).
+    join, site = site_join(con, PERSON_TIME, "t")
     return f"""
         WITH cells AS (
-            SELECT p.site, CAST(year(t.segment_start - CAST(t.start_day AS INTEGER)) AS VARCHAR)
+            SELECT {site} AS site, CAST(year(t.segment_start - CAST(t.start_day AS INTEGER)) AS VARCHAR)
                        AS start_year,
                    t.event_id,
                    {", ".join(f"CAST(t.{c} AS VARCHAR) AS {c}" for c in STRATUM_COLUMNS)},
                    sum(t.events) AS events, sum(t.days) AS days
-            FROM {PERSON_TIME} AS t JOIN {patients_with_site(con)} AS p USING (patient_id)
+            FROM {PERSON_TIME} AS t {join}
             WHERE t.analysis = 'all_episodes'
             GROUP BY ALL
         )
@@ -746,22 +747,22 @@ def _at_risk_sql(con, where: str, n_events: int) -> str:
         + " ELSE 'all' END"
     )
     per_event = member_counts_sql("events", n_events)
+    join, site = site_join(con, PERSON_TIME, "t")
     return f"""
         WITH segments AS (
-            SELECT t.patient_id,
+            SELECT {site} AS site, t.patient_id,
                    CAST(year(t.segment_start - CAST(t.start_day AS INTEGER)) AS VARCHAR)
                        AS start_year,
                    {", ".join(f"CAST(t.{c} AS VARCHAR) AS {c}" for c in STRATUM_COLUMNS)},
                    bit_or({member_bit_sql("t.event_id", "$1")}) AS events
-            FROM {PERSON_TIME} AS t
+            FROM {PERSON_TIME} AS t {join}
             WHERE {where} AND list_position($1, t.event_id) IS NOT NULL
             GROUP BY ALL
         ),
         by_stratum AS MATERIALIZED (
-            SELECT p.site, s.patient_id, s.start_year, x.stratifier, {stratum} AS stratum,
+            SELECT s.site, s.patient_id, s.start_year, x.stratifier, {stratum} AS stratum,
                    bit_or(s.events) AS events
-            FROM segments AS s JOIN {patients_with_site(con)} AS p USING (patient_id)
-                 CROSS JOIN (VALUES {strata}) AS x(stratifier)
+            FROM segments AS s CROSS JOIN (VALUES {strata}) AS x(stratifier)
             GROUP BY ALL
         ),
         all_years AS (

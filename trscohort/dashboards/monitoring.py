@@ -33,6 +33,7 @@ from trscohort.dashboards.common import (
     protected_table,
     require,
     resolve_config,
+    site_join,
     site_key,
     sites,
     time_key,
@@ -469,12 +470,13 @@ def _window_leaves(con) -> dict:
     """{(site, month, rule, observed|missed): windows} from the window-level table."""
     require(con, WINDOWS, ("patient_id", "rule_id", "window_start", "is_observed"))
     # Counted per month's first day, the month named once per count (28 M windows at 1M).
+    join, site = site_join(con, WINDOWS, "w")
     rows = con.execute(
         "SELECT site, strftime(month, '%Y-%m'), rule_id, observed, missed FROM ("
-        f"SELECT p.site, date_trunc('month', w.window_start) AS month, w.rule_id, "
+        f"SELECT {site} AS site, date_trunc('month', w.window_start) AS month, w.rule_id, "
         f"count(*) FILTER (WHERE w.is_observed) AS observed, "
         f"count(*) FILTER (WHERE NOT w.is_observed) AS missed "
-        f"FROM {WINDOWS} AS w JOIN {patients_with_site(con)} AS p USING (patient_id) "
+        f"FROM {WINDOWS} AS w {join} "
         f"WHERE w.window_start IS NOT NULL GROUP BY ALL)"
     ).fetchall()
     return _observed_missed(rows)
@@ -493,14 +495,15 @@ def _patient_leaves(con) -> dict:
     """{(site, month, fully|not fully): patients with an ANC window (week 1 on) starting that
     month}; fully adherent = every such window of the month observed (MON-ANC-1..3)."""
     rules = ", ".join(f"'{r}'" for r in ANC_RULES[1:])
+    join, site = site_join(con, WINDOWS, "w")
     rows = con.execute(
         "SELECT site, strftime(month, '%Y-%m'), fully, not_fully FROM ("
-        f"SELECT p.site, m.month, count(*) FILTER (WHERE m.all_observed) AS fully, "
+        f"SELECT m.site, m.month, count(*) FILTER (WHERE m.all_observed) AS fully, "
         f"count(*) FILTER (WHERE NOT m.all_observed) AS not_fully "
-        f"FROM (SELECT patient_id, date_trunc('month', window_start) AS month, "
-        f"bool_and(is_observed) AS all_observed FROM {WINDOWS} "
-        f"WHERE window_start IS NOT NULL AND rule_id IN ({rules}) GROUP BY ALL) AS m "
-        f"JOIN {patients_with_site(con)} AS p USING (patient_id) GROUP BY ALL)"
+        f"FROM (SELECT {site} AS site, w.patient_id, date_trunc('month', w.window_start) AS month, "
+        f"bool_and(w.is_observed) AS all_observed FROM {WINDOWS} AS w {join} "
+        f"WHERE w.window_start IS NOT NULL AND w.rule_id IN ({rules}) GROUP BY ALL) AS m "
+        f"GROUP BY ALL)"
     ).fetchall()
     counts = {}
     for site, month, fully, not_fully in rows:

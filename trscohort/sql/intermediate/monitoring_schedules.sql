@@ -45,6 +45,7 @@ SELECT
     date_diff('day', s.anchor_date, s.follow_up_end) AS follow_up_days,
     s.end_reason,
     CAST(s.n_episodes AS INTEGER) AS n_episodes,
-    pt.benign_ethnic_neutropenia
+    pt.benign_ethnic_neutropenia,
+    pt.site
 FROM schedules AS s
 INNER JOIN {{ ref('staging.patients') }} AS pt ON pt.patient_id = s.patient_id

@@ -308,8 +308,11 @@ SELECT
         WHEN r.missing IS NOT NULL THEN 'no result for ' || r.missing
         ELSE 'ANC ' || regexp_replace(CAST(r.below_minimum_value AS VARCHAR), '\.0$', '')
             || '/uL, below the baseline minimum'
-    END AS missing_detail
+    END AS missing_detail,
+    -- the patient's site, so that reports by site need no join back to the patients
+    s.site
 FROM windows AS w
+LEFT JOIN schedules AS s ON s.patient_id = w.patient_id AND s.schedule_number = w.schedule_number
 INNER JOIN window_results AS r
     ON r.patient_id = w.patient_id
     AND r.schedule_number = w.schedule_number

@@ -91,6 +91,9 @@ SELECT
     date_diff('day', c.anchor_date, c.collected_date) AS treatment_day,
     CAST(floor(date_diff('day', c.anchor_date, c.collected_date) / 7) AS INTEGER) + 1 AS treatment_week,
     covered.source_row IS NOT NULL AS on_clozapine,
-    c.source_row
+    c.source_row,
+    -- the patient's site, so that reports by site need no join back to the patients
+    pt.site
 FROM categorised AS c
 LEFT JOIN covered ON covered.source_row = c.source_row
+LEFT JOIN {{ ref('staging.patients') }} AS pt ON pt.patient_id = c.patient_id
