@@ -674,18 +674,21 @@ def _person_time_sql(con) -> str:
     )
     stratifier, stratum = _stratum_case_sql()
     # Summed to the finest cell first: the grouping sets then read thousands of rows, not
-    # the mart's millions (8.2 s -> 5.5 s at 1,000,000 patients).
+    # the mart's millions (8.2 s -> 5.5 s at 1,000,000 patients). The year is named (cast to
+    # text) once per cell, not per row.
     join, site = site_join(con, PERSON_TIME, "t")
     return f"""
         WITH cells AS (
-            SELECT {site} AS site, CAST(year(t.segment_start - CAST(t.start_day AS INTEGER)) AS VARCHAR)
-                       AS start_year,
-                   t.event_id,
-                   {", ".join(f"CAST(t.{c} AS VARCHAR) AS {c}" for c in STRATUM_COLUMNS)},
-                   sum(t.events) AS events, sum(t.days) AS days
-            FROM {PERSON_TIME} AS t {join}
-            WHERE t.analysis = 'all_episodes'
-            GROUP BY ALL
+            SELECT * REPLACE (CAST(start_year AS VARCHAR) AS start_year) FROM (
+                SELECT {site} AS site,
+                       year(t.segment_start - CAST(t.start_day AS INTEGER)) AS start_year,
+                       t.event_id,
+                       {", ".join(f"CAST(t.{c} AS VARCHAR) AS {c}" for c in STRATUM_COLUMNS)},
+                       sum(t.events) AS events, sum(t.days) AS days
+                FROM {PERSON_TIME} AS t {join}
+                WHERE t.analysis = 'all_episodes'
+                GROUP BY ALL
+            )
         )
         SELECT site, start_year, event_id, {stratifier} AS stratifier, {stratum} AS stratum,
                CAST(sum(events) AS BIGINT) AS events, CAST(sum(days) AS BIGINT) AS days
@@ -751,8 +754,7 @@ def _at_risk_sql(con, where: str, n_events: int) -> str:
     return f"""
         WITH segments AS (
             SELECT {site} AS site, t.patient_id,
-                   CAST(year(t.segment_start - CAST(t.start_day AS INTEGER)) AS VARCHAR)
-                       AS start_year,
+                   year(t.segment_start - CAST(t.start_day AS INTEGER)) AS start_year,
                    {", ".join(f"CAST(t.{c} AS VARCHAR) AS {c}" for c in STRATUM_COLUMNS)},
                    bit_or({member_bit_sql("t.event_id", "$1")}) AS events
             FROM {PERSON_TIME} AS t {join}
@@ -769,7 +771,8 @@ def _at_risk_sql(con, where: str, n_events: int) -> str:
             SELECT site, patient_id, stratifier, stratum, bit_or(events) AS events
             FROM by_stratum GROUP BY ALL
         )
-        SELECT site, start_year, stratifier, stratum, {per_event} FROM by_stratum GROUP BY ALL
+        SELECT site, CAST(start_year AS VARCHAR), stratifier, stratum, {per_event}
+        FROM by_stratum GROUP BY ALL
         UNION ALL
         SELECT site, '{ALL_TIME}', stratifier, stratum, {per_event} FROM all_years GROUP BY ALL
     """
