@@ -8,6 +8,7 @@ import os
 import pytest
 
 from trscohort.dashboards.client import SHOWN_SMALL, protect_in_parts
+from trscohort.errors import UsageError
 from trscohort.publication import cores
 from trscohort.publication.suppression import Hierarchy, recording_exposed
 
@@ -130,3 +131,17 @@ def test_the_privacy_scan_reads_files_in_workers_and_finds_the_same(
     monkeypatch.setattr(scan, "SCAN_ON_CORES", 0)
     assert scan.scan_files(con, pages) == here
     assert str(os.getpid()) not in readers.read_text().split()  # read by the workers
+
+
+def test_workers_are_the_cores_at_most_eight_unless_told(monkeypatch):
+    monkeypatch.delenv(cores.WORKERS_ENV, raising=False)
+    monkeypatch.setattr(cores.os, "sched_getaffinity", lambda pid: set(range(64)))
+    assert cores.workers() == cores.MAX_WORKERS == 8
+    monkeypatch.setattr(cores.os, "sched_getaffinity", lambda pid: {0, 1})
+    assert cores.workers() == 2
+    monkeypatch.setenv(cores.WORKERS_ENV, "3")
+    assert cores.workers() == 3
+    for wrong in ("three", "0", "-2", "1.5"):
+        monkeypatch.setenv(cores.WORKERS_ENV, wrong)
+        with pytest.raises(UsageError, match="TRSCOHORT_WORKERS must be a whole number"):
+            cores.workers()

@@ -19,6 +19,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
+from trscohort.errors import UsageError
 from trscohort.publication.suppression import one_blas_thread
 
 T = TypeVar("T")
@@ -27,21 +28,25 @@ R = TypeVar("R")
 WORKERS_ENV = "TRSCOHORT_WORKERS"
 # Below this much work (cells to protect), forking costs more than it saves.
 MIN_COST = 20_000
-CHUNKS_PER_WORKER = 6  # several chunks each: a worker with a slow one is not waited for
+CHUNKS_PER_WORKER = 6
+MAX_WORKERS = 8  # by default: each is a fork of the page writer, sharing its memory until written  # several chunks each: a worker with a slow one is not waited for
 
 _JOB: tuple[Callable[[Any], Any], Sequence[Any]] | None = None
 _IN_WORKER = False
 
 
 def workers() -> int:
-    """Worker processes to use: the cores this process may run on, or `TRSCOHORT_WORKERS`."""
+    """Worker processes to use: the cores this process may run on (at most MAX_WORKERS), or
+    `TRSCOHORT_WORKERS`."""
     wanted = os.environ.get(WORKERS_ENV, "").strip()
     if wanted:
-        try:
-            return max(1, int(wanted))
-        except ValueError:
-            return 1
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+        if not wanted.isdigit() or int(wanted) < 1:
+            raise UsageError(
+                f"{WORKERS_ENV} must be a whole number of processes (1 or more), not {wanted!r}"
+            )
+        return int(wanted)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    return min(cores, MAX_WORKERS)
 
 
 def map_on_cores(
