@@ -3,8 +3,11 @@
 Every page opens offline from the file system: Plotly's JavaScript is copied once from the
 installed plotly package beside the pages (no CDN). Each page states the as-of date, the sha256
 of every input extract (audit.ingest_log), the configuration used and the suppression rule.
-Filters (site, period) switch between figures computed in advance for every combination, so
-nothing is computed in the browser and no row-level data is ever written.
+A page drawn in the browser embeds one aggregate table, protected before it is written (its
+filters: site, date range, quarter, rolling 12 months, previous period, are worked out in the
+browser from it); the few charts drawn here as Plotly figures (cumulative incidence, attrition,
+data-quality checks) take no filter, or get one figure per filter value they declare. No
+row-level data is ever written.
 """
 
 from __future__ import annotations
