@@ -11,7 +11,13 @@ from typing import Any
 import plotly.graph_objects as go
 
 from trscohort.dashboards import privacy
-from trscohort.dashboards.client import ClientChart, ClientPage, encode, protect_in_parts
+from trscohort.dashboards.client import (
+    ClientChart,
+    ClientPage,
+    encode,
+    protect_in_parts,
+    published_cells,
+)
 from trscohort.dashboards.common import (
     ALL_SITES,
     ALL_TIME,
@@ -663,12 +669,7 @@ def protect_results(
         protected = protect(
             _year_table(year, by_year[year], site_list, keys), small_max, report=False
         )
-        found = {
-            key: (value, encode(protected, key))
-            for key, value in protected.table.values.items()
-            if protected.status[key] is not Status.HIDDEN
-        }
-        return found, protected.table.name, len(protected.exposed)
+        return published_cells(protected), protected.table.name, len(protected.exposed)
 
     years = sorted(by_year)
     monthly: dict[tuple, tuple[int, int]] = {}

@@ -101,12 +101,7 @@ def protect_in_parts(
             dims = [_part_hierarchy(h, present[d]) for d, h in enumerate(dimensions)]
             table = cube(f"{name} {part}", leaves, dims, published)
             protected = protect(table, small_max, report=False)
-        found = {
-            key: (value, encode(protected, key))
-            for key, value in protected.table.values.items()
-            if protected.status[key] is not Status.HIDDEN
-        }
-        return found, table.name, len(protected.exposed)
+        return published_cells(protected), table.name, len(protected.exposed)
 
     # A part's work grows with its leaves; one to solve costs more than one shown as it is.
     costs = [len(parts[p]) * (1 if _nothing_small(parts[p], small_max) else 4) for p in order]
@@ -201,6 +196,15 @@ def _part_hierarchy(h: Hierarchy, present: set) -> Hierarchy:
             keep.add(node)
             node = h.parents.get(node)
     return Hierarchy({n: p for n, p in h.parents.items() if n in keep})
+
+
+def published_cells(protected: Protected) -> dict[tuple, tuple[int, int]]:
+    """{key: (count, embedded value)} of every published cell of a protected table."""
+    return {
+        key: (value, encode(protected, key))
+        for key, value in protected.table.values.items()
+        if protected.status[key] is not Status.HIDDEN
+    }
 
 
 def encode(protected: Protected, key: tuple) -> int:

@@ -26,10 +26,11 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 WORKERS_ENV = "TRSCOHORT_WORKERS"
-# Below this much work (cells to protect), forking costs more than it saves.
+# Below this much work (about the cells to protect), forking costs more than it saves.
 MIN_COST = 20_000
-CHUNKS_PER_WORKER = 6
-MAX_WORKERS = 8  # by default: each is a fork of the page writer, sharing its memory until written  # several chunks each: a worker with a slow one is not waited for
+CHUNKS_PER_WORKER = 6  # several chunks each: a worker with a slow one is not waited for
+# By default at most this many: each is a fork of the page writer, sharing its memory until written.
+MAX_WORKERS = 8
 
 _JOB: tuple[Callable[[Any], Any], Sequence[Any]] | None = None
 _IN_WORKER = False
