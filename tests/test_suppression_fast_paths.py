@@ -201,7 +201,7 @@ def test_the_tracked_status_codes_follow_every_change_and_a_snapshot_keeps_its_o
     table = _two_components()
     incidence = suppression._Incidence.of(table, table.relations())
     plain = {k: Status.SHOWN for k in table.values}
-    tracked = suppression._TrackedStatus(plain, incidence.keys)
+    tracked = suppression._TrackedStatus(plain, incidence)
     snapshot = tracked.snapshot()
     for key, status in [(("A", 3), Status.PRIMARY), (("B", 1), Status.SECONDARY)]:
         tracked[key] = status

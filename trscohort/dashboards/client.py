@@ -87,12 +87,13 @@ def protect_in_parts(
     for key, value in counts.items():
         parts[part_of(key)][key] = value
     order = sorted(parts, key=repr)
+    to_solve = {p: not _nothing_small(parts[p], small_max) for p in order}
 
     def protect_part(part: Hashable) -> tuple[dict[tuple, tuple[int, int]], str, int]:
         """(cells, table name, cells a reader can still work out) of one part."""
         leaves = parts[part]
         dims = [_part_hierarchy(h, {k[d] for k in leaves}) for d, h in enumerate(dimensions)]
-        if _nothing_small(leaves, small_max):
+        if not to_solve[part]:
             return _as_published(cube_counts(leaves, dims), published), "", 0
         table = cube(f"{name} {part}", leaves, dims, published)
         protected = protect(table, small_max, report=False)
@@ -104,7 +105,7 @@ def protect_in_parts(
         return published_cells(protected), table.name, len(protected.exposed)
 
     # A part's work grows with its leaves; one to solve costs more than one shown as it is.
-    costs = [len(parts[p]) * (1 if _nothing_small(parts[p], small_max) else 4) for p in order]
+    costs = [len(parts[p]) * (4 if to_solve[p] else 1) for p in order]
     cells: dict[tuple, tuple[int, int]] = {}
     with one_blas_thread():
         for found, table_name, exposed in map_on_cores(protect_part, order, costs):

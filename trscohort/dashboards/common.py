@@ -362,7 +362,7 @@ def patients_with_site(con: duckdb.DuckDBPyConnection) -> str:
 def site_join(con: duckdb.DuckDBPyConnection, table: str, alias: str) -> tuple[str, str]:
     """(JOIN clause, site SQL) to count the rows of `table` (as `alias`) by site. The large
     tables (ANC results, monitoring windows, person-time) carry their patient's site: no join
-    of millions of rows back to the patients (2.6 s -> 0.4 s for the ANC results at 1M). A
+    of millions of rows back to the patients (3.0 s -> 1.3 s for the ANC results at 1M). A
     table built without it (an older warehouse) joins the staged patients as before. The
     carried site is the staged one (trimmed, blank as NULL): only NULL needs a name, and
     trimming every row again cost as much as the count (3.1 -> 1.8 s, monitoring windows)."""

@@ -162,10 +162,12 @@ def _sensitive(codes: np.ndarray, values: np.ndarray, small_max: int) -> np.ndar
 @dataclass(frozen=True)
 class _Incidence:
     """The relations as coordinate arrays: entry e says relation rel[e] has coef[e] * cell[e];
-    `values` are the cells' counts and `order` their rank when sorted by repr (a stable order
-    for the random vector of `_free_coordinates`, whatever order the table was built in)."""
+    `values` are the cells' counts, `index` each key's position in `keys`, and `order` their
+    rank when sorted by repr (a stable order for the random vector of `_free_coordinates`,
+    whatever order the table was built in)."""
 
     keys: list[Key]
+    index: dict[Key, int]
     rel: np.ndarray
     cell: np.ndarray
     coef: np.ndarray
@@ -184,6 +186,7 @@ class _Incidence:
                 coef.append(c)
         return _Incidence(
             keys,
+            index,
             np.asarray(rel, dtype=np.int64),
             np.asarray(cell, dtype=np.int64),
             np.asarray(coef, dtype=float),
@@ -202,7 +205,7 @@ class _Incidence:
 
     def codes(self, status: Mapping[Key, Status]) -> np.ndarray:
         """Each cell's status code, in the order of `keys` (read-only)."""
-        if isinstance(status, _TrackedStatus) and status.keys_ is self.keys:
+        if isinstance(status, _TrackedStatus) and status.incidence is self:
             return status.codes_view()
         return np.fromiter(
             (_CODE[status[k]] for k in self.keys), dtype=np.int8, count=len(self.keys)
@@ -214,22 +217,19 @@ class _TrackedStatus(dict):
     `keys`) as `_protect` changes them: each round reads them all (`_Incidence.codes`), which
     rebuilding from the dict made the largest cost of a table with many rounds."""
 
-    def __init__(self, status: Mapping[Key, Status], keys: list[Key], codes=None):
+    def __init__(
+        self, status: Mapping[Key, Status], incidence: _Incidence, codes: np.ndarray | None = None
+    ):
         super().__init__(status)
-        self.keys_ = keys
-        self.position = {k: i for i, k in enumerate(keys)} if codes is None else codes[1]
-        self.codes = (
-            np.fromiter((_CODE[status[k]] for k in keys), dtype=np.int8, count=len(keys))
-            if codes is None
-            else codes[0].copy()
-        )
+        self.incidence = incidence
+        self.codes = (incidence.codes(status) if codes is None else codes).copy()
 
     def __setitem__(self, key: Key, value: Status) -> None:
         super().__setitem__(key, value)
-        self.codes[self.position[key]] = _CODE[value]
+        self.codes[self.incidence.index[key]] = _CODE[value]
 
     def snapshot(self) -> _TrackedStatus:
-        return _TrackedStatus(self, self.keys_, (self.codes, self.position))
+        return _TrackedStatus(self, self.incidence, self.codes)
 
     def codes_view(self) -> np.ndarray:
         view = self.codes.view()
@@ -563,7 +563,7 @@ def _protect(table: CountTable, small_max: int) -> Protected:
             relations_of[k].append(i)
     totals = _is_total(table)
     incidence = _Incidence.of(table, relations)
-    status = _TrackedStatus(status, incidence.keys)
+    status = _TrackedStatus(status, incidence)
     reachable = _ShownByComponent(incidence, status)
     stuck: set[Key] = set()
     while True:
@@ -636,8 +636,7 @@ class _ShownByComponent:
         from scipy.sparse.csgraph import connected_components
 
         incidence = self.incidence
-        self.keys = incidence.keys
-        self.index = {k: i for i, k in enumerate(self.keys)}
+        self.keys, self.index = incidence.keys, incidence.index
         n, m = len(self.keys), incidence.n_relations
         # cells and relations as the nodes of one graph: a cell is joined to its relations
         rows = np.concatenate([incidence.cell, n + incidence.rel])
