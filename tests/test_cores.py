@@ -145,3 +145,21 @@ def test_workers_are_the_cores_at_most_eight_unless_told(monkeypatch):
         monkeypatch.setenv(cores.WORKERS_ENV, wrong)
         with pytest.raises(UsageError, match="TRSCOHORT_WORKERS must be a whole number"):
             cores.workers()
+
+
+def test_a_wrong_worker_setting_stops_the_run_before_anything_is_built(
+    monkeypatch, tmp_path, capsys
+):
+    from trscohort.cli import main
+    from trscohort.contract import default_input_dir
+
+    monkeypatch.setenv(cores.WORKERS_ENV, "abc")
+    warehouse, out = tmp_path / "wh" / "t.duckdb", tmp_path / "out"
+    args = ["run", "--input", str(default_input_dir()), "--warehouse", str(warehouse)]
+    assert main([*args, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err
+        == "error: TRSCOHORT_WORKERS must be a whole number of processes (1 or more), not 'abc'\n"
+    )
+    assert not warehouse.exists() and not out.exists()  # refused before the models, not after

@@ -57,9 +57,11 @@ def check_inputs(options: RunOptions) -> Config:
 
     from trscohort.contract import discover_sources
     from trscohort.ingest.raw import check_source
+    from trscohort.publication.cores import workers
 
     config = load_config(options.config_path)
     mapping = load_mapping(options.mapping_path)
+    workers()  # a wrong TRSCOHORT_WORKERS is refused now, not after the models
     if options.as_of:
         try:
             dt.date.fromisoformat(options.as_of)
