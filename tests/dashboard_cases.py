@@ -177,8 +177,9 @@ def _tables_with_patient_site(con) -> list[str]:
 
 def spread_over_sites(warehouse: Path, sites: int) -> None:
     """Reassign every patient to one of `sites` sites (a hash of the id: reproducible), in
-    every table that carries a patient's site; the quality-indicator mart, which keeps each
-    unit's site, is rebuilt with the new sites."""
+    every table that carries a patient's site; the marts counted per site (the quality
+    indicators, which keep each unit's site, the monitoring per site and month) are built
+    again with the new sites."""
     from trscohort.models import Model, build_model, transform_context
 
     site = f"'site_' || lpad(CAST(hash(patient_id) % {int(sites)} AS VARCHAR), 2, '0')"
@@ -188,4 +189,20 @@ def spread_over_sites(warehouse: Path, sites: int) -> None:
             con.execute(f"UPDATE {table} SET site = {site}")
         if has_table(con, "marts.qi_indicator_patients"):
             con.execute(f"UPDATE marts.qi_indicator_patients SET site = {site}")
-            build_model(con, Model("marts", "qi_indicators"), transform_context(load_config()))
+        for table in _site_aggregates(con):  # counted from the tables above: counted again
+            build_model(con, Model(*table.split(".")), transform_context(load_config()))
+
+
+def _site_aggregates(con) -> list[str]:
+    """Built mart models counted per site (a site column, no patient id), such as the
+    monitoring windows per site and month and the quality indicators."""
+    from trscohort.models import transform_models
+
+    rows = con.execute(
+        "SELECT table_schema || '.' || table_name FROM information_schema.columns "
+        "WHERE table_schema = 'marts' GROUP BY ALL "
+        "HAVING bool_or(column_name = 'site') AND NOT bool_or(column_name = 'patient_id') "
+        "ORDER BY 1"
+    ).fetchall()
+    models = {m.table for m in transform_models()}
+    return [t for (t,) in rows if t in models]

@@ -30,6 +30,7 @@ from tests.security.attacker import (
 from trscohort.config import load_config
 from trscohort.dashboards import adverse_events, anc, common
 from trscohort.dashboards.client import SHOWN_SMALL, SHOWN_WITHHELD, script_json
+from trscohort.models import Model, build_model, transform_context
 
 K = 10
 DAYS_PER_YEAR = 365.25
@@ -482,11 +483,11 @@ def test_ae_patients_at_risk_counted_by_hand(monkeypatch):
 
 def test_anc_week_bands_by_hand_and_named_from_their_first_week():
     """Bands of the default schedule, by hand: weekly to 26, two-weekly to 52, four-weekly
-    to 104, then '>104' (a result without a week too); counting by a band's first week and
-    naming it after gives every week the band of its own."""
+    to 104, then '>104' (a result without a week too); counting by a band's first week (the
+    results mart per month, marts.anc_results_by_month) and naming it after gives every week
+    the band of its own."""
     con = duckdb.connect()
     band = f"(SELECT {anc.WEEK_BAND_SQL} FROM (SELECT CAST(? AS INTEGER) AS treatment_week))"
-    start = f"(SELECT {anc.WEEK_BAND_START_SQL} FROM (SELECT CAST(? AS INTEGER) AS treatment_week))"
 
     def named(week):
         return con.execute(f"SELECT {band}", [week]).fetchone()[0]
@@ -496,5 +497,21 @@ def test_anc_week_bands_by_hand_and_named_from_their_first_week():
     assert {w: named(w) for w in by_hand} == by_hand
     assert named(None) == ">104"
     weeks = [None, *range(-3, 200)]
-    firsts = [con.execute(f"SELECT {start}", [w]).fetchone()[0] for w in weeks]
+    # each week's one result in a month of its own: the mart's row of that month is its band
+    con.execute("CREATE SCHEMA marts")
+    con.execute(
+        "CREATE TABLE marts.anc_results AS SELECT 'P1' AS patient_id, 'A' AS site, "
+        "CAST(DATE '2000-01-01' + INTERVAL (i) MONTH AS DATE) AS collected_date, "
+        "w AS treatment_week, 'normal' AS anc_category, 'continue' AS required_action "
+        "FROM (SELECT unnest(?) AS w, generate_subscripts(?, 1) AS i)",
+        [weeks, weeks],
+    )
+    build_model(con, Model("marts", "anc_results_by_month"), transform_context(load_config()))
+    firsts = [
+        row[0]
+        for row in con.execute(
+            "SELECT week_band_start FROM marts.anc_results_by_month ORDER BY month"
+        ).fetchall()
+    ]
+    assert len(firsts) == len(weeks)
     assert [named(f) for f in firsts] == [named(w) for w in weeks]

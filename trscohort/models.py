@@ -222,11 +222,18 @@ def render_slice(
     hash(key) % slices = index); the whole model when slices is 1."""
     if slices == 1:
         return render(model, context)
+    where = f"hash({key}) % {int(slices)} = {int(index)}"
+    return render_reading(
+        model, context, {table: f"(SELECT * FROM {table} WHERE {where})" for table in sliced}
+    )
+
+
+def render_reading(model: Model, context: Mapping[str, Any], relations: Mapping[str, str]) -> str:
+    """The model with each table in `relations` read from the relation given for it (a
+    subquery) instead of the table itself."""
 
     def ref(table: str) -> str:
-        if table in sliced:
-            return f"(SELECT * FROM {table} WHERE hash({key}) % {int(slices)} = {int(index)})"
-        return table
+        return relations.get(table, table)
 
     return _ENV.get_template(model.template).render(**context, ref=ref)
 

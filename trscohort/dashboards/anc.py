@@ -26,6 +26,7 @@ from trscohort.dashboards.common import (
     Page,
     Period,
     Unavailable,
+    aggregate_mart,
     base_layout,
     count_bars,
     filter_note,
@@ -36,9 +37,9 @@ from trscohort.dashboards.common import (
     protected_table,
     require,
     resolve_config,
-    site_join,
     site_key,
     sites,
+    sql_text,
     time_key,
     where,
     withheld_bars,
@@ -57,7 +58,8 @@ ANC_RESULTS = "marts.anc_results"
 EXPOSURE = "intermediate.clozapine_exposure"
 CATEGORIES = ("normal", "mild", "moderate", "severe")
 
-# Week bands follow the default schedule: weekly to 26, two-weekly to 52, then 4-weekly to 104.
+# Week bands follow the default schedule: weekly to 26, two-weekly to 52, then 4-weekly to 104;
+# named from a band's first week (marts.anc_results_by_month counts per band that way).
 WEEK_BAND_SQL = """
 CASE
     WHEN treatment_week <= 0 THEN 'baseline'
@@ -71,29 +73,20 @@ CASE
     ELSE '>104'
 END
 """
-# The first week of a band (0 for baseline): results are counted per this integer and the band
-# named once per count, not once per result (19 million results at 1,000,000 patients).
-WEEK_BAND_START_SQL = """
-CASE
-    WHEN treatment_week <= 0 THEN 0
-    WHEN treatment_week <= 26 THEN treatment_week
-    WHEN treatment_week <= 52 THEN 27 + 2 * ((treatment_week - 27) // 2)
-    WHEN treatment_week <= 104 THEN 53 + 4 * ((treatment_week - 53) // 4)
-    ELSE 105
-END
-"""
+RESULTS_BY_MONTH = "marts.anc_results_by_month"
+PATIENTS_BY_YEAR = "marts.anc_patients_by_year"
 
 
-def _by_band_sql(con, time_sql: str, keys: Sequence[str]) -> str:
-    """SQL for results per site, `time_sql` (of r.collected_date, as `time`), week band and
-    `keys` (columns of the results mart), as (site, time, band, *keys, n)."""
-    join, site = site_join(con, ANC_RESULTS, "r")
+def _by_band_sql(con, time_sql: str, keys: Sequence[str], config) -> str:
+    """SQL for results per site, `time_sql` (of the month the samples were taken in, as
+    `time`), week band and `keys` (columns of the results mart), as (site, time, band, *keys,
+    n): from the site x month mart, the band named once per count."""
+    require(con, ANC_RESULTS)
     return f"""
         SELECT site, time, {WEEK_BAND_SQL} AS band, {", ".join(keys)}, n FROM (
-            SELECT {site} AS site, {time_sql} AS time, {WEEK_BAND_START_SQL} AS treatment_week,
-                   {", ".join(f"r.{k}" for k in keys)}, count(*) AS n
-            FROM {ANC_RESULTS} AS r {join}
-            WHERE r.collected_date IS NOT NULL
+            SELECT coalesce(site, {sql_text(NO_SITE)}) AS site, {time_sql} AS time,
+                   week_band_start AS treatment_week, {", ".join(keys)}, sum(results) AS n
+            FROM {aggregate_mart(con, RESULTS_BY_MONTH, config)}
             GROUP BY ALL
         )
     """
@@ -118,11 +111,11 @@ def _band_label(band: str) -> str:
 ALL_WEEKS = "all weeks"
 
 
-def _years(con) -> list[str]:
+def _years(con, config) -> list[str]:
     require(con, ANC_RESULTS)
     rows = con.execute(
-        f"SELECT DISTINCT CAST(year(collected_date) AS VARCHAR) FROM {ANC_RESULTS} "
-        "WHERE collected_date IS NOT NULL ORDER BY 1"
+        "SELECT DISTINCT CAST(year(month) AS VARCHAR) "
+        f"FROM {aggregate_mart(con, RESULTS_BY_MONTH, config)} ORDER BY 1"
     ).fetchall()
     return [r[0] for r in rows]
 
@@ -137,7 +130,7 @@ def results_table(con, config) -> CountTable:
     require(con, ANC_RESULTS)
     rows = con.execute(
         "SELECT site, CAST(time AS VARCHAR), band, anc_category, n "
-        f"FROM ({_by_band_sql(con, 'year(r.collected_date)', ['anc_category'])})"
+        f"FROM ({_by_band_sql(con, 'year(month)', ['anc_category'], config)})"
     ).fetchall()
     counts = {(s, y, b, c): n for s, y, b, c, n in rows}
     shown_time = _shown_time(con)
@@ -146,7 +139,7 @@ def results_table(con, config) -> CountTable:
         counts,
         [
             Hierarchy.flat([*sites(con), NO_SITE], ALL_SITES),
-            Hierarchy.flat(_years(con), ALL_TIME),
+            Hierarchy.flat(_years(con, config), ALL_TIME),
             Hierarchy.flat(sorted({b for _, _, b, _ in counts}), ALL_WEEKS),
             Hierarchy.roots(sorted({c for *_, c in counts}, key=str)),
         ],
@@ -157,22 +150,11 @@ def results_table(con, config) -> CountTable:
 def patients_table(con, config) -> CountTable:
     """Distinct patients per site, year (or all years) and category: patients add up over
     sites, not over years or categories (a patient counts in each)."""
-    # Distinct (patient, year, category) first: 19 M results at 1M become about 1 M rows
-    # (6.6 s -> 3.1 s under load); a result without a date counts in all years only.
-    join, site = site_join(con, ANC_RESULTS, "r")
+    require(con, ANC_RESULTS)
     rows = con.execute(
-        f"""
-        WITH per_year AS MATERIALIZED (
-            SELECT DISTINCT {site} AS site, r.patient_id, year(r.collected_date) AS year,
-                   r.anc_category
-            FROM {ANC_RESULTS} AS r {join}
-        )
-        SELECT site, CAST(year AS VARCHAR), anc_category, count(*)
-        FROM per_year WHERE year IS NOT NULL GROUP BY ALL
-        UNION ALL
-        SELECT site, '{ALL_TIME}', anc_category, count(DISTINCT patient_id)
-        FROM per_year GROUP BY ALL
-        """
+        f"SELECT coalesce(site, {sql_text(NO_SITE)}), "
+        f"coalesce(CAST(result_year AS VARCHAR), {sql_text(ALL_TIME)}), anc_category, patients "
+        f"FROM {aggregate_mart(con, PATIENTS_BY_YEAR, config)}"
     ).fetchall()
     counts = {(s, y, c): n for s, y, c, n in rows}
     shown_time = _shown_time(con)
@@ -181,7 +163,7 @@ def patients_table(con, config) -> CountTable:
         counts,
         [
             Hierarchy.flat([*sites(con), NO_SITE], ALL_SITES),
-            Hierarchy.roots([*_years(con), ALL_TIME]),
+            Hierarchy.roots([*_years(con, config), ALL_TIME]),
             Hierarchy.roots(sorted({c for *_, c in counts}, key=str)),
         ],
         lambda key: key[0] != NO_SITE and shown_time(key[1]),
@@ -561,11 +543,10 @@ def client_data(con, config: Mapping[str, Any]) -> dict:
         ANC_RESULTS,
         ("patient_id", "collected_date", "anc_category", "required_action", "treatment_week"),
     )
-    month_start = "date_trunc('month', r.collected_date)"
     rows = con.execute(
         "SELECT site, strftime(time, '%Y-%m'), band, coalesce(anc_category, 'indeterminate'), "
         "coalesce(required_action, ''), n FROM "
-        f"({_by_band_sql(con, month_start, ['anc_category', 'required_action'])})"
+        f"({_by_band_sql(con, 'month', ['anc_category', 'required_action'], config)})"
     ).fetchall()
     leaves = {(s, m, b, c, a): int(n) for s, m, b, c, a, n in rows}
     site_list = sites(con)

@@ -23,6 +23,7 @@ from trscohort.dashboards.common import (
     Page,
     Period,
     Unavailable,
+    aggregate_mart,
     base_layout,
     count_bars,
     filter_note,
@@ -33,9 +34,9 @@ from trscohort.dashboards.common import (
     protected_table,
     require,
     resolve_config,
-    site_join,
     site_key,
     sites,
+    sql_text,
     time_key,
     withheld_bars,
 )
@@ -43,6 +44,8 @@ from trscohort.publication.suppression import CountTable, Hierarchy, cube
 
 WINDOWS = "intermediate.monitoring_windows"
 ADHERENCE = "marts.monitoring_adherence"
+WINDOWS_BY_MONTH = "marts.monitoring_by_month"
+ADHERENT_BY_MONTH = "marts.anc_adherent_patients_by_month"
 GAPS = "marts.monitoring_gaps"
 
 ANC_RULES = ("MON-ANC-0", "MON-ANC-1", "MON-ANC-2", "MON-ANC-3")
@@ -110,10 +113,10 @@ def _rule_hierarchy(rules: list[str]) -> Hierarchy:
     return Hierarchy(parents)
 
 
-def _leaf_counts(con) -> tuple[dict, str]:
+def _leaf_counts(con, config) -> tuple[dict, str]:
     """{(site, month, rule, observed|missed): windows} and the finest time the data has."""
     if has_table(con, WINDOWS):
-        return _window_leaves(con), "month"
+        return _window_leaves(con, config), "month"
     require(con, ADHERENCE, ("patient_id", "rule_id", "expected_tests", "observed_tests"))
     rows = con.execute(
         f"SELECT p.site, '{ALL_TIME}', a.rule_id, sum(a.observed_tests), "
@@ -137,7 +140,7 @@ def windows_table(con, config) -> CountTable:
     group, ANC weeks 1 on), as every monitoring chart publishes them: shares by year and rule
     (per site and for all sites), shares by month for the ANC phases and missed windows by
     month and group (for all sites: by site and month nearly every count would be small)."""
-    counts, finest = _leaf_counts(con)
+    counts, finest = _leaf_counts(con, config)
     site_list = sites(con)
     months = sorted({k[1] for k in counts})
     rules = sorted({k[2] for k in counts})
@@ -466,18 +469,12 @@ def _client_rules(rules: list[str]) -> Hierarchy:
     return Hierarchy(parents)
 
 
-def _window_leaves(con) -> dict:
-    """{(site, month, rule, observed|missed): windows} from the window-level table."""
+def _window_leaves(con, config) -> dict:
+    """{(site, month, rule, observed|missed): windows} from the windows' site x month mart."""
     require(con, WINDOWS, ("patient_id", "rule_id", "window_start", "is_observed"))
-    # Counted per month's first day, the month named once per count (28 M windows at 1M).
-    join, site = site_join(con, WINDOWS, "w")
     rows = con.execute(
-        "SELECT site, strftime(month, '%Y-%m'), rule_id, observed, missed FROM ("
-        f"SELECT {site} AS site, date_trunc('month', w.window_start) AS month, w.rule_id, "
-        f"count(*) FILTER (WHERE w.is_observed) AS observed, "
-        f"count(*) FILTER (WHERE NOT w.is_observed) AS missed "
-        f"FROM {WINDOWS} AS w {join} "
-        f"WHERE w.window_start IS NOT NULL GROUP BY ALL)"
+        f"SELECT coalesce(site, {sql_text(NO_SITE)}), strftime(month, '%Y-%m'), rule_id, "
+        f"windows_observed, windows_missed FROM {aggregate_mart(con, WINDOWS_BY_MONTH, config)}"
     ).fetchall()
     return _observed_missed(rows)
 
@@ -491,19 +488,13 @@ def _observed_missed(rows) -> dict:
     return counts
 
 
-def _patient_leaves(con) -> dict:
+def _patient_leaves(con, config) -> dict:
     """{(site, month, fully|not fully): patients with an ANC window (week 1 on) starting that
     month}; fully adherent = every such window of the month observed (MON-ANC-1..3)."""
-    rules = ", ".join(f"'{r}'" for r in ANC_RULES[1:])
-    join, site = site_join(con, WINDOWS, "w")
     rows = con.execute(
-        "SELECT site, strftime(month, '%Y-%m'), fully, not_fully FROM ("
-        f"SELECT m.site, m.month, count(*) FILTER (WHERE m.all_observed) AS fully, "
-        f"count(*) FILTER (WHERE NOT m.all_observed) AS not_fully "
-        f"FROM (SELECT {site} AS site, w.patient_id, date_trunc('month', w.window_start) AS month, "
-        f"bool_and(w.is_observed) AS all_observed FROM {WINDOWS} AS w {join} "
-        f"WHERE w.window_start IS NOT NULL AND w.rule_id IN ({rules}) GROUP BY ALL) AS m "
-        f"GROUP BY ALL)"
+        f"SELECT coalesce(site, {sql_text(NO_SITE)}), strftime(month, '%Y-%m'), "
+        "patients_fully_adherent, patients_not_fully_adherent "
+        f"FROM {aggregate_mart(con, ADHERENT_BY_MONTH, config)}"
     ).fetchall()
     counts = {}
     for site, month, fully, not_fully in rows:
@@ -528,8 +519,8 @@ def client_data(con, config: Mapping[str, Any]) -> dict:
     site_list = sites(con)
     site_dim = Hierarchy.flat([*site_list, NO_SITE], ALL_SITES)
     site_index = {ALL_SITES: -1, **{s: i for i, s in enumerate(site_list)}}
-    windows = _window_leaves(con)
-    people = _patient_leaves(con)
+    windows = _window_leaves(con, config)
+    people = _patient_leaves(con, config)
     months = sorted({k[1] for k in windows} | {k[1] for k in people})
     rules = sorted({k[2] for k in windows})
     rule_dim = _client_rules(rules)

@@ -1,0 +1,27 @@
+-- Events and days at risk (all episodes) per site, course start year, event and stratum of
+-- every stratifier (the adverse-events page reads this, not the 22 million person-time rows
+-- of 1,000,000 patients). No patient identifier.
+SELECT
+    site,
+    year(segment_start - CAST(start_day AS INTEGER)) AS start_year,
+    event_id,
+    time_since_start,
+    dose_band,
+    age_band,
+    sex,
+    course,
+    exposure,
+    sum(events) AS events,
+    sum(days) AS days
+FROM {{ ref('marts.clozapine_person_time') }}
+WHERE analysis = 'all_episodes'
+GROUP BY
+    site,
+    year(segment_start - CAST(start_day AS INTEGER)),
+    event_id,
+    time_since_start,
+    dose_band,
+    age_band,
+    sex,
+    course,
+    exposure
