@@ -28,7 +28,7 @@ from tests.security.attacker import (
     zeros_read_as_possible,
 )
 from trscohort.config import load_config
-from trscohort.dashboards import adverse_events, anc, common
+from trscohort.dashboards import adverse_events, anc
 from trscohort.dashboards.client import SHOWN_SMALL, SHOWN_WITHHELD, script_json
 from trscohort.models import Model, build_model, transform_context
 
@@ -441,7 +441,7 @@ def test_ae_stratum_missing_in_the_mart_is_unknown_not_all():
     assert cells[("*", "*", "AE-NEU", ("age_band", "unknown"))] == (12, None)
 
 
-def test_ae_patients_at_risk_counted_by_hand(monkeypatch):
+def test_ae_patients_at_risk_counted_by_hand():
     """Distinct patients with days at risk, by hand: N1 has two segments (weeks 0-4 and 5-18,
     one course started 2021) at risk of AE-NEU and AE-GI; N2 one segment of AE-GI only (its
     AE-NEU segment has 0 days: not at risk); S1 (south) a course started 2022, AE-GI. A
@@ -473,12 +473,26 @@ def test_ae_patients_at_risk_counted_by_hand(monkeypatch):
         ("north", "*", "AE-GI", ("age_band", "25-34")): 2,
         ("*", "*", "AE-NEU", ("sex", "F")): 1,
     }
-    for chunk in (62, 1):
-        monkeypatch.setattr(common, "MEMBER_BITS", chunk)
-        found = adverse_events._patients_at_risk(con)
-        assert {k: found.get(k) for k in expected} == expected, chunk
-        assert ("south", "2022", "AE-NEU", OVERALL) not in found
-        assert ("north", "2021", "AE-NEU", ("time_since_start", "weeks 0-4")) in found
+    found = adverse_events._patients_at_risk(con, load_config())
+    assert {k: found.get(k) for k in expected} == expected
+    assert ("south", "2022", "AE-NEU", OVERALL) not in found
+    assert ("north", "2021", "AE-NEU", ("time_since_start", "weeks 0-4")) in found
+
+
+def test_ae_patients_at_risk_of_more_events_than_one_integer_has_bits():
+    """Each event is a bit of one integer, 62 per chunk: with 64 events, event k at risk for
+    the first k + 1 of 64 patients (by hand: AE-X00 1 patient ... AE-X63 64), each event's
+    count is its own, across the chunk boundary too."""
+    patients = [f"PAT-N-{i:04d}" for i in range(1, 65)]
+    rows = [
+        (f"AE-X{k:02d}", patient, "2021-01-01", 0, "weeks 0-4", "<300", 0, 28)
+        for k in range(64)
+        for patient in patients[: k + 1]
+    ]
+    con = _ae_warehouse(rows=rows, sites=dict.fromkeys(patients, "north"))
+    found = adverse_events._patients_at_risk(con, load_config())
+    overall = {k[2]: n for k, n in found.items() if k[:2] == ("north", "2021") and k[3] == OVERALL}
+    assert overall == {f"AE-X{k:02d}": k + 1 for k in range(64)}
 
 
 def test_anc_week_bands_by_hand_and_named_from_their_first_week():

@@ -67,6 +67,7 @@ AGGREGATES = (
     "marts.anc_results_by_month",
     "marts.anc_patients_by_year",
     "marts.ae_person_time_by_year",
+    "marts.ae_patients_at_risk",
 )
 
 

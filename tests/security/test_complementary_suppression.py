@@ -727,7 +727,7 @@ def test_the_reader_does_recover_cells_when_only_small_counts_are_suppressed(
 
     warehouse = pages[0]
 
-    def primary_only(table, small_max):
+    def primary_only(table, small_max, *, report=True):
         status = {
             k: Status.HIDDEN
             if not table.published[k]

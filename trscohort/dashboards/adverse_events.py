@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from trscohort.dashboards import privacy
-from trscohort.dashboards.client import ClientChart, ClientPage, encode
+from trscohort.dashboards.client import ClientChart, ClientPage, published_cells
 from trscohort.dashboards.common import (
     ALL_SITES,
     ALL_TIME,
@@ -30,18 +30,21 @@ from trscohort.dashboards.common import (
     Unavailable,
     aggregate_mart,
     base_layout,
-    member_bit_sql,
-    member_chunks,
-    member_counts_sql,
     no_data,
     protected_table,
     require,
     resolve_config,
-    site_join,
     sites,
     sql_text,
 )
-from trscohort.publication.suppression import CountTable, Hierarchy, Status, cube, protect
+from trscohort.publication.cores import map_on_cores
+from trscohort.publication.suppression import (
+    CountTable,
+    Hierarchy,
+    cube,
+    protect,
+    record_exposed,
+)
 
 RATES = "marts.ae_rates"
 CUMULATIVE = "marts.ae_cumulative_incidence"
@@ -620,6 +623,7 @@ def fig_ae_attrition(
 
 PERSON_TIME = "marts.clozapine_person_time"
 PERSON_TIME_BY_YEAR = "marts.ae_person_time_by_year"
+AT_RISK = "marts.ae_patients_at_risk"
 STRATIFIERS = ("overall", "time_since_start", "dose_band", "age_band", "sex", "course", "exposure")
 STRATUM_COLUMNS = STRATIFIERS[1:]  # columns of marts.clozapine_person_time
 STRATIFIER_TOTAL = "*"  # a stratifier's strata added up: the overall count again (hidden cell)
@@ -708,69 +712,20 @@ def _stratum_case_sql() -> tuple[str, str]:
     return stratifier, stratum
 
 
-def _patients_at_risk(con) -> dict[tuple, int]:
+def _patients_at_risk(con, config) -> dict[tuple, int]:
     """Distinct patients with days at risk per site (and all sites), course start year (and
-    all years), event and stratum {(site, year, event, (stratifier, stratum)): patients}.
-
-    Counted once per patient and segment rather than per event: a patient's segments are
-    the same for every event (only the first-only events end at the first one), so each
-    (patient, start year, strata) row carries the set of events it is at risk of as bits of
-    one integer (11 million person-time rows at 1,000,000 patients become 1.3 million). Per
-    stratum the bits are OR-ed per patient, and the patients at risk of an event are the
-    rows with its bit. A patient has one site, so all sites is the sum of the sites."""
-    where = "t.analysis = 'all_episodes' AND t.days > 0 AND t.segment_start IS NOT NULL"
-    events = [
-        row[0]
-        for row in con.execute(
-            f"SELECT DISTINCT event_id FROM {PERSON_TIME} AS t WHERE {where} ORDER BY 1"
-        ).fetchall()
-    ]
+    all years), event and stratum {(site, year, event, (stratifier, stratum)): patients}, from
+    marts.ae_patients_at_risk. A patient has one site, so all sites is the sum of the sites."""
+    rows = con.execute(
+        f"SELECT coalesce(site, {sql_text(NO_SITE)}), "
+        f"CASE WHEN all_years THEN {sql_text(ALL_TIME)} ELSE CAST(start_year AS VARCHAR) END, "
+        f"event_id, stratifier, stratum, patients FROM {aggregate_mart(con, AT_RISK, config)}"
+    ).fetchall()
     found: dict[tuple, int] = defaultdict(int)
-    for chunk in member_chunks(events):
-        sql = _at_risk_sql(con, where, len(chunk))
-        for site, year, stratifier, stratum, *counts in con.execute(sql, [chunk]).fetchall():
-            for event, n in zip(chunk, counts, strict=True):
-                for s in (site, ALL_SITES) if n else ():
-                    found[(s, year, event, (stratifier, str(stratum)))] += int(n)
+    for site, year, event, stratifier, stratum, n in rows:
+        for s in (site, ALL_SITES) if n else ():
+            found[(s, year, event, (stratifier, str(stratum)))] += int(n)
     return found
-
-
-def _at_risk_sql(con, where: str, n_events: int) -> str:
-    """The query of `_patients_at_risk` for the events in its parameter (a list, in bit
-    order): per site, start year (and all years) and stratum, the patients at risk of each."""
-    strata = ", ".join(f"('{c}')" for c in ("overall", *STRATUM_COLUMNS))
-    stratum = (
-        "CASE x.stratifier "
-        + " ".join(f"WHEN '{c}' THEN coalesce(s.{c}, 'unknown')" for c in STRATUM_COLUMNS)
-        + " ELSE 'all' END"
-    )
-    per_event = member_counts_sql("events", n_events)
-    join, site = site_join(con, PERSON_TIME, "t")
-    return f"""
-        WITH segments AS (
-            SELECT {site} AS site, t.patient_id,
-                   year(t.segment_start - CAST(t.start_day AS INTEGER)) AS start_year,
-                   {", ".join(f"CAST(t.{c} AS VARCHAR) AS {c}" for c in STRATUM_COLUMNS)},
-                   bit_or({member_bit_sql("t.event_id", "$1")}) AS events
-            FROM {PERSON_TIME} AS t {join}
-            WHERE {where} AND list_position($1, t.event_id) IS NOT NULL
-            GROUP BY ALL
-        ),
-        by_stratum AS MATERIALIZED (
-            SELECT s.site, s.patient_id, s.start_year, x.stratifier, {stratum} AS stratum,
-                   bit_or(s.events) AS events
-            FROM segments AS s CROSS JOIN (VALUES {strata}) AS x(stratifier)
-            GROUP BY ALL
-        ),
-        all_years AS (
-            SELECT site, patient_id, stratifier, stratum, bit_or(events) AS events
-            FROM by_stratum GROUP BY ALL
-        )
-        SELECT site, CAST(start_year AS VARCHAR), stratifier, stratum, {per_event}
-        FROM by_stratum GROUP BY ALL
-        UNION ALL
-        SELECT site, '{ALL_TIME}', stratifier, stratum, {per_event} FROM all_years GROUP BY ALL
-    """
 
 
 def published_person_years(
@@ -838,7 +793,7 @@ def client_data(con, config: Mapping[str, Any]) -> dict:
     (`published_person_years`)."""
     config = resolve_config(con, config)
     rows = con.execute(_person_time_sql(con, config)).fetchall()
-    at_risk = _patients_at_risk(con)
+    at_risk = _patients_at_risk(con, config)
     site_list = sites(con)
     years = sorted({r[1] for r in rows if r[1] is not None})
     events = sorted({r[2] for r in rows})
@@ -858,18 +813,23 @@ def client_data(con, config: Mapping[str, Any]) -> dict:
     site_index = {ALL_SITES: -1, **{s: i for i, s in enumerate(site_list)}}
     year_index = {ALL_TIME: -1, **{y: i for i, y in enumerate(years)}}
     stratum_index = {s: i for i, s in enumerate(strata)}
+
+    def protect_event(event: str) -> tuple[dict, str, int]:
+        """(published cells, table name, cells a reader can still work out) of one event."""
+        table = _event_table(event, by_event[event], site_h, year_h, strata)
+        protected = protect(table, small_max, report=False)
+        return published_cells(protected), table.name, len(protected.exposed)
+
+    # Events are independent tables: protected on every core (a solved leaf costs about 4).
+    costs = [4 * len(by_event[event]) for event in events]
     out_rows = []
-    for e, event in enumerate(events):
-        protected = protect(_event_table(event, by_event[event], site_h, year_h, strata), small_max)
-        for key in sorted(protected.table.values, key=repr):
-            site, year, stratum = key
-            if protected.status[key] is Status.HIDDEN:
-                continue
-            d = days.get((site, year, event, stratum), 0)
-            code = encode(protected, key)
+    for e, (cells, name, exposed) in enumerate(map_on_cores(protect_event, events, costs)):
+        record_exposed(name, exposed)
+        for (site, year, stratum), (_value, code) in cells.items():
+            d = days.get((site, year, events[e], stratum), 0)
             if d == 0 and code == 0:
                 continue  # no one at risk: nothing to show
-            patients = at_risk.get((site, year, event, stratum), 0)
+            patients = at_risk.get((site, year, events[e], stratum), 0)
             out_rows.append(
                 [
                     site_index[site],

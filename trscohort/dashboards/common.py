@@ -17,7 +17,7 @@ import contextlib
 import contextvars
 import datetime as dt
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -359,18 +359,6 @@ def patients_with_site(con: duckdb.DuckDBPyConnection) -> str:
     return f"(SELECT patient_id, {site} AS site FROM staging.patients AS p)"
 
 
-def site_join(con: duckdb.DuckDBPyConnection, table: str, alias: str) -> tuple[str, str]:
-    """(JOIN clause, site SQL) to count the rows of `table` (as `alias`) by site. The large
-    tables (ANC results, monitoring windows, person-time) carry their patient's site: no join
-    of millions of rows back to the patients (3.0 s -> 1.3 s for the ANC results at 1M). A
-    table built without it (an older warehouse) joins the staged patients as before. The
-    carried site is the staged one (trimmed, blank as NULL): only NULL needs a name, and
-    trimming every row again cost as much as the count (3.1 -> 1.8 s, monitoring windows)."""
-    if "site" in table_columns(con, table):
-        return "", f"coalesce({alias}.site, {sql_text(NO_SITE)})"
-    return f"JOIN {patients_with_site(con)} AS p USING (patient_id)", "p.site"
-
-
 def aggregate_mart(
     con: duckdb.DuckDBPyConnection, mart: str, config: Mapping[str, Any] | None
 ) -> str:
@@ -390,31 +378,12 @@ def aggregate_mart(
 
 
 def _with_site(con: duckdb.DuckDBPyConnection, table: str) -> str:
+    """`table`, or where it does not carry its patients' site (an older warehouse) the table
+    joined to the staged patients' site."""
     if not has_table(con, table) or "site" in table_columns(con, table):
         return table
-    return f"(SELECT t.*, p.site FROM {table} AS t JOIN {patients_with_site(con)} AS p USING (patient_id))"
-
-
-# Distinct patients per group and per member of a small set (such as events), in one pass:
-# each patient's members as the bits of one BIGINT (OR-ed over its rows), the patients of a
-# member the rows with its bit. A query takes up to MEMBER_BITS members; more: one per chunk.
-MEMBER_BITS = 62
-
-
-def member_chunks(members: Sequence[Any]) -> list[list[Any]]:
-    """The members in chunks of at most MEMBER_BITS, in order (a query each)."""
-    return [list(members[i : i + MEMBER_BITS]) for i in range(0, len(members), MEMBER_BITS)]
-
-
-def member_bit_sql(column: str, members: str) -> str:
-    """SQL for the bit of `column`'s value among `members` (a list parameter; NULL matches a
-    NULL member); NULL when it is not among them."""
-    return f"(CAST(1 AS BIGINT) << (list_position({members}, {column}) - 1))"
-
-
-def member_counts_sql(bits: str, n_members: int) -> str:
-    """SQL for the rows that have each of the first `n_members` bits, a column each."""
-    return ", ".join(f"sum(({bits} >> {i}) & 1)" for i in range(n_members))
+    patients = patients_with_site(con)
+    return f"(SELECT t.*, p.site FROM {table} AS t JOIN {patients} AS p USING (patient_id))"
 
 
 def time_key(period: Period, years: list[str]) -> str:

@@ -462,14 +462,14 @@ def client_data(con, config: Mapping[str, Any]) -> dict:
             month_index[month],
             indicator_index[indicator],
             stratum_index[stratum],
-            *(
-                cells.get((site, month, indicator, stratum, m), (0, 0))[1]
-                for m in (NUMERATOR, DENOMINATOR, EXCLUDED)
-            ),
+            cells.get((site, month, indicator, stratum, NUMERATOR), (0, 0))[1],
+            code,
+            cells.get((site, month, indicator, stratum, EXCLUDED), (0, 0))[1],
         ]
-        for (site, month, indicator, stratum, measure), (value, _code) in sorted(cells.items())
-        if measure == DENOMINATOR
-        and (value > 0 or cells.get((site, month, indicator, stratum, EXCLUDED), (0, 0))[0] > 0)
+        for (site, month, indicator, stratum, _), (value, code) in sorted(
+            item for item in cells.items() if item[0][4] == DENOMINATOR
+        )
+        if value > 0 or cells.get((site, month, indicator, stratum, EXCLUDED), (0, 0))[0] > 0
     ]
     values = _client_values(con, small_max, site_dim)
     level = float(config["qi"]["ci_level"])
