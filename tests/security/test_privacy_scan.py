@@ -44,6 +44,16 @@ def test_a_placeholder_birth_date_equal_to_a_config_value_does_not_block(tmp_pat
         ('<div title="P0000042">x</div>', "1 patient id"),
         ('<script type="application/json">{"x": ["P0000042"]}</script>', "1 patient id"),
         ('<script type="application/json">{"x": ["P\\u0030000042"]}</script>', "1 patient id"),
+        ('<script type="application/json">{"P\\u0030000042": 1}</script>', "1 patient id"),
+        (
+            '<script type="application/json">{"x": "a \\"q\\" P\\u0030000042"}</script>',
+            "1 patient id",
+        ),
+        ('<script type="application/json">{"x": ["<\\/p> P0000042"]}</script>', "1 patient id"),
+        (
+            '<script type="application/json">{"n": [1, 2, 3], "d": "1980-01-02"}</script>',
+            "1 birth date",
+        ),
         ("<p>P&#48;000042</p>", "1 patient id"),
         ("<p>born 1980-01-02</p>", "1 birth date"),
         ("<p>at 1980-01-02T10:30</p>", "1 birth date"),
@@ -103,3 +113,26 @@ def test_ids_of_raw_and_staged_tables_are_found(tmp_path, page, what):
     with pytest.raises(PrivacyError) as caught:
         check_published(con, [path])
     assert f"page.html ({what})" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "what"),
+    [
+        ('{"rows": [[1, 2], [3, "P\\u0030000042"]]}', "1 patient id"),  # written escaped
+        ('{"P0000042": [1, 2]}', "1 patient id"),  # a key as it is
+        ('{"rows": [[1, 2, 12345678]]}', "1 patient id"),  # a long numeric id as a number
+        ('{"rows": [1, 2, 3], "note": "week 8 of 30"', None),  # not JSON after all: its text
+    ],
+)
+def test_identifiers_are_found_in_a_json_file(tmp_path, text, what):
+    """A JSON file: its text as it is and its strings decoded; the numbers of its arrays are
+    tokens of the text (short ones, like counts, are never searched)."""
+    con = _warehouse(["P0000042", "12345678", "8"], ["1980-01-02"] * 3)
+    path = tmp_path / "data.json"
+    path.write_text(text)
+    if what is None:
+        check_published(con, [path])
+        return
+    with pytest.raises(PrivacyError) as caught:
+        check_published(con, [path])
+    assert f"data.json ({what})" in str(caught.value)
