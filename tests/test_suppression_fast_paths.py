@@ -211,3 +211,31 @@ def test_the_tracked_status_codes_follow_every_change_and_a_snapshot_keeps_its_o
     assert set(incidence.codes(snapshot).tolist()) == {0}  # all still shown
     with pytest.raises(ValueError):  # callers read it; only the dict's changes write it
         incidence.codes(tracked)[0] = 3
+
+
+def test_a_cube_checks_its_counts_and_relations_once_as_add_and_add_sum_did():
+    """`cube` fills the table without `add`/`add_sum` per cell: the same cells, publication
+    flags and relations (each node's children in the hierarchy's order), and the same errors."""
+    from trscohort.publication.suppression import CountTable, Hierarchy, cube
+
+    sites = Hierarchy.flat(["north", "south", "east"], "all")
+    parts = Hierarchy({"seen": "due", "missed": "due", "due": None})
+    leaves = {("north", "seen"): 4, ("north", "missed"): 1, ("south", "seen"): 12}
+    built = cube("t", leaves, [sites, parts], lambda key: key[0] != "east")
+    by_hand = CountTable("t")
+    for site in ("north", "south", "east", "all"):
+        for part in ("seen", "missed", "due"):
+            count = sum(
+                n for (s, p), n in leaves.items() if site in (s, "all") and part in (p, "due")
+            )
+            by_hand.add((site, part), count, published=site != "east")
+    for site in ("north", "south", "east", "all"):
+        by_hand.add_sum((site, "due"), [(site, "seen"), (site, "missed")])
+    for part in ("seen", "missed", "due"):
+        by_hand.add_sum(("all", part), [(s, part) for s in ("north", "south", "east")])
+    assert built.values == by_hand.values and built.published == by_hand.published
+    assert sorted(built.sums) == sorted(by_hand.sums)
+    with pytest.raises(ValueError, match="negative count"):
+        cube("t", {("north", "seen"): -1}, [sites, parts], lambda key: True)
+    with pytest.raises(ValueError, match="is not the sum of its parts"):  # a total as a leaf
+        cube("t", {("all", "seen"): 3, ("north", "seen"): 1}, [sites, parts], lambda key: True)

@@ -810,15 +810,31 @@ def cube(
     too, which hides nothing a reader could derive, since the cell was never published."""
     values = cube_counts(leaf_counts, dimensions, keep)
     table = CountTable(name)
+    # What `add` and `add_sum` would check, once for the whole cube (thousands of small
+    # cubes per page): counts not negative, each total the sum of its parts.
     for key, value in values.items():
-        table.add(key, value, published=published(key))
-    children = [{n: h.children(n) for n in h.nodes} for h in dimensions]
-    for key in values:
-        for d in range(len(dimensions)):
-            kids = children[d][key[d]]
+        if value < 0:
+            table.add(key, value)  # raises, with the cell named
+    table.values = values
+    table.published = {key: published(key) for key in values}
+    children = [_children_of(h) for h in dimensions]
+    for key, value in values.items():
+        for d, kids_of in enumerate(children):
+            kids = kids_of.get(key[d])
             if not kids:
                 continue
-            parts = [key[:d] + (kid,) + key[d + 1 :] for kid in kids]
+            parts = tuple(key[:d] + (kid,) + key[d + 1 :] for kid in kids)
             if all(p in values for p in parts):
-                table.add_sum(key, parts)
+                if value != sum(values[p] for p in parts):
+                    raise ValueError(f"{name}: {key} is not the sum of its parts")
+                table.sums.append((key, parts))
     return table
+
+
+def _children_of(hierarchy: Hierarchy) -> dict[Hashable, list[Hashable]]:
+    """Each node's children in the hierarchy's order (`Hierarchy.children` of every node)."""
+    kids: dict[Hashable, list[Hashable]] = defaultdict(list)
+    for node, parent in hierarchy.parents.items():
+        if parent is not None:
+            kids[parent].append(node)
+    return kids
