@@ -873,7 +873,7 @@ PAGE = Page(
     ),
     client=ClientPage(
         build=lambda con, config: client_data(con, config),
-        reads=(PERSON_TIME,),
+        reads=(PERSON_TIME, PERSON_TIME_BY_YEAR, AT_RISK),
         charts=(
             ClientChart(
                 "ae_incidence",

@@ -454,7 +454,7 @@ PAGE = Page(
     ),
     client=ClientPage(
         build=lambda con, config: client_data(con, config),
-        reads=(ANC_RESULTS, EXPOSURE),
+        reads=(ANC_RESULTS, RESULTS_BY_MONTH, PATIENTS_BY_YEAR, EXPOSURE),
         charts=(
             ClientChart(
                 "anc_categories_by_week",

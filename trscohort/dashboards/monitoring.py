@@ -607,7 +607,7 @@ PAGE = Page(
     ),
     client=ClientPage(
         build=client_data,
-        reads=(WINDOWS,),
+        reads=(WINDOWS, WINDOWS_BY_MONTH, ADHERENT_BY_MONTH),
         charts=(
             ClientChart(
                 "anc_adherence_by_phase",
