@@ -14,6 +14,7 @@ difference is such a count; a median and quartiles are withheld when they summar
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
@@ -418,6 +419,39 @@ def _client_values(con, small_max: int, site_dim: Hierarchy) -> dict[tuple[str, 
     return out
 
 
+def _count_rows(
+    cells: Mapping[tuple, tuple[int, int]],
+    site_index: Mapping[str, int],
+    month_index: Mapping[str, int],
+    indicator_index: Mapping[str, int],
+    stratum_index: Mapping[str, int],
+) -> list[list[int]]:
+    """[site, month, indicator, stratum, numerator, denominator, excluded] (embedded values)
+    of every published cell with a denominator or exclusions, in the order of its key."""
+    by_cell: dict[tuple, dict[str, tuple[int, int]]] = defaultdict(dict)
+    for key, cell in cells.items():
+        by_cell[key[:4]][key[4]] = cell
+    none = (0, 0)
+    rows = []
+    for cell in sorted(k for k, measures in by_cell.items() if DENOMINATOR in measures):
+        measures = by_cell[cell]
+        value, code = measures[DENOMINATOR]
+        if value > 0 or measures.get(EXCLUDED, none)[0] > 0:
+            site, month, indicator, stratum = cell
+            rows.append(
+                [
+                    site_index[site],
+                    month_index[month],
+                    indicator_index[indicator],
+                    stratum_index[stratum],
+                    measures.get(NUMERATOR, none)[1],
+                    code,
+                    measures.get(EXCLUDED, none)[1],
+                ]
+            )
+    return rows
+
+
 def client_data(con, config: Mapping[str, Any]) -> dict:
     """The page's aggregate table: numerator, denominator and exclusions by site (and all
     sites) x month x indicator x stratum, protected part by part (one month, indicator and
@@ -456,21 +490,7 @@ def client_data(con, config: Mapping[str, Any]) -> dict:
     month_index = {m: i for i, m in enumerate(months)}
     indicator_index = {x: i for i, x in enumerate(indicators)}
     stratum_index = {x: i for i, x in enumerate(strata)}
-    rows = [
-        [
-            site_index[site],
-            month_index[month],
-            indicator_index[indicator],
-            stratum_index[stratum],
-            cells.get((site, month, indicator, stratum, NUMERATOR), (0, 0))[1],
-            code,
-            cells.get((site, month, indicator, stratum, EXCLUDED), (0, 0))[1],
-        ]
-        for (site, month, indicator, stratum, _), (value, code) in sorted(
-            item for item in cells.items() if item[0][4] == DENOMINATOR
-        )
-        if value > 0 or cells.get((site, month, indicator, stratum, EXCLUDED), (0, 0))[0] > 0
-    ]
+    rows = _count_rows(cells, site_index, month_index, indicator_index, stratum_index)
     values = _client_values(con, small_max, site_dim)
     level = float(config["qi"]["ci_level"])
     by_id = {d.id: d for d in defs}
