@@ -239,10 +239,10 @@ class _TrackedStatus(dict):
 
 def _others(values: np.ndarray, finite: np.ndarray, rel: np.ndarray, n: int, none: float):
     """Per entry: the sum of the other entries of its relation (`none` if one is infinite)."""
-    total = np.bincount(rel, weights=np.where(finite, values, 0.0), minlength=n)
-    infinite = np.bincount(rel, weights=(~finite).astype(float), minlength=n)
     own = np.where(finite, values, 0.0)
-    others_infinite = infinite[rel] - (~finite) > 0
+    infinite = ~finite
+    total = np.bincount(rel, weights=own, minlength=n)
+    others_infinite = np.bincount(rel[infinite], minlength=n)[rel] - infinite > 0
     return np.where(others_infinite, none, total[rel] - own)
 
 
