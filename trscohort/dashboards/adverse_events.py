@@ -823,13 +823,14 @@ def client_data(con, config: Mapping[str, Any]) -> dict:
     # Events are independent tables: protected on every core (a solved leaf costs about 4).
     costs = [4 * len(by_event[event]) for event in events]
     out_rows = []
-    for e, (cells, name, exposed) in enumerate(map_on_cores(protect_event, events, costs)):
+    protected = map_on_cores(protect_event, events, costs)
+    for e, (event, (cells, name, exposed)) in enumerate(zip(events, protected, strict=True)):
         record_exposed(name, exposed)
         for (site, year, stratum), (_value, code) in cells.items():
-            d = days.get((site, year, events[e], stratum), 0)
+            d = days.get((site, year, event, stratum), 0)
             if d == 0 and code == 0:
                 continue  # no one at risk: nothing to show
-            patients = at_risk.get((site, year, events[e], stratum), 0)
+            patients = at_risk.get((site, year, event, stratum), 0)
             out_rows.append(
                 [
                     site_index[site],
