@@ -738,10 +738,10 @@ def test_the_reader_does_recover_cells_when_only_small_counts_are_suppressed(
         }
         return suppression.Protected(table, status, small_max)
 
-    from trscohort.dashboards import adverse_events
+    from trscohort.dashboards import client
 
     monkeypatch.setattr(suppression, "protect", primary_only)
-    monkeypatch.setattr(adverse_events, "protect", primary_only)
+    monkeypatch.setattr(client, "protect", primary_only)
     with duckdb.connect(str(warehouse), read_only=True) as con:
         published = write_dashboards(con, tmp_path, pages=["funnel", "adverse_events"])
     charts = {}

@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from trscohort.dashboards import privacy
-from trscohort.dashboards.client import ClientChart, ClientPage, published_cells
+from trscohort.dashboards.client import ClientChart, ClientPage, protect_each_on_cores
 from trscohort.dashboards.common import (
     ALL_SITES,
     ALL_TIME,
@@ -37,13 +37,10 @@ from trscohort.dashboards.common import (
     sites,
     sql_text,
 )
-from trscohort.publication.cores import map_on_cores
 from trscohort.publication.suppression import (
     CountTable,
     Hierarchy,
     cube,
-    protect,
-    record_exposed,
 )
 
 RATES = "marts.ae_rates"
@@ -814,18 +811,15 @@ def client_data(con, config: Mapping[str, Any]) -> dict:
     year_index = {ALL_TIME: -1, **{y: i for i, y in enumerate(years)}}
     stratum_index = {s: i for i, s in enumerate(strata)}
 
-    def protect_event(event: str) -> tuple[dict, str, int]:
-        """(published cells, table name, cells a reader can still work out) of one event."""
-        table = _event_table(event, by_event[event], site_h, year_h, strata)
-        protected = protect(table, small_max, report=False)
-        return published_cells(protected), table.name, len(protected.exposed)
-
     # Events are independent tables: protected on every core (a solved leaf costs about 4).
-    costs = [4 * len(by_event[event]) for event in events]
+    protected = protect_each_on_cores(
+        lambda event: _event_table(event, by_event[event], site_h, year_h, strata),
+        events,
+        [4 * len(by_event[event]) for event in events],
+        small_max,
+    )
     out_rows = []
-    protected = map_on_cores(protect_event, events, costs)
-    for e, (event, (cells, name, exposed)) in enumerate(zip(events, protected, strict=True)):
-        record_exposed(name, exposed)
+    for e, (event, cells) in enumerate(zip(events, protected, strict=True)):
         for (site, year, stratum), (_value, code) in cells.items():
             d = days.get((site, year, event, stratum), 0)
             if d == 0 and code == 0:

@@ -15,8 +15,8 @@ from trscohort.dashboards.client import (
     ClientChart,
     ClientPage,
     encode,
+    protect_each_on_cores,
     protect_in_parts,
-    published_cells,
 )
 from trscohort.dashboards.common import (
     ALL_SITES,
@@ -44,14 +44,11 @@ from trscohort.dashboards.common import (
     where,
     withheld_bars,
 )
-from trscohort.publication.cores import map_on_cores
 from trscohort.publication.suppression import (
     CountTable,
     Hierarchy,
     Status,
     cube,
-    protect,
-    record_exposed,
 )
 
 ANC_RESULTS = "marts.anc_results"
@@ -643,22 +640,17 @@ def protect_results(
     by_year: dict[str, dict] = defaultdict(dict)
     for key, n in leaves.items():
         by_year[key[1][:4]][key] = n
-    small_max = privacy.small_count_max(config)
-
-    def protect_year(year: str) -> tuple[dict, str, int]:
-        """(cells, table name, cells a reader can still work out) of one year."""
-        protected = protect(
-            _year_table(year, by_year[year], site_list, keys), small_max, report=False
-        )
-        return published_cells(protected), protected.table.name, len(protected.exposed)
-
     years = sorted(by_year)
     monthly: dict[tuple, tuple[int, int]] = {}
     weekly: dict[tuple, tuple[int, int]] = {}
-    costs = [len(by_year[y]) for y in years]
-    for found, name, exposed in map_on_cores(protect_year, years, costs):
-        record_exposed(name, exposed)
-        for key, cell in found.items():
+    found = protect_each_on_cores(
+        lambda year: _year_table(year, by_year[year], site_list, keys),
+        years,
+        [len(by_year[y]) for y in years],
+        privacy.small_count_max(config),
+    )
+    for cells in found:
+        for key, cell in cells.items():
             (weekly if len(key) == 4 else monthly)[key] = cell
     return monthly, weekly
 

@@ -199,6 +199,27 @@ def _part_hierarchy(h: Hierarchy, present: set) -> Hierarchy:
     return Hierarchy({n: p for n, p in h.parents.items() if n in keep})
 
 
+def protect_each_on_cores(
+    table_of: Callable[[Any], CountTable],
+    items: Sequence[Any],
+    costs: Sequence[int],
+    small_max: int,
+) -> list[dict[tuple, tuple[int, int]]]:
+    """`published_cells` of `protect(table_of(item))` for each item, in order: independent
+    tables (an ANC year, an adverse event) protected on every core, each one's cells a reader
+    can still work out reported to the caller's `recording_exposed`."""
+
+    def protect_one(item: Any) -> tuple[dict[tuple, tuple[int, int]], str, int]:
+        protected = protect(table_of(item), small_max, report=False)
+        return published_cells(protected), protected.table.name, len(protected.exposed)
+
+    found = []
+    for cells, name, exposed in map_on_cores(protect_one, items, costs):
+        record_exposed(name, exposed)
+        found.append(cells)
+    return found
+
+
 def published_cells(protected: Protected) -> dict[tuple, tuple[int, int]]:
     """{key: (count, embedded value)} of every published cell of a protected table."""
     return {
