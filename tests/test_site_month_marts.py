@@ -24,15 +24,22 @@ WINDOWS = [
 ]
 
 
+def _one_table(table: str, columns: str, rows: list[tuple]) -> duckdb.DuckDBPyConnection:
+    """An in-memory warehouse with `table` (columns as SQL) holding `rows`."""
+    con = duckdb.connect()
+    con.execute(f"CREATE SCHEMA {table.split('.')[0]}")
+    con.execute(f"CREATE TABLE {table} ({columns})")
+    con.executemany(f"INSERT INTO {table} VALUES ({', '.join(['?'] * len(rows[0]))})", rows)
+    return con
+
+
 @pytest.fixture
 def con():
-    con = duckdb.connect()
-    con.execute("CREATE SCHEMA intermediate")
-    con.execute(
-        "CREATE TABLE intermediate.monitoring_windows (site VARCHAR, patient_id VARCHAR, "
-        "rule_id VARCHAR, window_start DATE, is_observed BOOLEAN)"
+    con = _one_table(
+        "intermediate.monitoring_windows",
+        "site VARCHAR, patient_id VARCHAR, rule_id VARCHAR, window_start DATE, is_observed BOOLEAN",
+        WINDOWS,
     )
-    con.executemany("INSERT INTO intermediate.monitoring_windows VALUES (?, ?, ?, ?, ?)", WINDOWS)
     yield con
     con.close()
 
@@ -70,13 +77,12 @@ RESULTS = [
 
 @pytest.fixture
 def results():
-    con = duckdb.connect()
-    con.execute("CREATE SCHEMA marts")
-    con.execute(
-        "CREATE TABLE marts.anc_results (site VARCHAR, patient_id VARCHAR, collected_date DATE, "
-        "treatment_week INTEGER, anc_category VARCHAR, required_action VARCHAR)"
+    con = _one_table(
+        "marts.anc_results",
+        "site VARCHAR, patient_id VARCHAR, collected_date DATE, treatment_week INTEGER, "
+        "anc_category VARCHAR, required_action VARCHAR",
+        [(*row, "continue") for row in RESULTS],
     )
-    con.executemany("INSERT INTO marts.anc_results VALUES (?, ?, ?, ?, ?, 'continue')", RESULTS)
     yield con
     con.close()
 
@@ -118,16 +124,12 @@ PERSON_TIME = [
 
 
 def test_person_time_per_site_course_start_year_event_and_stratum():
-    con = duckdb.connect()
-    con.execute("CREATE SCHEMA marts")
-    con.execute(
-        "CREATE TABLE marts.clozapine_person_time (site VARCHAR, patient_id VARCHAR, "
-        "analysis VARCHAR, event_id VARCHAR, segment_start DATE, start_day INTEGER, "
-        "events INTEGER, days INTEGER, time_since_start VARCHAR, dose_band VARCHAR, "
-        "age_band VARCHAR, sex VARCHAR, course VARCHAR, exposure VARCHAR)"
-    )
-    con.executemany(
-        f"INSERT INTO marts.clozapine_person_time VALUES ({', '.join(['?'] * 14)})",
+    con = _one_table(
+        "marts.clozapine_person_time",
+        "site VARCHAR, patient_id VARCHAR, analysis VARCHAR, event_id VARCHAR, "
+        "segment_start DATE, start_day INTEGER, events INTEGER, days INTEGER, "
+        "time_since_start VARCHAR, dose_band VARCHAR, age_band VARCHAR, sex VARCHAR, "
+        "course VARCHAR, exposure VARCHAR",
         [row + STRATA for row in PERSON_TIME],
     )
     rows = [(r[0], r[1], r[2], *r[-2:]) for r in _rows(con, "ae_person_time_by_year")]
