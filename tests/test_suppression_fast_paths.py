@@ -239,3 +239,56 @@ def test_a_cube_checks_its_counts_and_relations_once_as_add_and_add_sum_did():
         cube("t", {("north", "seen"): -1}, [sites, parts], lambda key: True)
     with pytest.raises(ValueError, match="is not the sum of its parts"):  # a total as a leaf
         cube("t", {("all", "seen"): 3, ("north", "seen"): 1}, [sites, parts], lambda key: True)
+
+
+def _triangle() -> CountTable:
+    """a = 5 ("<11"), b = 20, c = 30 and d = 40 with T = a + b, U = a + c, V = b + c and
+    W = b + d shown. Once a, b, c and d are withheld no bound pins a (a in 1..9, b in 16..24,
+    c in 26..34, d in 36..44 agree with every relation), but the relations together do:
+    a = (T + U - V) / 2 = 5."""
+    table = CountTable("triangle")
+    values = {"a": 5, "b": 20, "c": 30, "d": 40, "T": 25, "U": 35, "V": 50, "W": 60}
+    for key, value in values.items():
+        table.add((key,), value)
+    for total, parts in {"T": "ab", "U": "ac", "V": "bc", "W": "bd"}.items():
+        table.add_sum((total,), [(part,) for part in parts])
+    return table
+
+
+def test_the_linear_algebra_asked_only_when_the_bounds_find_nothing_new_still_has_the_last_word(
+    monkeypatch,
+):
+    """Round 1 asks both tests (the bounds pin a; the relations add nothing) and withholds b;
+    round 2 asks the bounds only (they pin a and b through U) and withholds c and d; round 3's
+    bounds find nothing new, so the linear algebra is asked: it pins a = (T + U - V) / 2 (and b,
+    c, d from it), and the totals are withheld; round 4 asks both and finds nothing."""
+    rounds, asked = [], []
+    original = suppression._ReaderView.by_relations
+
+    def counting(view):
+        asked.append(len(rounds))
+        return original(view)
+
+    monkeypatch.setattr(suppression._ReaderView, "by_relations", counting)
+    monkeypatch.setattr(
+        suppression._ReaderView, "keys", _recording(suppression._ReaderView.keys, rounds)
+    )
+    table = _triangle()
+    protected = protect(table, K)
+    assert asked == [1, 3, 4], "asked in round 2, where the bounds had found cells"
+    assert len(rounds) == 4
+    withheld = {k for k, s in protected.status.items() if s is Status.SECONDARY}
+    assert withheld == {(k,) for k in "bcdTUVW"}
+    assert suppression.given_away(table, protected.status, K) == []
+    assert protected.exposed == frozenset()
+
+
+def _recording(keys, rounds):
+    """`_ReaderView.keys`, counting the rounds (each round reads the bounds' cells first)."""
+
+    def wrapped(view, exposed):
+        if view is not (rounds[-1] if rounds else None):
+            rounds.append(view)
+        return keys(view, exposed)
+
+    return wrapped

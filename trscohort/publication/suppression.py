@@ -362,34 +362,52 @@ def given_away(
     relations: list[dict[Key, int]] | None = None,
     incidence: _Incidence | None = None,
 ) -> list[Key]:
-    """Sensitive cells a reader can work out from the shown ones, the bounds and the relations.
-    `relations` and `incidence` (of this table) are passed by `protect`, which asks again after
-    each round of complements: they depend on the table only, not on what is shown.
+    """Sensitive cells a reader can work out from the shown ones, the bounds and the relations
+    (`_ReaderView`: by bounds, then by any combination of relations)."""
+    if incidence is None:
+        incidence = _Incidence.of(table, table.relations() if relations is None else relations)
+    view = _ReaderView(incidence, status, small_max)
+    return view.keys(view.by_bounds | view.by_relations())
+
+
+class _ReaderView:
+    """What a reader can work out of a table as shown: `by_bounds`, the sensitive cells the
+    bounds pin (each relation used in turn, repeated), and `by_relations()`, those also pinned by
+    a combination of relations (linear algebra: the costlier test, asked for separately).
 
     Where zeros are suppressed (the last resort of `protect`) the reader first reads every
     "<11" as 1..k. A relation that then has no solution tells the reader a zero hides among its
     "<11" cells, which are read 0..k from then on; if the table as a whole still has none, every
     "<11" is. A cell pinned to a value it does not have is not given away."""
-    if incidence is None:
-        incidence = _Incidence.of(table, table.relations() if relations is None else relations)
-    codes, values = incidence.codes(status), incidence.values
-    start_low, start_high = _bounds(codes, values, small_max)
-    low, high = _tightened(incidence, start_low, start_high)
-    if np.any((codes == _PRIMARY) & (values == 0)):
-        zero_possible = np.zeros(len(values), dtype=bool)
-        zero_possible[
-            incidence.cell[_no_solution(incidence, start_low, start_high)[incidence.rel]]
-        ] = True
-        start_low, start_high = _bounds(codes, values, small_max, zero_possible)
+
+    def __init__(self, incidence: _Incidence, status: Mapping[Key, Status], small_max: int):
+        self.incidence = incidence
+        codes, values = incidence.codes(status), incidence.values
+        start_low, start_high = _bounds(codes, values, small_max)
         low, high = _tightened(incidence, start_low, start_high)
-        if np.any(low > high):
-            start_low, start_high = _bounds(codes, values, small_max, np.ones(len(values), bool))
+        if np.any((codes == _PRIMARY) & (values == 0)):
+            zero_possible = np.zeros(len(values), dtype=bool)
+            zero_possible[
+                incidence.cell[_no_solution(incidence, start_low, start_high)[incidence.rel]]
+            ] = True
+            start_low, start_high = _bounds(codes, values, small_max, zero_possible)
             low, high = _tightened(incidence, start_low, start_high)
-    sensitive = _sensitive(codes, values, small_max)
-    exposed = sensitive & (low == high) & (high == values) & (start_low != start_high)
-    unknown = low != high
-    exposed |= _linearly_fixed(incidence, unknown, unknown & sensitive) & unknown & sensitive
-    return sorted((incidence.keys[i] for i in np.flatnonzero(exposed)), key=repr)
+            if np.any(low > high):
+                everywhere = np.ones(len(values), bool)
+                start_low, start_high = _bounds(codes, values, small_max, everywhere)
+                low, high = _tightened(incidence, start_low, start_high)
+        self.sensitive = _sensitive(codes, values, small_max)
+        self.by_bounds = (
+            self.sensitive & (low == high) & (high == values) & (start_low != start_high)
+        )
+        self.unknown = low != high
+
+    def by_relations(self) -> np.ndarray:
+        wanted = self.unknown & self.sensitive
+        return _linearly_fixed(self.incidence, self.unknown, wanted) & wanted
+
+    def keys(self, exposed: np.ndarray) -> list[Key]:
+        return sorted((self.incidence.keys[i] for i in np.flatnonzero(exposed)), key=repr)
 
 
 def _tightened(
@@ -574,8 +592,19 @@ def _protect(table: CountTable, small_max: int) -> Protected:
     status = _TrackedStatus(status, incidence)
     reachable = _ShownByComponent(incidence, status)
     stuck: set[Key] = set()
+    relations_tell_more = True  # did the last linear-algebra test find more than the bounds?
     while True:
-        found = given_away(table, status, small_max, relations, incidence)
+        # The linear algebra solves a growing group afresh each round: a large table's rounds
+        # (up to ~200) mostly protect what the bounds alone give away. So it is asked while it
+        # keeps finding cells the bounds do not, then only once the bounds find nothing new;
+        # the loop ends only after a round that asked both.
+        view = _ReaderView(incidence, status, small_max)
+        found = view.keys(view.by_bounds)
+        asked_both = relations_tell_more or not any(k not in stuck for k in found)
+        if asked_both:
+            beyond_bounds = view.by_relations() & ~view.by_bounds
+            relations_tell_more = bool(beyond_bounds.any())
+            found = view.keys(view.by_bounds | beyond_bounds)
         exposed = [k for k in found if k not in stuck]
         added = False
         at_start = status.snapshot() if exposed else status
@@ -594,6 +623,8 @@ def _protect(table: CountTable, small_max: int) -> Protected:
             status[complement] = Status.SECONDARY
             reachable.withheld(complement)
             added = True
+        if not added and not asked_both:
+            continue  # what the bounds found is stuck: ask the linear algebra too
         if not added:
             # The last resort, only once no complement helps any more (a complement withheld
             # for one cell often protects another): the zeros around what is still pinned.
