@@ -3,6 +3,7 @@ decisions as the full procedure, on hand-made tables where the right answer is k
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from trscohort.dashboards.client import protect_in_parts
@@ -292,3 +293,24 @@ def _recording(keys, rounds):
         return keys(view, exposed)
 
     return wrapped
+
+
+def test_the_bounds_pass_follows_a_chain_of_relations_to_its_end():
+    """A = p + q, q = r + s, s = t + u, u = v + w with A = 30, p = 10, r = 5, t = 7, v = 3
+    known and q, s, u, w unknown (0 or more): each pass pins one more link (q = 20, then
+    s = 15, u = 8, w = 5). After the first pass only the relations of a cell that moved are
+    worked again, and a relation outside the last pass's set must be woken too (w's)."""
+    table = CountTable("chain")
+    values = {"A": 30, "p": 10, "q": 20, "r": 5, "s": 15, "t": 7, "u": 8, "v": 3, "w": 5}
+    for key, value in values.items():
+        table.add((key,), value)
+    for total, parts in {"A": "pq", "q": "rs", "s": "tu", "u": "vw"}.items():
+        table.add_sum((total,), [(part,) for part in parts])
+    incidence = suppression._Incidence.of(table, table.relations())
+    unknown = np.array([k[0] in "qsuw" for k in incidence.keys])
+    low = np.where(unknown, 0.0, incidence.values)
+    high = np.where(unknown, np.inf, incidence.values)
+    suppression._tighten(incidence, low, high)
+    assert {k[0]: (lo, hi) for k, lo, hi in zip(incidence.keys, low, high, strict=True)} == {
+        k: (float(v), float(v)) for k, v in values.items()
+    }

@@ -248,13 +248,16 @@ def _others(values: np.ndarray, finite: np.ndarray, rel: np.ndarray, n: int, non
 
 def _tighten(incidence: _Incidence, low: np.ndarray, high: np.ndarray, passes: int = 500) -> None:
     """Bounds of each cell from each relation, repeated until nothing changes (in place).
-    For a relation sum(c * x) = 0: c_k * x_k = -(sum of the others), whose range is known."""
-    rel, cell, coef, n = incidence.rel, incidence.cell, incidence.coef, incidence.n_relations
-    if rel.size == 0:
+    For a relation sum(c * x) = 0: c_k * x_k = -(sum of the others), whose range is known.
+    After the first pass only the relations with a cell whose bounds just moved are worked
+    again: the others would give the bounds they gave (the same passes, on fewer entries)."""
+    if incidence.rel.size == 0:
         return
-    positive = coef > 0
+    n = incidence.n_relations
+    rel, cell, coef = incidence.rel, incidence.cell, incidence.coef
     with np.errstate(invalid="ignore"):
         for _ in range(passes):
+            positive = coef > 0
             a = np.where(positive, coef * low[cell], coef * high[cell])  # lowest c * x
             b = np.where(positive, coef * high[cell], coef * low[cell])  # highest c * x
             others_low = _others(a, np.isfinite(a), rel, n, -INF)
@@ -266,8 +269,14 @@ def _tighten(incidence: _Incidence, low: np.ndarray, high: np.ndarray, passes: i
             before_low, before_high = low.copy(), high.copy()
             np.maximum.at(low, cell, new_low)
             np.minimum.at(high, cell, new_high)
-            if np.array_equal(low, before_low) and np.array_equal(high, before_high):
+            moved = (low != before_low) | (high != before_high)
+            if not moved.any():
                 return
+            again = np.zeros(n, dtype=bool)  # every relation of a cell that moved
+            again[incidence.rel[moved[incidence.cell]]] = True
+            entries = np.flatnonzero(again[incidence.rel])
+            rel, cell = incidence.rel[entries], incidence.cell[entries]
+            coef = incidence.coef[entries]
 
 
 def _linearly_fixed(incidence: _Incidence, unknown: np.ndarray, wanted: np.ndarray) -> np.ndarray:
