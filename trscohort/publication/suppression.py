@@ -27,7 +27,7 @@ Zero cells are never chosen as complements. The last resort, where a cell is pin
 shown non-zero count is left to withhold around it (ten "<11" parts of a "<11" total are 1
 each): the zeros of its relations are suppressed as "<11" too, and a reader who finds that the
 "<11" of a relation cannot all be 1..k reads them 0..k (a suppressed zero cannot be told from a
-small count; `given_away`). A complement is the smallest shown count among the cells that are
+small count; `_ReaderView`). A complement is the smallest shown count among the cells that are
 not totals of another relation, where there is one: the least information lost. Counts of
 data-quality checks are not patient counts and are not suppressed.
 
@@ -138,7 +138,7 @@ def _bounds(
 ) -> tuple[np.ndarray, np.ndarray]:
     """What a reader knows of each cell before using any relation: (low, high). A shown count,
     or a zero never suppressed, is known; "<11" is 1..k (0..k where `zero_possible`: a "<11"
-    the reader knows may be a suppressed zero, `given_away` says when); withheld is above k;
+    the reader knows may be a suppressed zero, `_ReaderView` says when); withheld is above k;
     a hidden non-zero cell is at least 1."""
     primary, secondary = codes == _PRIMARY, codes == _SECONDARY
     known = _known(codes, values)
@@ -656,7 +656,7 @@ def _suppress_zeros_around(
 ) -> bool:
     """The last resort for a cell pinned by bounds alone (ten "<11" parts of a "<11" total
     are 1 each, since "<11" is at least 1): every shown zero of its relations is suppressed
-    as "<11" too, so that there "<11" means 0..k and no part is pinned (`given_away` says how
+    as "<11" too, so that there "<11" means 0..k and no part is pinned (`_ReaderView` says how
     a reader tells). False when its relations have no shown zero."""
     chosen = [
         i
