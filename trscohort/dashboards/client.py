@@ -89,17 +89,29 @@ def protect_in_parts(
     order = sorted(parts, key=repr)
     to_solve = {p: not _nothing_small(parts[p], small_max) for p in order}
 
+    # Most parts have the same nodes (every site, one month): one hierarchy each, reused.
+    part_dimensions: dict[tuple[int, frozenset], Hierarchy] = {}
+
+    def dimensions_of(present: Sequence[set]) -> list[Hierarchy]:
+        found = []
+        for d, h in enumerate(dimensions):
+            key = (d, frozenset(present[d]))
+            if key not in part_dimensions:
+                part_dimensions[key] = _part_hierarchy(h, present[d])
+            found.append(part_dimensions[key])
+        return found
+
     def protect_part(part: Hashable) -> tuple[dict[tuple, tuple[int, int]], str, int]:
         """(cells, table name, cells a reader can still work out) of one part."""
         leaves = parts[part]
-        dims = [_part_hierarchy(h, {k[d] for k in leaves}) for d, h in enumerate(dimensions)]
+        dims = dimensions_of([{k[d] for k in leaves} for d in range(len(dimensions))])
         if not to_solve[part]:
             return _as_published(cube_counts(leaves, dims), published), "", 0
         table = cube(f"{name} {part}", leaves, dims, published)
         protected = protect(table, small_max, report=False)
         if protected.exposed:  # pinned with nothing left to withhold: add the absent zeros
             present = _with_absent_siblings(leaves, protected.exposed, dimensions, part_of)
-            dims = [_part_hierarchy(h, present[d]) for d, h in enumerate(dimensions)]
+            dims = dimensions_of(present)
             table = cube(f"{name} {part}", leaves, dims, published)
             protected = protect(table, small_max, report=False)
         return published_cells(protected), table.name, len(protected.exposed)

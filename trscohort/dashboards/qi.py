@@ -14,7 +14,6 @@ difference is such a count; a median and quartiles are withheld when they summar
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
@@ -428,15 +427,12 @@ def _count_rows(
 ) -> list[list[int]]:
     """[site, month, indicator, stratum, numerator, denominator, excluded] (embedded values)
     of every published cell with a denominator or exclusions, in the order of its key."""
-    by_cell: dict[tuple, dict[str, tuple[int, int]]] = defaultdict(dict)
-    for key, cell in cells.items():
-        by_cell[key[:4]][key[4]] = cell
     none = (0, 0)
     rows = []
-    for cell in sorted(k for k, measures in by_cell.items() if DENOMINATOR in measures):
-        measures = by_cell[cell]
-        value, code = measures[DENOMINATOR]
-        if value > 0 or measures.get(EXCLUDED, none)[0] > 0:
+    for cell in sorted(key[:4] for key in cells if key[4] == DENOMINATOR):
+        value, code = cells[(*cell, DENOMINATOR)]
+        excluded = cells.get((*cell, EXCLUDED), none)
+        if value > 0 or excluded[0] > 0:
             site, month, indicator, stratum = cell
             rows.append(
                 [
@@ -444,9 +440,9 @@ def _count_rows(
                     month_index[month],
                     indicator_index[indicator],
                     stratum_index[stratum],
-                    measures.get(NUMERATOR, none)[1],
+                    cells.get((*cell, NUMERATOR), none)[1],
                     code,
-                    measures.get(EXCLUDED, none)[1],
+                    excluded[1],
                 ]
             )
     return rows

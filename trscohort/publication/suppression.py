@@ -293,13 +293,19 @@ def _linearly_fixed(incidence: _Incidence, unknown: np.ndarray, wanted: np.ndarr
     rel, cell, coef = incidence.rel[entry], incidence.cell[entry], incidence.coef[entry]
     if rel.size == 0 or not np.any(wanted[cell]):
         return fixed
-    if np.unique(cell).size <= SMALL_GROUP:
+    col_ids, cols = np.unique(cell, return_inverse=True)
+    if col_ids.size <= SMALL_GROUP:
         # One dense solve for all: the groups' null spaces side by side are the whole one's.
-        label = np.zeros(n + incidence.n_relations, dtype=np.int64)
-    else:  # cells and relations as the nodes of one graph, a cell joined to its relations
-        nodes = n + incidence.n_relations
-        graph = coo_matrix((np.ones(rel.size), (cell, n + rel)), shape=(nodes, nodes))
-        _, label = connected_components(graph, directed=False)
+        # (A cell is in a relation once: each (row, column) is set once.)
+        row_ids, rows = np.unique(rel, return_inverse=True)
+        matrix = np.zeros((row_ids.size, col_ids.size))
+        matrix[rows, cols] = coef
+        fixed[col_ids[~np.asarray(_free_dense(matrix), dtype=bool)]] = True
+        return fixed
+    # cells and relations as the nodes of one graph, a cell joined to its relations
+    nodes = n + incidence.n_relations
+    graph = coo_matrix((np.ones(rel.size), (cell, n + rel)), shape=(nodes, nodes))
+    _, label = connected_components(graph, directed=False)
     by_group = np.argsort(label[cell], kind="stable")
     groups, first = np.unique(label[cell][by_group], return_index=True)
     ends = np.append(first[1:], by_group.size)
@@ -800,6 +806,17 @@ class Hierarchy:
     def children(self, node: Hashable) -> list[Hashable]:
         return [n for n, p in self.parents.items() if p == node]
 
+    # Worked out once per hierarchy: a page builds thousands of small cubes on a few of them.
+    @functools.cached_property
+    def chains(self) -> dict[Hashable, list[Hashable]]:
+        """Each node and its ancestors up to its root."""
+        return {n: _chain(self, n) for n in self.parents}
+
+    @functools.cached_property
+    def children_of(self) -> dict[Hashable, list[Hashable]]:
+        """Each node's children in the hierarchy's order (`children` of every node)."""
+        return _children_of(self)
+
     @staticmethod
     def flat(leaves: Sequence[Hashable], root: Hashable = ALL) -> Hierarchy:
         return Hierarchy({**{leaf: root for leaf in leaves}, root: None})
@@ -834,7 +851,7 @@ def cube_counts(
         for key in itertools.product(*(h.nodes for h in dimensions))
         if keep is None or keep(key)
     }
-    ancestors = [{n: _chain(h, n) for n in h.nodes} for h in dimensions]  # once per node
+    ancestors = [h.chains for h in dimensions]
     for leaf, count in leaf_counts.items():
         chains = [up[node] for up, node in zip(ancestors, leaf, strict=True)]
         for key in itertools.product(*chains):
@@ -865,7 +882,7 @@ def cube(
             table.add(key, value)  # raises, with the cell named
     table.values = values
     table.published = {key: published(key) for key in values}
-    children = [_children_of(h) for h in dimensions]
+    children = [h.children_of for h in dimensions]
     for key, value in values.items():
         for d, kids_of in enumerate(children):
             kids = kids_of.get(key[d])
