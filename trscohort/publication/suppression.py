@@ -195,6 +195,21 @@ class _Incidence:
         )
 
     @functools.cached_property
+    def cells_of_relation(self) -> tuple[list[int], list[int]]:
+        """(start of each relation's entries and one past the last, their cells): relation r's
+        cells are cells[start[r]:start[r + 1]], in the order of the relation."""
+        order = np.argsort(self.rel, kind="stable")
+        start = np.searchsorted(self.rel[order], np.arange(self.n_relations + 1))
+        return start.tolist(), self.cell[order].tolist()
+
+    @functools.cached_property
+    def relations_of_cell(self) -> tuple[list[int], list[int]]:
+        """(start of each cell's entries and one past the last, their relations, ascending)."""
+        order = np.argsort(self.cell, kind="stable")
+        start = np.searchsorted(self.cell[order], np.arange(len(self.keys) + 1))
+        return start.tolist(), self.rel[order].tolist()
+
+    @functools.cached_property
     def order(self) -> np.ndarray:
         """Each cell's rank by repr (worked out once a table needs it: most never do)."""
         order = np.empty(len(self.keys), dtype=np.int64)
@@ -272,11 +287,23 @@ def _tighten(incidence: _Incidence, low: np.ndarray, high: np.ndarray, passes: i
             moved = (low != before_low) | (high != before_high)
             if not moved.any():
                 return
-            again = np.zeros(n, dtype=bool)  # every relation of a cell that moved
-            again[incidence.rel[moved[incidence.cell]]] = True
-            entries = np.flatnonzero(again[incidence.rel])
-            rel, cell = incidence.rel[entries], incidence.cell[entries]
-            coef = incidence.coef[entries]
+            # every relation of a cell that moved
+            rel, cell, coef = _entries_of(incidence, _relations_with(incidence, moved))
+
+
+def _relations_with(incidence: _Incidence, cells: np.ndarray) -> np.ndarray:
+    """Per relation: does it hold one of `cells` (a mask)?"""
+    found = np.zeros(incidence.n_relations, dtype=bool)
+    found[incidence.rel[cells[incidence.cell]]] = True
+    return found
+
+
+def _entries_of(
+    incidence: _Incidence, relations: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rel, cell, coef) of the entries of the relations in `relations` (a mask)."""
+    entries = np.flatnonzero(relations[incidence.rel])
+    return incidence.rel[entries], incidence.cell[entries], incidence.coef[entries]
 
 
 def _linearly_fixed(incidence: _Incidence, unknown: np.ndarray, wanted: np.ndarray) -> np.ndarray:
@@ -628,7 +655,7 @@ def _protect(table: CountTable, small_max: int) -> Protected:
             complement = _complement(table, status, key, relations_of, relations, totals)
             if complement is None:
                 if reason is None:
-                    reason = _derivations(incidence, at_start, relations, relations_of)
+                    reason = _derivations(incidence, at_start)
                 complement = _traced_complement(table, status, key, reason, relations, totals)
             if complement is None:
                 complement = reachable.nearest_shown(key)
@@ -730,30 +757,27 @@ class _ShownByComponent:
             self.shown_cell[self.index[key]] = False
 
 
-def _derivations(
-    incidence: _Incidence,
-    status: Mapping[Key, Status],
-    relations: list[dict[Key, int]],
-    relations_of: Mapping[Key, list[int]],
-) -> dict[Key, int]:
+def _derivations(incidence: _Incidence, status: Mapping[Key, Status]) -> dict[Key, int]:
     """For each cell a reader can compute by subtraction alone (a relation with one cell left
-    unknown, repeated): the relation that gives it."""
-    codes, values = incidence.codes(status), incidence.values
-    known_cell = _known(codes, values)
-    known = {incidence.keys[i] for i in np.flatnonzero(known_cell)}
-    unknown_entry = (~known_cell[incidence.cell]).astype(np.int64)
-    missing = np.bincount(incidence.rel, weights=unknown_entry, minlength=len(relations))
+    unknown, repeated): the relation that gives it (cells by their position in the incidence's
+    arrays: a large table asks this every round)."""
+    known = _known(incidence.codes(status), incidence.values)
+    unknown_entry = (~known[incidence.cell]).astype(np.int64)
+    missing = np.bincount(incidence.rel, weights=unknown_entry, minlength=incidence.n_relations)
     missing = missing.astype(np.int64).tolist()
+    known = known.tolist()
+    rel_start, rel_cells = incidence.cells_of_relation
+    cell_start, cell_rels = incidence.relations_of_cell
     reason: dict[Key, int] = {}
     queue = [i for i, m in enumerate(missing) if m == 1]
     while queue:
         i = queue.pop()
         if missing[i] != 1:
             continue
-        (cell,) = [k for k in relations[i] if k not in known]
-        known.add(cell)
-        reason[cell] = i
-        for j in relations_of[cell]:
+        (cell,) = [c for c in rel_cells[rel_start[i] : rel_start[i + 1]] if not known[c]]
+        known[cell] = True
+        reason[incidence.keys[cell]] = i
+        for j in cell_rels[cell_start[cell] : cell_start[cell + 1]]:
             missing[j] -= 1
             if missing[j] == 1:
                 queue.append(j)
@@ -854,6 +878,10 @@ def cube_counts(
     ancestors = [h.chains for h in dimensions]
     for leaf, count in leaf_counts.items():
         chains = [up[node] for up, node in zip(ancestors, leaf, strict=True)]
+        if keep is None:  # every combination of nodes is a cell
+            for key in itertools.product(*chains):
+                values[key] += int(count)
+            continue
         for key in itertools.product(*chains):
             if key in values:
                 values[key] += int(count)
@@ -883,17 +911,29 @@ def cube(
     table.values = values
     table.published = {key: published(key) for key in values}
     children = [h.children_of for h in dimensions]
+    # Each total is the sum of its parts by construction, unless a count was given for a
+    # total itself: only then are the sums checked.
+    check = _total_as_leaf(leaf_counts, dimensions)
     for key, value in values.items():
         for d, kids_of in enumerate(children):
             kids = kids_of.get(key[d])
             if not kids:
                 continue
             parts = tuple(key[:d] + (kid,) + key[d + 1 :] for kid in kids)
-            if all(p in values for p in parts):
-                if value != sum(values[p] for p in parts):
+            if keep is None or all(p in values for p in parts):
+                if check and value != sum(values[p] for p in parts):
                     raise ValueError(f"{name}: {key} is not the sum of its parts")
                 table.sums.append((key, parts))
     return table
+
+
+def _total_as_leaf(leaf_counts: Mapping[Key, int], dimensions: Sequence[Hierarchy]) -> bool:
+    """Is a count given for a node that has children (a total) in some dimension?"""
+    for d, h in enumerate(dimensions):
+        totals = h.children_of
+        if totals and any(key[d] in totals for key in leaf_counts):
+            return True
+    return False
 
 
 def _children_of(hierarchy: Hierarchy) -> dict[Hashable, list[Hashable]]:
