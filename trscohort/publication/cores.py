@@ -11,6 +11,7 @@ little work, `TRSCOHORT_WORKERS=1`), the parts run here, one after another.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import sys
@@ -66,12 +67,16 @@ def map_on_cores(
     chunks = balanced_chunks(costs, n * CHUNKS_PER_WORKER)
     global _JOB
     _JOB = (func, items)
+    # The objects the workers inherit are left out of their garbage collections: a collection
+    # that walks them writes to every page they are on, and each write copies the page.
+    gc.freeze()
     try:
         with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("fork")) as pool:
             done = list(pool.map(_run_chunk, chunks))
     except BrokenProcessPool:  # a worker died (killed, out of memory): do it here instead
         return [func(item) for item in items]
     finally:
+        gc.unfreeze()
         _JOB = None
     results: list[Any] = [None] * len(items)
     for chunk, outputs in zip(chunks, done, strict=True):
