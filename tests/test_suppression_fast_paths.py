@@ -305,3 +305,23 @@ def test_the_bounds_pass_follows_a_chain_of_relations_to_its_end():
     assert {k[0]: (lo, hi) for k, lo, hi in zip(incidence.keys, low, high, strict=True)} == {
         k: (float(v), float(v)) for k, v in values.items()
     }
+
+
+def test_a_small_system_solved_again_is_answered_for_its_own_entries():
+    """Systems are kept by their entries: the same entries give the same answer, and one that
+    differs by a coefficient only is solved for itself. Cells x0, x1 in two relations:
+    x0 + x1 = 0 twice leaves x0 = -x1 free (nothing fixed); x0 + x1 = 0 and x0 - x1 = 0 fix
+    both; with x2 added to the first relation (x0 + x1 + x2 = 0, x0 - x1 = 0) x0 = x1 =
+    -x2 / 2 is free again."""
+    suppression._SMALL_SOLVED.clear()
+    rel, cell = np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1])
+    same = np.array([1.0, 1.0, 1.0, 1.0])
+    opposite = np.array([1.0, 1.0, 1.0, -1.0])
+    assert suppression._fixed_in_small(rel, cell, same).tolist() == []
+    assert suppression._fixed_in_small(rel, cell, opposite).tolist() == [0, 1]
+    wider = (np.array([0, 0, 0, 1, 1]), np.array([0, 1, 2, 0, 1]), np.array([1.0, 1, 1, 1, -1]))
+    assert suppression._fixed_in_small(*wider).tolist() == []
+    assert len(suppression._SMALL_SOLVED) == 3
+    assert suppression._fixed_in_small(rel, cell, same).tolist() == []  # kept: asked again
+    assert suppression._fixed_in_small(rel, cell, opposite).tolist() == [0, 1]
+    assert len(suppression._SMALL_SOLVED) == 3

@@ -41,6 +41,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import hashlib
 import itertools
 import math
 from collections import defaultdict
@@ -365,7 +366,8 @@ _SMALL_SOLVED_MAX = 20_000
 def _fixed_in_small(rel: np.ndarray, cell: np.ndarray, coef: np.ndarray) -> np.ndarray:
     """The cells fixed by a system of at most SMALL_GROUP unknown cells, given as its entries
     (relation, cell, coefficient): those with no freedom in the null space."""
-    key = rel.tobytes() + cell.tobytes() + coef.tobytes()  # three arrays of one length
+    # three arrays of one length, as one digest (a few bytes kept per system, not its entries)
+    key = hashlib.blake2b(rel.tobytes() + cell.tobytes() + coef.tobytes(), digest_size=16).digest()
     found = _SMALL_SOLVED.get(key)
     if found is None:
         col_ids, cols = np.unique(cell, return_inverse=True)
