@@ -3,6 +3,7 @@ what protecting them one after another gives, in the same order, with the same r
 
 from __future__ import annotations
 
+import gc
 import os
 
 import pytest
@@ -34,6 +35,14 @@ def test_the_items_run_in_workers_and_come_back_in_order(two_workers):
     results = cores.map_on_cores(lambda x: (x + offset, os.getpid()), list(range(20)), [1] * 20)
     assert [value for value, _ in results] == list(range(100, 120))
     assert os.getpid() not in {pid for _, pid in results}
+
+
+def test_the_inherited_objects_are_frozen_only_while_the_workers_run(two_workers):
+    """Frozen out of the collector in the workers (each collection would copy their pages),
+    and given back to it here afterwards, or the parent would never free them."""
+    frozen = cores.map_on_cores(lambda x: gc.get_freeze_count(), [1, 2, 3, 4], [1] * 4)
+    assert min(frozen) > 0
+    assert gc.get_freeze_count() == 0
 
 
 def test_one_worker_or_too_little_work_runs_here(monkeypatch):
