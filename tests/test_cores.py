@@ -45,6 +45,20 @@ def test_the_inherited_objects_are_frozen_only_while_the_workers_run(two_workers
     assert gc.get_freeze_count() == 0
 
 
+def test_a_frozen_heap_is_given_back_when_the_outermost_block_ends(two_workers):
+    """The dashboards freeze their heap for the whole writing, and each worker pool freezes it
+    again: the pool's end must not unfreeze what the writing still wants frozen."""
+    with cores.frozen_heap():
+        kept = [object()]  # alive before the pool: frozen
+        assert gc.get_freeze_count() > 0
+        cores.map_on_cores(lambda x: x, [1, 2], [1, 1])
+        assert gc.get_freeze_count() > 0
+        with cores.frozen_heap():
+            pass
+        assert gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0 and kept
+
+
 def test_one_worker_or_too_little_work_runs_here(monkeypatch):
     monkeypatch.setenv(cores.WORKERS_ENV, "1")
     assert cores.map_on_cores(lambda x: os.getpid(), [1, 2], [10**9] * 2) == [os.getpid()] * 2

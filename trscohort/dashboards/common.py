@@ -197,12 +197,15 @@ _WITH_TEMPLATE = contextvars.ContextVar("with_template", default=True)
 @contextlib.contextmanager
 def publishing() -> Iterator[None]:
     """While writing pages: no template in each figure, table columns cached (a fixed warehouse),
-    linear algebra on one thread."""
+    linear algebra on one thread, the objects alive left out of garbage collections."""
+    from trscohort.publication.cores import frozen_heap
     from trscohort.publication.suppression import one_blas_thread
 
     tokens = (_WITH_TEMPLATE.set(False), _COLUMNS_CACHE.set({}), _PROTECTED.set({}))
     try:
-        with one_blas_thread():  # thousands of small suppression solves: see its docstring
+        # thousands of small suppression solves (see one_blas_thread), and a heap of millions
+        # of objects that the garbage collector need not walk again and again
+        with one_blas_thread(), frozen_heap():
             yield
     finally:
         _WITH_TEMPLATE.reset(tokens[0])
