@@ -375,6 +375,7 @@ def _fixed_in_small(rel: np.ndarray, cell: np.ndarray, coef: np.ndarray) -> np.n
         matrix = np.zeros((row_ids.size, col_ids.size))
         matrix[rows, cols] = coef  # a cell is in a relation once: each entry set once
         found = col_ids[~np.asarray(_free_dense(matrix), dtype=bool)]
+        found.setflags(write=False)  # one array for every caller that asks again
         if len(_SMALL_SOLVED) >= _SMALL_SOLVED_MAX:
             _SMALL_SOLVED.clear()
         _SMALL_SOLVED[key] = found
@@ -848,7 +849,7 @@ class Hierarchy:
         return list(self.parents)
 
     def children(self, node: Hashable) -> list[Hashable]:
-        return [n for n, p in self.parents.items() if p == node]
+        return list(self.children_of.get(node, ()))
 
     # Worked out once per hierarchy: a page builds thousands of small cubes on a few of them.
     @functools.cached_property
@@ -858,8 +859,12 @@ class Hierarchy:
 
     @functools.cached_property
     def children_of(self) -> dict[Hashable, list[Hashable]]:
-        """Each node's children in the hierarchy's order (`children` of every node)."""
-        return _children_of(self)
+        """Each node with children: its children, in the hierarchy's order."""
+        kids: dict[Hashable, list[Hashable]] = defaultdict(list)
+        for node, parent in self.parents.items():
+            if parent is not None:
+                kids[parent].append(node)
+        return dict(kids)
 
     @staticmethod
     def flat(leaves: Sequence[Hashable], root: Hashable = ALL) -> Hierarchy:
@@ -954,12 +959,3 @@ def _total_as_leaf(leaf_counts: Mapping[Key, int], dimensions: Sequence[Hierarch
         if totals and any(key[d] in totals for key in leaf_counts):
             return True
     return False
-
-
-def _children_of(hierarchy: Hierarchy) -> dict[Hashable, list[Hashable]]:
-    """Each node's children in the hierarchy's order (`Hierarchy.children` of every node)."""
-    kids: dict[Hashable, list[Hashable]] = defaultdict(list)
-    for node, parent in hierarchy.parents.items():
-        if parent is not None:
-            kids[parent].append(node)
-    return kids
