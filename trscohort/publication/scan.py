@@ -167,8 +167,7 @@ def _identifier_sql(con: duckdb.DuckDBPyConnection) -> tuple[str, str]:
     # same extract has its ids, the staged ones are among them (half the rows at 1M).
     raw_ids = {t for s, t, c in tables if s == "raw" and c == "patient_id"}
     ids = [
-        f'SELECT v FROM (SELECT trim(CAST(patient_id AS VARCHAR)) AS v FROM "{s}"."{t}") '
-        f"WHERE {token}"
+        _trimmed_ids_among_tokens(f'"{s}"."{t}"')
         for s, t, c in tables
         if c == "patient_id" and not (s == "staging" and t in raw_ids)
     ]
@@ -180,6 +179,19 @@ def _identifier_sql(con: duckdb.DuckDBPyConnection) -> tuple[str, str]:
     ]
     none = "SELECT CAST(NULL AS VARCHAR) AS v WHERE FALSE"
     return " UNION ALL ".join(ids) or none, " UNION ALL ".join(births) or none
+
+
+def _trimmed_ids_among_tokens(table: str) -> str:
+    """The ids of `table`, trimmed, that are scanned tokens. An id without a space at either
+    end is itself trimmed, so it is probed as it is stored (a hash probe the scan can filter
+    on: 0.2 s for the 155 million ids of 1,000,000 patients, where trimming each one first took
+    1-2 s); only ids padded with spaces are trimmed before their probe."""
+    value = f"SELECT CAST(patient_id AS VARCHAR) AS v FROM {table}"
+    return (
+        f"SELECT v FROM ({value}) WHERE v IN (SELECT token FROM scan_tokens) UNION ALL "
+        f"SELECT trim(v) FROM ({value}) WHERE (prefix(v, ' ') OR suffix(v, ' ')) "
+        f"AND trim(v) IN (SELECT token FROM scan_tokens)"
+    )
 
 
 # Pages larger than this in all are read on every core (their tokens: 2.7 s on one core for
