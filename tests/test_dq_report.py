@@ -132,6 +132,11 @@ def test_masked_reason_keeps_the_shape_of_ids_and_dates_only():
     assert masked_reason("unit not recognised for anc: 'foo'") == (
         "unit not recognised for anc: 'foo'"
     )
+    # The word before the quote is the whole word (not its tail), whatever comes before it.
+    assert masked_reason("row 7 of patient_id:'P0000042' and visit_date '2020-01-02'") == (
+        "row 7 of patient_id:'A9999999' and visit_date '9999-99-99'"
+    )
+    assert masked_reason("a_date  'x1' then 'P0000042'") == "a_date  'a9' then 'P0000042'"
 
 
 def test_counts_are_suppressed_with_the_threshold_the_run_was_configured_with():

@@ -192,8 +192,8 @@ def _failed_section(failed: dict, about: dict) -> list[str]:
 def quarantine_section(con, small_max: int) -> list[str]:
     """Rows quarantined per extract, by reason (quoted values masked), from the table the
     dashboards' rows-per-extract chart publishes, protected once for both."""
-    protected = protected_ingest_counts(con, small_max)
     reasons = quarantine_reasons(con)
+    protected = protected_ingest_counts(con, small_max, reasons)
     parts = ["<h2 id='quarantine'>Quarantined rows per extract, by reason</h2>"]
     if not reasons:
         return [*parts, "<p>No row was quarantined.</p>"]
