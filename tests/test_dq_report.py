@@ -8,6 +8,7 @@ import datetime as dt
 
 import duckdb
 
+from trscohort.quality.ingest_counts import grouped_reasons
 from trscohort.quality.report import masked_reason, render_report
 from trscohort.quality.results import DQ_RESULTS_DDL
 
@@ -151,3 +152,36 @@ def test_counts_are_suppressed_with_the_threshold_the_run_was_configured_with():
     # 40 rows: shown at the default k = 10, suppressed at k = 40
     assert "unit not recognised for anc: &#x27;foo&#x27;</td><td>&lt;41</td>" in section
     assert "Counts 1-40 are shown as &lt;41" in section
+
+
+def test_reasons_that_differ_only_in_their_values_are_one_reason():
+    """One line per kind of problem: the values that differ within a group become `…`, the
+    ones every member shares stay; a word holding digits (b12, aripiprazole_lai) is no value."""
+    lai = "daily dose {} mg/day is implausible for {} (at most {} mg/day by its label)"
+    by_reason = {
+        lai.format("71.4", "risperidone_lai", "8.6"): 35,
+        lai.format("63.8", "risperidone_lai", "8.6"): 3,
+        lai.format("484.3", "aripiprazole_lai", "61.5"): 1,
+        "unit not recognised for b12: 'foo'": 40,
+        "unit not recognised for b12: 'bar'": 2,
+        "unparseable value for anc: 'n/a'": 689,
+        "score outside the PANSS range 30-210: 250": 4,
+    }
+    assert grouped_reasons(by_reason) == {
+        lai.format("\u2026", "risperidone_lai", "8.6"): 38,
+        lai.format("484.3", "aripiprazole_lai", "61.5"): 1,  # alone: as it is
+        "unit not recognised for b12: \u2026": 42,
+        "unparseable value for anc: 'n/a'": 689,
+        "score outside the PANSS range 30-210: 250": 4,
+    }
+
+
+def test_the_report_lists_one_line_per_kind_of_quarantine_reason():
+    con = _warehouse()
+    doses = [f"daily dose {d / 10} mg/day is implausible for risperidone_lai" for d in range(600)]
+    con.execute("CREATE TABLE quarantine.prescriptions (source_row BIGINT, reason VARCHAR)")
+    con.executemany("INSERT INTO quarantine.prescriptions VALUES (?, ?)", list(enumerate(doses)))
+    text = render_report(con)
+    section = text[text.index("id='quarantine'") : text.index("id='all'")]
+    assert section.count("mg/day is implausible") == 1
+    assert "daily dose \u2026 mg/day is implausible for risperidone_lai</td><td>600</td>" in section

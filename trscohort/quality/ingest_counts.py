@@ -10,6 +10,7 @@ cells (read = accepted + quarantined + duplicates; quarantined = its reasons), p
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from collections.abc import Hashable
 
 import duckdb
@@ -82,8 +83,37 @@ def quarantine_reasons(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, in
             shown = masked_reason(reason)
             by_reason[shown] = by_reason.get(shown, 0) + int(n)
         if by_reason:
-            counts[table] = by_reason
+            counts[table] = grouped_reasons(by_reason)
     return counts
+
+
+# A reason's values: a quoted one, or a number standing on its own (not part of a word such as
+# b12 or risperidone_lai).
+REASON_VALUE = re.compile(r"'[^']*'|(?<![\w.])-?\d+(?:\.\d+)?(?![\w.])")
+VARIES = "\u2026"  # shown where the grouped reasons differ
+
+
+def grouped_reasons(by_reason: dict[str, int]) -> dict[str, int]:
+    """Reasons that differ only in their values (`daily dose 71.4 mg/day is implausible for
+    risperidone_lai (at most 8.6 mg/day ...)`, one per dose) as one reason, each value that
+    differs within the group shown as `…` and each one they share as it is: one line per kind
+    of problem, whose rows are counted together (thousands of reasons of a few rows each would
+    otherwise list every dose, each "<11")."""
+    groups: dict[str, list[str]] = defaultdict(list)
+    for reason in by_reason:
+        groups[REASON_VALUE.sub("\0", reason)].append(reason)
+    grouped: dict[str, int] = {}
+    for template, members in groups.items():
+        label = members[0] if len(members) == 1 else _shared_values(template, members)
+        grouped[label] = grouped.get(label, 0) + sum(by_reason[m] for m in members)
+    return grouped
+
+
+def _shared_values(template: str, members: list[str]) -> str:
+    values = zip(*(REASON_VALUE.findall(m) for m in members), strict=True)
+    shown = [v[0] if len(set(v)) == 1 else VARIES for v in values]
+    pieces = template.split("\0")
+    return "".join(p + v for p, v in zip(pieces, [*shown, ""], strict=True))
 
 
 def _ingest_log(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int, int]]:

@@ -200,7 +200,9 @@ def quarantine_section(con, small_max: int) -> list[str]:
     parts.append(
         "<p>Rows that could not be used are kept in the warehouse's <code>quarantine</code> "
         "schema with their reason; read = accepted + quarantined + duplicates per extract. "
-        f"Quoted identifiers and dates keep only their shape. Counts 1-{small_max} are shown as "
+        "Quoted identifiers and dates keep only their shape; reasons that differ only in "
+        "their values are one line, with \u2026 where the values differ (the rows keep them). "
+        f"Counts 1-{small_max} are shown as "
         f"&lt;{small_max + 1}, and other counts withheld where one could be worked out (here or "
         "with the dashboards' rows per extract).</p>"
         "<table><tr><th>extract</th><th>reason</th><th>rows</th></tr>"
