@@ -16,7 +16,7 @@ from collections.abc import Hashable
 import duckdb
 
 from trscohort.publication.suppression import CountTable, Protected, protect
-from trscohort.quality.masking import masked
+from trscohort.quality.masking import is_sensitive, masked
 
 INGEST_LOG = "audit.ingest_log"
 MEASURES = ("accepted", "quarantined", "duplicates")
@@ -34,16 +34,27 @@ def masked_reason(reason: str | None) -> str:
     """A quarantine reason as it may be published: a quoted identifier or date keeps only its
     shape (`unknown patient_id 'AA9999999'`), other quoted values (a unit, 'n/a') stay, and
     any date in the text is shown as 9999-99-99."""
-
-    def mask(m: re.Match) -> str:
-        word = m.group(1) or ""
-        return f"{word}{m.group(2)}{masked(m.group(3), word)}"
-
     text = reason or "(no reason)"
     if "'" in text:
-        text = QUOTED.sub(mask, text)
+        text = _masked_quotes(text)
     # A date outside quotes too ("birth_date outside plausible range: 1880-01-01").
     return ANY_DATE.sub("9999-99-99", text)
+
+
+def _masked_quotes(text: str) -> str:
+    """Each quoted value masked by the word before it. A raw value may hold an apostrophe
+    (`unknown patient_id 'P12'345678'`): after an identifier's or a date's word the value runs
+    to the reason's last quote, so no part of it is left as written (a value always ends its
+    reason; masking more than the value is safe, less is not)."""
+    out, pos = [], 0
+    while found := QUOTED.search(text, pos):
+        word, value, end = found.group(1) or "", found.group(3), found.end()
+        if "'" in text[end:] and is_sensitive(word):
+            last = text.rindex("'")
+            value, end = text[found.start(3) : last], last + 1
+        out.append(f"{text[pos : found.start()]}{word}{found.group(2)}{masked(value, word)}")
+        pos = end
+    return "".join(out) + text[pos:]
 
 
 def reason_key(reason: str) -> tuple[Hashable, ...]:
