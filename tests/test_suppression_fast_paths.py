@@ -236,6 +236,13 @@ def test_a_cube_checks_its_counts_and_relations_once_as_add_and_add_sum_did():
         by_hand.add_sum(("all", part), [(s, part) for s in ("north", "south", "east")])
     assert built.values == by_hand.values and built.published == by_hand.published
     assert sorted(built.sums) == sorted(by_hand.sums)
+    # A layer left out (`keep`): its cell is no cell, and no relation holds it.
+    dropped = ("east", "seen")
+    kept = cube("t", leaves, [sites, parts], lambda key: True, keep=lambda key: key != dropped)
+    assert kept.values == {k: v for k, v in by_hand.values.items() if k != dropped}
+    assert sorted(kept.sums) == sorted(
+        (total, parts_) for total, parts_ in by_hand.sums if dropped not in (total, *parts_)
+    )
     with pytest.raises(ValueError, match="negative count"):
         cube("t", {("north", "seen"): -1}, [sites, parts], lambda key: True)
     with pytest.raises(ValueError, match="is not the sum of its parts"):  # a total as a leaf

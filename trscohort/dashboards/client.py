@@ -104,7 +104,7 @@ def protect_in_parts(
     def protect_part(part: Hashable) -> tuple[dict[tuple, tuple[int, int]], str, int]:
         """(cells, table name, cells a reader can still work out) of one part."""
         leaves = parts[part]
-        dims = dimensions_of([{k[d] for k in leaves} for d in range(len(dimensions))])
+        dims = dimensions_of([set(nodes) for nodes in zip(*leaves, strict=True)])
         if not to_solve[part]:
             return _as_published(cube_counts(leaves, dims), published), "", 0
         table = cube(f"{name} {part}", leaves, dims, published)

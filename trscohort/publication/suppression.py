@@ -895,21 +895,21 @@ def cube_counts(
 ) -> dict[Key, int]:
     """The counts of every cell of `cube` (each node the sum of the leaves under it), without
     the relations: what a table with no count from 1 to k publishes as it is."""
-    values: dict[Key, int] = {
-        key: 0
-        for key in itertools.product(*(h.nodes for h in dimensions))
-        if keep is None or keep(key)
-    }
+    combinations = itertools.product(*(h.nodes for h in dimensions))
+    values: dict[Key, int] = dict.fromkeys(
+        combinations if keep is None else filter(keep, combinations), 0
+    )
     ancestors = [h.chains for h in dimensions]
     for leaf, count in leaf_counts.items():
+        n = int(count)
         chains = [up[node] for up, node in zip(ancestors, leaf, strict=True)]
         if keep is None:  # every combination of nodes is a cell
             for key in itertools.product(*chains):
-                values[key] += int(count)
+                values[key] += n
             continue
         for key in itertools.product(*chains):
             if key in values:
-                values[key] += int(count)
+                values[key] += n
     return values
 
 
