@@ -177,6 +177,8 @@ def test_reasons_that_differ_only_in_their_values_are_one_reason():
         "unit not recognised for b12: 'bar'": 2,
         "unparseable value for anc: 'n/a'": 689,
         "score outside the PANSS range 30-210: 250": 4,
+        "unit not recognised for anc: 'a'\0'b'": 1,  # a NUL of the raw value: text, as it is
+        "unit not recognised for anc: 'c'\0'd'": 1,
     }
     assert grouped_reasons(by_reason) == {
         lai.format("\u2026", "risperidone_lai", "8.6"): 38,
@@ -184,6 +186,7 @@ def test_reasons_that_differ_only_in_their_values_are_one_reason():
         "unit not recognised for b12: \u2026": 42,
         "unparseable value for anc: 'n/a'": 689,
         "score outside the PANSS range 30-210: 250": 4,
+        "unit not recognised for anc: \u2026\0\u2026": 2,
     }
 
 

@@ -110,21 +110,20 @@ def grouped_reasons(by_reason: dict[str, int]) -> dict[str, int]:
     differs within the group shown as `…` and each one they share as it is: one line per kind
     of problem, whose rows are counted together (thousands of reasons of a few rows each would
     otherwise list every dose, each "<11")."""
-    groups: dict[str, list[str]] = defaultdict(list)
-    for reason in by_reason:
-        groups[REASON_VALUE.sub("\0", reason)].append(reason)
+    groups: dict[tuple[str, ...], list[str]] = defaultdict(list)
+    for reason in by_reason:  # the text around the values says which kind of problem it is
+        groups[tuple(REASON_VALUE.split(reason))].append(reason)
     grouped: dict[str, int] = {}
-    for template, members in groups.items():
-        label = members[0] if len(members) == 1 else _shared_values(template, members)
+    for around, members in groups.items():
+        label = members[0] if len(members) == 1 else _shared_values(around, members)
         grouped[label] = grouped.get(label, 0) + sum(by_reason[m] for m in members)
     return grouped
 
 
-def _shared_values(template: str, members: list[str]) -> str:
+def _shared_values(around: tuple[str, ...], members: list[str]) -> str:
     values = zip(*(REASON_VALUE.findall(m) for m in members), strict=True)
     shown = [v[0] if len(set(v)) == 1 else VARIES for v in values]
-    pieces = template.split("\0")
-    return "".join(p + v for p, v in zip(pieces, [*shown, ""], strict=True))
+    return "".join(text + value for text, value in zip(around, [*shown, ""], strict=True))
 
 
 def _ingest_log(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int, int]]:
