@@ -283,9 +283,11 @@ def _failure_message(result) -> str:
     return "the run failed"
 
 
-# A value quoted in a quarantine reason ('P0000042'), or a date, is masked in the message.
+# A value quoted in a quarantine reason ('P0000042'), or a date, is masked in the message. The
+# value ends its reason and may hold an apostrophe ('P12'345678'): masked from the first quote
+# to the last, so no part of it is left as written.
 _MASKED_REASON = (
-    "regexp_replace(regexp_replace(reason, '''[^'']*''', '''…''', 'g'), "
+    "regexp_replace(regexp_replace(reason, '''(?s:.*)''', '''…''', 'g'), "
     "'[0-9]{4}-[0-9]{2}-[0-9]{2}', 'YYYY-MM-DD', 'g')"
 )
 

@@ -55,6 +55,26 @@ def test_a_required_extract_entirely_quarantined_fails_the_run(tmp_path, capsys)
     assert file_digest(warehouse) == before
 
 
+def test_the_one_line_message_masks_a_quoted_id_holding_an_apostrophe_whole():
+    """`unknown patient_id 'P12'345678'`: masking up to the first closing quote would leave
+    345678 of the id in the message; the whole quoted value is masked."""
+    from trscohort.runner import fully_quarantined
+
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA audit")
+    con.execute("CREATE SCHEMA quarantine")
+    con.execute("CREATE TABLE audit.ingest_log (extract VARCHAR, rows_read BIGINT, accepted BIGINT)")
+    con.execute("INSERT INTO audit.ingest_log VALUES ('prescriptions', 3, 0)")
+    con.execute("CREATE TABLE quarantine.prescriptions (reason VARCHAR)")
+    con.execute(
+        "INSERT INTO quarantine.prescriptions VALUES (?), (?), (?)",
+        ["unknown patient_id 'P12'345678'", "unknown patient_id 'P12'345678'", "missing drug"],
+    )
+    message = fully_quarantined(con)
+    assert "most often: unknown patient_id '…', 2 rows" in message
+    assert "345678" not in message and "P12" not in message
+
+
 # --------------------------------------------------------------------------- item 12: files
 
 
