@@ -63,7 +63,9 @@ def test_the_one_line_message_masks_a_quoted_id_holding_an_apostrophe_whole():
     con = duckdb.connect()
     con.execute("CREATE SCHEMA audit")
     con.execute("CREATE SCHEMA quarantine")
-    con.execute("CREATE TABLE audit.ingest_log (extract VARCHAR, rows_read BIGINT, accepted BIGINT)")
+    con.execute(
+        "CREATE TABLE audit.ingest_log (extract VARCHAR, rows_read BIGINT, accepted BIGINT)"
+    )
     con.execute("INSERT INTO audit.ingest_log VALUES ('prescriptions', 3, 0)")
     con.execute("CREATE TABLE quarantine.prescriptions (reason VARCHAR)")
     con.execute(
