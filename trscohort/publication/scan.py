@@ -196,8 +196,7 @@ def _trimmed_ids_among_tokens(table: str) -> str:
 
 
 # Pages larger than this in all are read on every core (their tokens: 1.0 s on one core for
-# the dashboards of 1,000,000 patients at 30 sites, 5.7 MB of pages; 2.7 s before the pages
-# embedded one compact table).
+# the dashboards of 1,000,000 patients at 30 sites, 5.7 MB of pages; 2.7 s when first measured).
 SCAN_ON_CORES = 2_000_000
 
 
