@@ -24,7 +24,12 @@ Months are independent in these tables (no relation crosses a month: month total
 browser makes), so each month is protected on its own: the same guarantee, in seconds. A part
 with no count from 1 to k anywhere in its cube (none of its leaves is: a sum of counts is small
 only when one of them is) is published as it is without building its relations or solving it:
-`protect` would return every cell shown. On big warehouses most parts are like that.
+`protect` would return every cell shown. On big warehouses most parts are like that. The
+parts of one shape share one layout (`publication.layouts`), and a chunk's parts with a small
+count are screened together with `protect`'s first question (can a reader work out anything
+with only the small counts suppressed?): those where nothing can be worked out (3,350 of the
+quality indicators' 4,273 at 1,000,000 patients / 30 sites) are published as `protect` would
+return them, "<11" and nothing withheld, without building or solving their tables.
 """
 
 from __future__ import annotations
@@ -35,7 +40,22 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from trscohort.publication.cores import map_on_cores
+import numpy as np
+
+from trscohort.publication.cores import (
+    CHUNKS_PER_WORKER,
+    balanced_chunks,
+    map_on_cores,
+    workers,
+)
+from trscohort.publication.layouts import (
+    HIDDEN_CODE,
+    PRIMARY_CODE,
+    CubeCells,
+    CubeLayout,
+    clear_at_first_round,
+    first_codes,
+)
 from trscohort.publication.suppression import (
     CountTable,
     Hierarchy,
@@ -101,29 +121,83 @@ def protect_in_parts(
             found.append(part_dimensions[key])
         return found
 
-    def protect_part(part: Hashable) -> tuple[dict[tuple, tuple[int, int]], str, int]:
-        """(cells, table name, cells a reader can still work out) of one part."""
-        leaves = parts[part]
-        dims = dimensions_of([set(nodes) for nodes in zip(*leaves, strict=True)])
-        if not to_solve[part]:
-            return _as_published(cube_counts(leaves, dims), published), "", 0
-        table = cube(f"{name} {part}", leaves, dims, published)
+    def built(part: Hashable) -> tuple[list[Hierarchy], CubeCells | None]:
+        dims = dimensions_of([set(nodes) for nodes in zip(*parts[part], strict=True)])
+        return dims, CubeLayout.of(dims).cells(parts[part], dims)
+
+    def protect_chunk(chunk: Sequence[Hashable]) -> list[tuple[dict, str, int]]:
+        """(cells, table name, cells a reader can still work out) of each part of a chunk:
+        the parts with a small count screened together (`clear_at_first_round`), only those
+        where a reader could work something out solved with `protect`."""
+        cubes = {part: built(part) for part in chunk}
+        solve = [p for p in chunk if to_solve[p] and cubes[p][1] is not None]
+        first = {p: first_codes(cubes[p][1], published, small_max) for p in solve}
+        screened = clear_at_first_round(
+            [(cubes[p][1].incidence(), first[p]) for p in solve], small_max
+        )
+        clear = {p for p, ok in zip(solve, screened, strict=True) if ok}
+        out = []
+        for part in chunk:
+            dims, cells = cubes[part]
+            if not to_solve[part]:
+                counts = cube_counts(parts[part], dims) if cells is None else cells.counts()
+                out.append((_as_published(counts, published), "", 0))
+            elif part in clear:
+                out.append((_coded(cells, first[part]), "", 0))
+            else:
+                out.append(solved(part, dims, cells))
+        return out
+
+    def solved(part: Hashable, dims: list[Hierarchy], cells: CubeCells | None):
+        leaves, table_name = parts[part], f"{name} {part}"
+        table = (
+            cube(table_name, leaves, dims, published)
+            if cells is None
+            else cells.table(table_name, published)
+        )
         protected = protect(table, small_max, report=False)
         if protected.exposed:  # pinned with nothing left to withhold: add the absent zeros
             present = _with_absent_siblings(leaves, protected.exposed, dimensions, part_of)
             dims = dimensions_of(present)
-            table = cube(f"{name} {part}", leaves, dims, published)
+            table = cube(table_name, leaves, dims, published)
             protected = protect(table, small_max, report=False)
         return published_cells(protected), table.name, len(protected.exposed)
 
     # A part's work grows with its leaves; one to solve costs more than one shown as it is.
     costs = [len(parts[p]) * (4 if to_solve[p] else 1) for p in order]
-    cells: dict[tuple, tuple[int, int]] = {}
+    chunks = balanced_chunks(costs, workers() * CHUNKS_PER_WORKER)
     with one_blas_thread():
-        for found, table_name, exposed in map_on_cores(protect_part, order, costs):
-            record_exposed(table_name, exposed)
-            cells.update(found)
+        done = map_on_cores(
+            lambda chunk: protect_chunk([order[i] for i in chunk]),
+            chunks,
+            [sum(costs[i] for i in chunk) for chunk in chunks],
+        )
+    by_part: list = [None] * len(order)
+    for chunk, results in zip(chunks, done, strict=True):
+        for i, result in zip(chunk, results, strict=True):
+            by_part[i] = result
+    cells: dict[tuple, tuple[int, int]] = {}
+    for found, table_name, exposed in by_part:
+        record_exposed(table_name, exposed)
+        cells.update(found)
     return cells
+
+
+def _coded(cells: CubeCells, codes: np.ndarray) -> dict[tuple, tuple[int, int]]:
+    """{key: (count, embedded value)} of a part published with its first codes: a count from
+    1 to k as "<11", the others as they are, the hidden cells left out."""
+    embedded = np.where(codes == PRIMARY_CODE, SHOWN_SMALL, cells.values).tolist()
+    return {
+        key: (value, code)
+        for key, value, code, hidden in zip(
+            cells.keys,
+            cells.values.tolist(),
+            embedded,
+            (codes == HIDDEN_CODE).tolist(),
+            strict=True,
+        )
+        if not hidden
+    }
 
 
 def _with_absent_siblings(

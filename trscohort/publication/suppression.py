@@ -858,6 +858,17 @@ class Hierarchy:
         return {n: _chain(self, n) for n in self.parents}
 
     @functools.cached_property
+    def positions(self) -> dict[Hashable, int]:
+        """Each node's position in the hierarchy's order."""
+        return {node: i for i, node in enumerate(self.parents)}
+
+    @functools.cached_property
+    def shape(self) -> tuple[int, ...]:
+        """Each node's parent by position (-1: a root): hierarchies of one shape give cubes
+        with the same cells and relations by position (`layouts.CubeLayout`)."""
+        return tuple(-1 if p is None else self.positions[p] for p in self.parents.values())
+
+    @functools.cached_property
     def children_of(self) -> dict[Hashable, list[Hashable]]:
         """Each node with children: its children, in the hierarchy's order."""
         kids: dict[Hashable, list[Hashable]] = defaultdict(list)
