@@ -112,7 +112,7 @@ def protect_in_parts(
     # Most parts have the same nodes (every site, one month): one hierarchy each, reused.
     part_dimensions: dict[tuple[int, frozenset], Hierarchy] = {}
 
-    def dimensions_of(present: Sequence[set]) -> list[Hierarchy]:
+    def dimensions_of(present: Sequence[set | frozenset]) -> list[Hierarchy]:
         found = []
         for d, h in enumerate(dimensions):
             key = (d, frozenset(present[d]))
@@ -122,8 +122,9 @@ def protect_in_parts(
         return found
 
     def built(part: Hashable) -> tuple[list[Hierarchy], CubeCells | None]:
-        dims = dimensions_of([set(nodes) for nodes in zip(*parts[part], strict=True)])
-        return dims, CubeLayout.of(dims).cells(parts[part], dims)
+        columns = list(zip(*parts[part], strict=True))
+        dims = dimensions_of([frozenset(nodes) for nodes in columns])
+        return dims, CubeLayout.of(dims).cells(parts[part], dims, columns)
 
     def protect_chunk(chunk: Sequence[Hashable]) -> list[tuple[dict, str, int]]:
         """(cells, table name, cells a reader can still work out) of each part of a chunk:

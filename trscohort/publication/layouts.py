@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,7 +50,7 @@ class CubeLayout:
     rel: np.ndarray
     cell: np.ndarray
     coef: np.ndarray
-    aggregate: object  # scipy CSR: cell counts = aggregate @ counts placed at their leaves
+    aggregate: object  # cell counts = aggregate @ counts placed at their leaves (dense or CSR)
     internal: tuple[np.ndarray, ...]  # per dimension: which positions have children
 
     @property
@@ -62,18 +62,23 @@ class CubeLayout:
         return _layout(tuple(h.shape for h in dimensions))
 
     def cells(
-        self, leaf_counts: Mapping[Key, int], dimensions: Sequence[Hierarchy]
+        self,
+        leaf_counts: Mapping[Key, int],
+        dimensions: Sequence[Hierarchy],
+        columns: Sequence[Sequence[Hashable]] | None = None,
     ) -> CubeCells | None:
-        """The part's keys and counts; None where a count is given for a total (`cube` then
-        checks the sums) or is negative (`cube` says which)."""
-        positions = [h.positions for h in dimensions]
-        at = np.zeros(len(leaf_counts), dtype=np.int64)
-        for d, (index, stride) in enumerate(zip(positions, self.strides, strict=True)):
-            found = np.fromiter((index[key[d]] for key in leaf_counts), np.int64, len(leaf_counts))
+        """The part's keys and counts (`columns`: the leaves' nodes dimension by dimension,
+        `zip(*leaf_counts)`, where the caller has them); None where a count is given for a
+        total (`cube` then checks the sums) or is negative (`cube` says which)."""
+        n = len(leaf_counts)
+        columns = list(zip(*leaf_counts, strict=True)) if columns is None else columns
+        at = np.zeros(n, dtype=np.int64)
+        for d, (h, stride) in enumerate(zip(dimensions, self.strides, strict=True)):
+            found = np.fromiter(map(h.positions.__getitem__, columns[d]), np.int64, n)
             if self.internal[d][found].any():
                 return None
             at += found * stride
-        counts = np.fromiter(leaf_counts.values(), np.int64, len(leaf_counts))
+        counts = np.fromiter(leaf_counts.values(), np.int64, n)
         if (counts < 0).any():
             return None
         placed = np.zeros(self.size)
@@ -167,6 +172,9 @@ def clear_at_first_round(
 # --------------------------------------------------------------------------- shapes
 
 
+DENSE_AGGREGATE = 400  # cells: up to this many, the aggregation matrix is kept dense
+
+
 @functools.lru_cache(maxsize=256)
 def _layout(shapes: tuple[tuple[int, ...], ...]) -> CubeLayout:
     from scipy.sparse import csr_matrix
@@ -193,6 +201,8 @@ def _layout(shapes: tuple[tuple[int, ...], ...]) -> CubeLayout:
             cols.append(flat)
     size = int(np.prod(sizes))
     aggregate = csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(size, size))
+    if size <= DENSE_AGGREGATE:  # a dense product is a few microseconds, a sparse one ~20
+        aggregate = aggregate.toarray()
     internal = tuple(
         np.array([i in c for i in range(len(s))], bool)
         for s, c in zip(shapes, children, strict=True)
