@@ -17,14 +17,15 @@ Before / after on the same warehouse and machine load (issue 16, "Dashboards at 
     .venv/bin/python benchmarks/bench_dashboards.py --warehouse W --whole --against /tmp/base-src
 
 runs the baseline code (`--against`, a source tree of the package) and this tree alternately,
-`--repeat` times each, in fresh processes, and prints the best time of each and their ratio,
-with the load average before and after. `--profile FILE` writes a cProfile of one run.
+`--repeat` times each, in fresh processes, and prints each run, the median and the best time of
+each and their ratios, with the load average before and after. `--profile FILE` writes a cProfile of one run.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -114,20 +115,28 @@ def _run(code: Path, args: argparse.Namespace) -> dict[str, float]:
 
 
 def _compare(args: argparse.Namespace) -> None:
-    """Baseline and this tree alternately (the same warehouse, back to back)."""
+    """Baseline and this tree alternately (the same warehouse, back to back): each run's time,
+    then the median and the best of each, and their ratios (this machine's speed drifts by
+    10-20 % over minutes: one pair of runs says little)."""
     print(f"before: {_load()}")
-    best: dict[str, dict[str, float]] = {"baseline": {}, "this tree": {}}
+    runs: dict[str, dict[str, list[float]]] = {"baseline": {}, "this tree": {}}
     for _ in range(args.repeat):
         for name, code in (("baseline", args.against), ("this tree", HERE.parents[1])):
-            for label, seconds in _run(code, args).items():
-                best[name][label] = min(seconds, best[name].get(label, float("inf")))
-            print(f"  {name}: {best[name]}  ({_load()})", flush=True)
+            times = _run(code, args)
+            for label, seconds in times.items():
+                runs[name].setdefault(label, []).append(seconds)
+            print(f"  {name}: {times}  ({_load()})", flush=True)
     print(f"after: {_load()}")
-    print(f"{'':<22} {'baseline':>9} {'this tree':>9} {'ratio':>7}")
-    for label, before in best["baseline"].items():
-        after = best["this tree"].get(label)
+    print(f"{'':<22} {'baseline':>17} {'this tree':>17} {'ratio':>11}")
+    print(f"{'':<22} {'median':>8} {'best':>8} {'median':>8} {'best':>8} {'median':>5} {'best':>5}")
+    for label, before in runs["baseline"].items():
+        after = runs["this tree"].get(label)
         if after:
-            print(f"{label:<22} {before:8.1f}s {after:8.1f}s {before / after:6.1f}x")
+            b, a = statistics.median(before), statistics.median(after)
+            print(
+                f"{label:<22} {b:7.1f}s {min(before):7.1f}s {a:7.1f}s {min(after):7.1f}s "
+                f"{b / a:4.2f}x {min(before) / min(after):4.2f}x"
+            )
 
 
 def main() -> None:

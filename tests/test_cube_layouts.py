@@ -43,8 +43,9 @@ def _published(key) -> bool:
         [_sites(3), MEASURE],
         [_sites(2), MONTHS, MEASURE],
         [Hierarchy.roots(["a"]), _sites(4), Hierarchy.single()],
+        [_sites(20), MONTHS, MEASURE],  # 252 cells: a sparse aggregation matrix
     ],
-    ids=["sites x measure", "sites x months x measure", "roots x sites x single"],
+    ids=["sites x measure", "sites x months x measure", "roots x sites x single", "large"],
 )
 def test_layout_table_is_cube_table(dims):
     n = int(np.prod([sum(1 for x in h.nodes if not h.children(x)) for h in dims]))

@@ -156,7 +156,8 @@ def clear_at_first_round(
     sensitive = _sensitive(codes, values, small_max)
     by_bounds = sensitive & (low == high) & (high == values) & (start_low != start_high)
     unknown = low != high
-    primary_zero = (codes == _PRIMARY) & (values == 0)  # `_ReaderView` reads these otherwise
+    # a "<11" that is a zero changes how a reader reads the others (`_ReaderView`): left to protect
+    primary_zero = (codes == _PRIMARY) & (values == 0)
     clear = []
     for j, (incidence, _) in enumerate(parts):
         mine = slice(cell_at[j], cell_at[j + 1])
@@ -172,11 +173,12 @@ def clear_at_first_round(
 # --------------------------------------------------------------------------- shapes
 
 
-DENSE_AGGREGATE = 400  # cells: up to this many, the aggregation matrix is kept dense
+DENSE_AGGREGATE = 128  # cells: up to this many, the aggregation matrix is kept dense (131 kB)
 
 
 @functools.lru_cache(maxsize=256)
 def _layout(shapes: tuple[tuple[int, ...], ...]) -> CubeLayout:
+    """The layout of the cubes over hierarchies of these shapes (`Hierarchy.shape`)."""
     from scipy.sparse import csr_matrix
 
     sizes = tuple(len(s) for s in shapes)
