@@ -150,6 +150,7 @@ def protect_in_parts(
         return out
 
     def solved(part: Hashable, dims: list[Hierarchy], cells: CubeCells | None):
+        """A part that `protect` solves (its table from the layout where there is one)."""
         leaves, table_name = parts[part], f"{name} {part}"
         table = (
             cube(table_name, leaves, dims, published)
