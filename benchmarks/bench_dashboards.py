@@ -18,7 +18,8 @@ Before / after on the same warehouse and machine load (issue 16, "Dashboards at 
 
 runs the baseline code (`--against`, a source tree of the package) and this tree alternately,
 `--repeat` times each, in fresh processes, and prints each run, the median and the best time of
-each and their ratios, with the load average before and after. `--profile FILE` writes a cProfile of one run.
+each and their ratios, with the load average before and after. `--profile FILE` writes a
+cProfile of one run.
 """
 
 from __future__ import annotations
