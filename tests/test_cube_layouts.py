@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from trscohort.publication.layouts import CubeLayout, clear_at_first_round, first_codes
 from trscohort.publication.suppression import (
     Hierarchy,
-    Status,
     _Incidence,
     cube,
+    primary_statuses,
     protect,
 )
 
@@ -83,15 +83,7 @@ def test_a_count_given_for_a_total_or_below_zero_is_left_to_cube():
 def _first_round_of_protect(table) -> bool:
     """What protect's first round found nothing means: the first statuses, nothing exposed."""
     protected = protect(table, K, report=False)
-    first = {
-        k: Status.HIDDEN
-        if not table.published[k]
-        else Status.PRIMARY
-        if 1 <= v <= K
-        else Status.SHOWN
-        for k, v in table.values.items()
-    }
-    return dict(protected.status) == first and not protected.exposed
+    return dict(protected.status) == primary_statuses(table, K) and not protected.exposed
 
 
 def _screen(tables_and_cells):

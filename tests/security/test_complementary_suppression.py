@@ -737,15 +737,9 @@ def test_the_reader_does_recover_cells_when_only_small_counts_are_suppressed(
     warehouse = pages[0]
 
     def primary_only(table, small_max, *, report=True):
-        status = {
-            k: Status.HIDDEN
-            if not table.published[k]
-            else Status.PRIMARY
-            if 1 <= v <= small_max
-            else Status.SHOWN
-            for k, v in table.values.items()
-        }
-        return suppression.Protected(table, status, small_max)
+        return suppression.Protected(
+            table, suppression.primary_statuses(table, small_max), small_max
+        )
 
     from trscohort.dashboards import client
 

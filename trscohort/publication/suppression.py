@@ -632,8 +632,10 @@ def recording_exposed() -> Iterator[list[tuple[str, int]]]:
         _EXPOSED.reset(token)
 
 
-def _protect(table: CountTable, small_max: int) -> Protected:
-    status = {
+def primary_statuses(table: CountTable, small_max: int) -> dict[Key, Status]:
+    """Each cell's status after primary suppression alone, where `protect` starts: hidden if
+    never published, "<11" for a count from 1 to small_max, shown otherwise."""
+    return {
         k: (
             Status.HIDDEN
             if not table.published[k]
@@ -643,6 +645,10 @@ def _protect(table: CountTable, small_max: int) -> Protected:
         )
         for k, v in table.values.items()
     }
+
+
+def _protect(table: CountTable, small_max: int) -> Protected:
+    status = primary_statuses(table, small_max)
     if small_max <= 0 or not any(1 <= v <= small_max for v in table.values.values()):
         return Protected(table, status, small_max)  # no small count, shown or hidden
     relations = table.relations()
