@@ -183,8 +183,10 @@ def _layout(shapes: tuple[tuple[int, ...], ...]) -> CubeLayout:
 
     sizes = tuple(len(s) for s in shapes)
     strides = tuple(int(np.prod(sizes[d + 1 :])) for d in range(len(sizes)))
-    children = [_children(s) for s in shapes]
-    chains = [[_chain(s, i) for i in range(len(s))] for s in shapes]
+    # each shape as a hierarchy of positions: its children and chains as `cube` reads them
+    by_position = [Hierarchy({i: (p if p >= 0 else None) for i, p in enumerate(s)}) for s in shapes]
+    children = [h.children_of for h in by_position]
+    chains = [h.chains for h in by_position]
     sums = []
     for flat, at in enumerate(itertools.product(*(range(n) for n in sizes))):
         for d, kids_of in enumerate(children):
@@ -212,18 +214,3 @@ def _layout(shapes: tuple[tuple[int, ...], ...]) -> CubeLayout:
     for array in (rel, cell, coef, *internal):
         array.setflags(write=False)
     return CubeLayout(sizes, strides, tuple(sums), rel, cell, coef, aggregate, internal)
-
-
-def _children(shape: tuple[int, ...]) -> dict[int, list[int]]:
-    kids: dict[int, list[int]] = {}
-    for node, parent in enumerate(shape):
-        if parent >= 0:
-            kids.setdefault(parent, []).append(node)
-    return kids
-
-
-def _chain(shape: tuple[int, ...], node: int) -> list[int]:
-    chain = [node]
-    while shape[chain[-1]] >= 0:
-        chain.append(shape[chain[-1]])
-    return chain
