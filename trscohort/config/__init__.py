@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -120,16 +121,27 @@ def _merge_known(base: dict, recorded: Mapping) -> dict:
     return base
 
 
+@cache
+def _parsed_defaults() -> dict:
+    # libyaml when built in: a run reads the config in nearly every asset
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return yaml.load(DEFAULTS_PATH.read_text(), Loader=loader)
+
+
+def _defaults() -> dict:
+    """The bundled defaults, parsed once per process; each caller gets its own copy to merge into."""
+    return copy.deepcopy(_parsed_defaults())
+
+
 def recorded_config(recorded: Mapping[str, Any]) -> Config:
     """A config read back from a warehouse (audit.run_parameters), validated again: keys this
     version no longer knows are dropped, keys it added take their defaults."""
-    data = yaml.safe_load(DEFAULTS_PATH.read_text())
-    return validate_config(_merge_known(data, recorded))
+    return validate_config(_merge_known(_defaults(), recorded))
 
 
 def load_config(path: str | Path | None = None) -> Config:
     """Defaults, deep-merged with the YAML file at `path` (unknown keys are an error), validated."""
-    data = yaml.safe_load(DEFAULTS_PATH.read_text())
+    data = _defaults()
     if path is not None:
         _deep_merge(data, read_yaml_mapping(path, "config"))
     return validate_config(data)
