@@ -241,6 +241,15 @@ def _context():
     return context
 
 
+def _expectation(expect: Expect, index: int, today: dt.date, views: dict[str, str]):
+    """The GX expectation of one planned check, tagged with its place in the plan."""
+    kwargs = expect.resolved_kwargs(today, views)
+    if "where" in kwargs:
+        column, value = row_condition(kwargs.pop("where"))
+        kwargs["row_condition"] = Column(column) == value
+    return get_expectation_impl(expect.type)(**kwargs, meta={"i": index})
+
+
 def validate_suite(
     con: duckdb.DuckDBPyConnection, suite: Suite, *, today: dt.date | None = None
 ) -> SuiteResult:
@@ -277,16 +286,16 @@ def validate_suite(
         for batch in sorted({e.on for _, e in planned}):
             asset = datasource.add_table_asset(batch, table_name=views[batch])
             definition = asset.add_batch_definition_whole_table("whole")
-            gx_suite = context.suites.add(gx.ExpectationSuite(f"{suite.name}__{batch}"))
-            for index, (_, expect) in enumerate(planned):
-                if expect.on != batch:
-                    continue
-                kwargs = expect.resolved_kwargs(today, views)
-                if "where" in kwargs:
-                    column, value = row_condition(kwargs.pop("where"))
-                    kwargs["row_condition"] = Column(column) == value
-                expectation = get_expectation_impl(expect.type)(**kwargs, meta={"i": index})
-                gx_suite.add_expectation(expectation)
+            # Given to the constructor: add_expectation compares each new one with every one
+            # before it (pydantic dicts) and saves the suite each time, ~10 ms an expectation.
+            expectations = [
+                _expectation(expect, index, today, views)
+                for index, (_, expect) in enumerate(planned)
+                if expect.on == batch
+            ]
+            gx_suite = context.suites.add(
+                gx.ExpectationSuite(f"{suite.name}__{batch}", expectations=expectations)
+            )
             validation = context.validation_definitions.add(
                 gx.ValidationDefinition(
                     name=f"{suite.name}__{batch}", data=definition, suite=gx_suite
