@@ -68,11 +68,11 @@ def record_results(con: duckdb.DuckDBPyConnection, result: SuiteResult) -> int:
                     e.published_examples,
                 ]
             )
-    if rows:
-        con.executemany(
-            "INSERT INTO audit.dq_results VALUES "
-            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
+    if rows:  # one statement: executemany runs one insert per row (~8 ms each)
+        row = "(" + ", ".join("?" * len(rows[0])) + ")"
+        con.execute(
+            f"INSERT INTO audit.dq_results VALUES {', '.join([row] * len(rows))}",
+            [value for values in rows for value in values],
         )
     return len(rows)
 
