@@ -233,3 +233,18 @@ def test_validation_is_idempotent():
     cfg = load_config()
     again = validate_config(json.loads(cfg.to_json()))
     assert again.to_json() == cfg.to_json()
+
+
+def test_defaults_parsed_once_are_what_the_file_says_and_each_load_is_its_own(tmp_path):
+    """The defaults are parsed once per process (libyaml): the same values as the pure-Python
+    parser, and no load sees another's override or another caller's change."""
+    from trscohort.config import validate_config
+
+    from_file = validate_config(yaml.load(DEFAULTS_PATH.read_text(), Loader=yaml.SafeLoader))
+    assert load_config().to_json() == from_file.to_json()
+    overridden = load_config(_config(tmp_path, "trs:\n  min_trial_days: 56\n"))
+    overridden["trs"]["min_cpz_equivalent_mg"] = 1  # a caller changing its own copy
+    assert overridden["trs"]["min_trial_days"] == 56
+    again = load_config()
+    assert again["trs"]["min_trial_days"] == 42 and again["trs"]["min_cpz_equivalent_mg"] == 600
+    assert again.to_json() == from_file.to_json()
