@@ -575,3 +575,27 @@ def test_trs2_clozapine_counts_in_polypharmacy(tmp_path):
         True,
         12,
     )
+
+
+@pytest.mark.parametrize(("second_dose", "met"), [(1099, False), (1100, True)])
+def test_trs4_a_mean_of_exactly_600_is_adequate_whatever_the_float_sum(tmp_path, second_dose, met):
+    # Amisulpride (G10 median 700 mg == 600 mg CPZ): 300 mg for 42 days = 257.142857 mg CPZ-eq,
+    # then 1100 mg for 42 days = 942.857143; the mean over 84 days is exactly 600.000000. Summed
+    # as binary doubles it is 599.9999999999999, which read as "< 600" (and, summed in parallel
+    # at scale, could differ between runs). 1099 mg = 942.0 gives a mean of 599.571429: not met.
+    case = with_second_trial(
+        ("P1", "amisulpride", "2020-05-01", "2020-06-11", 300, "oral"),
+        ("P1", "amisulpride", "2020-05-01", 42),
+        ("P1", "2020-07-25", "PANSS", 90),
+    )
+    case["prescriptions"].append(
+        ("P1", "amisulpride", "2020-06-12", "2020-07-23", second_dose, "oral")
+    )
+    case["dispensings"].append(("P1", "amisulpride", "2020-06-12", 42))
+    con = build(tmp_path, **case)
+    second = trials(con)[1]
+    assert second["days"] == 84
+    expected = 600 if met else (257.142857 * 42 + 942.0 * 42) / 84
+    assert second["cpz_equivalent_mg"] == pytest.approx(expected, abs=1e-6)
+    assert second["dose_ok"] is met
+    assert status(con)["trs_status"] == ("trs" if met else "pseudo_resistant")
