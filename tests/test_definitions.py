@@ -103,3 +103,31 @@ def test_materialize_into_a_temporary_duckdb(tmp_path):
     assert by_key[AssetKey(["quarantine", "labs"])]["quarantined"].value == 0
     with duckdb.connect(str(database), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM staging.diagnoses").fetchone() == (1,)
+
+
+def _opens_with_other_settings(database: Path) -> bool:
+    """Whether a connection with settings of its own opens: DuckDB refuses one while the file
+    is open in this process with the run's settings."""
+    try:
+        duckdb.connect(str(database), config={"threads": "1"}).close()
+    except duckdb.ConnectionException:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(("engine", "held"), [("duckdb", True), ("spark", False)])
+def test_the_warehouse_is_held_open_while_a_run_executes(tmp_path, engine, held):
+    """Each asset's connection joins the open database (no catalog load and checkpoint per
+    asset); with Spark the DuckDB file is not the warehouse and is left alone."""
+    from dagster import build_resources as run_resources
+
+    database = tmp_path / "w.duckdb"
+    warehouse = build_resources(warehouse=str(database), engine=engine)["duckdb"]
+    with run_resources({"duckdb": warehouse}) as resources:
+        if held:
+            with resources.duckdb.get_connection() as con:
+                con.execute("CREATE TABLE t AS SELECT 1 AS x")
+            assert not _opens_with_other_settings(database)  # open between the assets' connections
+        else:
+            assert not database.exists()
+    assert _opens_with_other_settings(database)  # closed once the run ends

@@ -337,13 +337,7 @@ def _materialize(paths: RunPaths, options: RunOptions, config: Config, stream):
         engine="duckdb",  # `--engine spark` runs trscohort.engines.spark_run instead
     )
     quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
-    # One connection held open for the run: the assets' own connections then join DuckDB's open
-    # instance instead of each loading the catalog and checkpointing on close (~40 ms a time).
-    with (
-        _progress_printer(stream),
-        DagsterInstance.ephemeral() as instance,
-        resources["duckdb"].get_connection(),
-    ):
+    with _progress_printer(stream), DagsterInstance.ephemeral() as instance:
         return materialize(
             [*all_assets, *all_checks],
             resources=resources,

@@ -20,12 +20,11 @@ from dagster import (
     define_asset_job,
     in_process_executor,
 )
-from dagster_duckdb import DuckDBResource
 
 from trscohort.config import load_config
 from trscohort.errors import UsageError
 from trscohort.orchestration.assets import all_assets, all_checks
-from trscohort.orchestration.resources import TrsEngine, TrsSettings
+from trscohort.orchestration.resources import TrsEngine, TrsSettings, WarehouseResource
 from trscohort.runner import duckdb_settings
 
 DEFAULT_WAREHOUSE = "warehouse/trscohort.duckdb"
@@ -52,12 +51,15 @@ def build_resources(
     `runtime` section (`trscohort run` passes a private spill folder of its own)."""
     env = os.environ.get
     database = warehouse or env("TRSCOHORT_WAREHOUSE", DEFAULT_WAREHOUSE)
+    engine = engine or env("TRSCOHORT_ENGINE", "duckdb")
     if connection_config is None:
         config = load_config(config_path or env("TRSCOHORT_CONFIG"))
         temp = config["runtime"]["temp_directory"] or f"{database}.tmp"
         connection_config = duckdb_settings(config, Path(temp))
     return {
-        "duckdb": DuckDBResource(database=database, connection_config=connection_config),
+        "duckdb": WarehouseResource(
+            database=database, connection_config=connection_config, hold_open=engine == "duckdb"
+        ),
         "settings": TrsSettings(
             input_dir=input_dir or env("TRSCOHORT_INPUT", "data/sample"),
             out_dir=out_dir or env("TRSCOHORT_OUT", "out"),
@@ -69,7 +71,7 @@ def build_resources(
             previous_warehouse=previous_warehouse,
         ),
         "engine": TrsEngine(
-            engine=engine or env("TRSCOHORT_ENGINE", "duckdb"),
+            engine=engine,
             warehouse_dir=spark_warehouse or env("TRSCOHORT_SPARK_WAREHOUSE", "warehouse/spark"),
             spark_master=spark_master or env("TRSCOHORT_SPARK_MASTER"),
             spark_remote=spark_remote or env("TRSCOHORT_SPARK_REMOTE"),

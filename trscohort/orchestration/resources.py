@@ -1,4 +1,5 @@
-"""Dagster resources: where the extracts are and how to read them (the warehouse is DuckDBResource)."""
+"""Dagster resources: where the extracts are and how to read them, and the warehouse (a
+DuckDBResource held open for the run)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,30 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, InitResourceContext
+from dagster_duckdb import DuckDBResource
 
 from trscohort.config import Config, load_config
 from trscohort.contract import SiteMapping, SourceFile, discover_sources, load_mapping
 from trscohort.errors import UsageError
 from trscohort.omop import CdmExtract, CdmSource, cdm_sources
+
+
+class WarehouseResource(DuckDBResource):
+    """The DuckDB warehouse, held open while a run executes: each asset's `get_connection` then
+    joins the open database instead of loading its catalog and checkpointing on close (~40 ms
+    each, 194 times in a sample run). `hold_open` is off when Spark builds the tables (the file
+    is not the warehouse then)."""
+
+    hold_open: bool = True
+
+    @contextmanager
+    def yield_for_execution(self, context: InitResourceContext) -> Iterator[DuckDBResource]:
+        if not self.hold_open:
+            yield self
+            return
+        with self.get_connection():
+            yield self
 
 
 class TrsSettings(ConfigurableResource):
