@@ -85,15 +85,19 @@ episodes AS (
         max(segment_end) AS end_date,
         bool_or(active_at_as_of) AS ongoing_at_as_of,
         sum(n_line_starts) AS n_prescriptions,
-        -- Dose x days summed as decimals: a sum of binary doubles depends on its order (parallel
-        -- at scale) and reads an exact mean of 600 as 599.9999999999999 (TRS-4).
-        CAST(sum(CAST(daily_dose_mg AS DECIMAL(28, 10)) * days) AS DOUBLE)
-            / nullif(sum(CASE WHEN daily_dose_mg IS NOT NULL THEN days END), 0)
-            AS mean_daily_dose_mg,
+        -- Means rounded to 6 decimals, as the doses are: a sum of binary doubles depends on its
+        -- order (parallel at scale) and reads an exact mean of 600 as 599.9999999999999 (TRS-4).
+        round(
+            sum(daily_dose_mg * days)
+                / nullif(sum(CASE WHEN daily_dose_mg IS NOT NULL THEN days END), 0),
+            6
+        ) AS mean_daily_dose_mg,
         max(daily_dose_mg) AS max_daily_dose_mg,
-        CAST(sum(CAST(cpz_equivalent_mg AS DECIMAL(18, 6)) * days) AS DOUBLE)
-            / nullif(sum(CASE WHEN cpz_equivalent_mg IS NOT NULL THEN days END), 0)
-            AS mean_cpz_equivalent_mg,
+        round(
+            sum(cpz_equivalent_mg * days)
+                / nullif(sum(CASE WHEN cpz_equivalent_mg IS NOT NULL THEN days END), 0),
+            6
+        ) AS mean_cpz_equivalent_mg,
         max(label_mid_mg) AS label_mid_mg,
         CASE WHEN bool_and(all_lai) THEN 'lai' WHEN bool_or(any_lai) THEN 'mixed' ELSE 'oral' END AS route,
         sum(days) FILTER (WHERE is_polypharmacy) AS polypharmacy_days
