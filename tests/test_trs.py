@@ -599,3 +599,18 @@ def test_trs4_a_mean_of_exactly_600_is_adequate_whatever_the_float_sum(tmp_path,
     assert second["cpz_equivalent_mg"] == pytest.approx(expected, abs=1e-6)
     assert second["dose_ok"] is met
     assert status(con)["trs_status"] == ("trs" if met else "pseudo_resistant")
+
+
+def test_an_absurd_but_finite_dose_is_judged_not_a_crash(tmp_path):
+    # 1e300 mg/day of olanzapine passes staging (a positive number): the models must still build.
+    # It is an adequate dose by any reading (>= 600 mg CPZ-eq), so the base patient stays TRS,
+    # and the high-dose indicator's evidence prints the number instead of failing to format it.
+    rx = [("P1", "olanzapine", "2020-01-01", "2020-03-31", 1e300, "oral"), BASE_PRESCRIPTIONS[1]]
+    con = build(tmp_path, prescriptions=rx)
+    first = trials(con)[0]
+    assert first["mean_daily_dose_mg"] == 1e300 and first["dose_ok"] is True
+    assert status(con)["trs_status"] == "trs"
+    (evidence,) = con.execute(
+        "SELECT evidence FROM intermediate.qi_hdat WHERE evidence LIKE '%olanzapine%' LIMIT 1"
+    ).fetchone()
+    assert "olanzapine 1e+300 mg/day" in evidence

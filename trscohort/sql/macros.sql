@@ -225,9 +225,10 @@ with_patient AS (
 )
 {%- endmacro %}
 
-{#- A number as an analyst reads it in a reason: 72 rather than 72.0, else one decimal. -#}
+{#- A number as an analyst reads it in a reason: 72 rather than 72.0, else one decimal (an
+    absurd value beyond BIGINT, which staging lets through, prints as DuckDB writes it). -#}
 {%- macro fmt_num(x) -%}
-CASE WHEN {{ x }} = round({{ x }}) THEN CAST(CAST({{ x }} AS BIGINT) AS VARCHAR)
+CASE WHEN {{ x }} = round({{ x }}) AND abs({{ x }}) < 1e15 THEN CAST(CAST({{ x }} AS BIGINT) AS VARCHAR)
      ELSE CAST(round({{ x }}, 1) AS VARCHAR) END
 {%- endmacro %}
 
