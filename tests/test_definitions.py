@@ -115,6 +115,25 @@ def _opens_with_other_settings(database: Path) -> bool:
     return True
 
 
+def test_an_asset_that_raises_does_not_leave_the_warehouse_open(tmp_path):
+    """dagster-duckdb closed its connection only when the body returned: after a failed asset
+    the file stayed open with the run's settings while anything held the traceback, and the
+    runner could not open it again (nor keep the failed run's data-quality report)."""
+    from trscohort.orchestration.resources import WarehouseResource
+
+    database = tmp_path / "w.duckdb"
+    warehouse = WarehouseResource(
+        database=str(database), connection_config={"threads": "1"}, hold_open=False
+    )
+    with pytest.raises(RuntimeError) as raised:  # `raised` keeps the traceback, and its frames
+        with warehouse.get_connection() as con:
+            con.execute("CREATE TABLE t AS SELECT 1 AS x")
+            raise RuntimeError("an asset failed")
+    assert raised.traceback
+    with duckdb.connect(str(database), read_only=True) as reader:
+        assert reader.execute("SELECT x FROM t").fetchall() == [(1,)]
+
+
 @pytest.mark.parametrize(("engine", "held"), [("duckdb", True), ("spark", False)])
 def test_the_warehouse_is_held_open_while_a_run_executes(tmp_path, engine, held):
     """Each asset's connection joins the open database (no catalog load and checkpoint per

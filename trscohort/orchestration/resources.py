@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import duckdb
 from dagster import ConfigurableResource, InitResourceContext
 from dagster_duckdb import DuckDBResource
 
@@ -24,6 +25,17 @@ class WarehouseResource(DuckDBResource):
     is not the warehouse then)."""
 
     hold_open: bool = True
+
+    @contextmanager
+    def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        # dagster-duckdb closes its connection only when the body returns: an asset that raised
+        # left it open, and the file held with its settings, until garbage collection.
+        opened = super().get_connection()
+        connection = opened.__enter__()
+        try:
+            yield connection
+        finally:
+            opened.__exit__(None, None, None)
 
     @contextmanager
     def yield_for_execution(self, context: InitResourceContext) -> Iterator[DuckDBResource]:
@@ -48,6 +60,9 @@ class TrsSettings(ConfigurableResource):
     # The last published warehouse: unchanged extracts are copied from it (trscohort run sets
     # it; the UI writes its warehouse in place and ingests everything).
     previous_warehouse: str | None = None
+    # Each suite's check and the vocabulary audit rewrite the data-quality report, so the UI
+    # shows it as the checks go; `trscohort run` writes it once, after the run (False here).
+    report_each_check: bool = True
 
     def previous(self) -> Path | None:
         if not self.previous_warehouse or not self.config()["ingest"]["reuse_unchanged_extracts"]:
