@@ -65,6 +65,58 @@ def test_gx_runs_on_duckdb_through_the_workarounds():
     assert by_type["expect_column_values_to_be_of_type"].success
 
 
+def test_gx_kwargs_getters_build_one_configuration_and_return_what_gx_returns(monkeypatch):
+    import great_expectations.expectations as gxe
+    from great_expectations.expectations.expectation import Expectation
+
+    from trscohort.quality import gx_costs
+
+    gx_costs.install()
+    expectation = gxe.ExpectColumnValuesToBeBetween(
+        column="value", min_value=0, max_value=9, mostly=0.9, strict_min=True
+    )
+    getters = {
+        "_get_domain_kwargs": (),
+        "_get_success_kwargs": (),
+        "_get_success_kwarg": ("max_value",),
+    }
+    kind = type(expectation)
+    builds = []
+    original_dict = kind.dict
+    monkeypatch.setattr(
+        kind, "dict", lambda self, **kw: builds.append(1) or original_dict(self, **kw)
+    )
+    for name, args in getters.items():
+        unwrapped = Expectation.__dict__[name].__wrapped__
+        del builds[:]
+        gx_value = unwrapped(expectation, *args)
+        gx_builds = len(builds)
+        del builds[:]
+        assert getattr(expectation, name)(*args) == gx_value, name
+        assert len(builds) == 1 < gx_builds, name  # GX alone: once per key (twice for one)
+    assert expectation._get_success_kwargs()["max_value"] == 9
+    assert expectation._get_domain_kwargs()["column"] == "value"
+    # Outside a getter each read builds a configuration of its own, as GX does.
+    assert expectation.configuration is not expectation.configuration
+    expectation.max_value = 7
+    assert expectation._get_success_kwarg("max_value") == 7  # nothing kept between calls
+
+
+def test_suites_share_one_gx_context_and_leave_no_data_source_in_it(staged):
+    from trscohort.quality.validate import _context
+
+    con = staged()
+    first = validate_suite(con, suite_for("staging.labs"))
+    con.execute(
+        "INSERT INTO staging.labs (patient_id, collected_at, collected_date, analyte, value, unit) "
+        "VALUES ('P1', '2020-01-09', '2020-01-09', 'anc', 250000, '/uL')"
+    )
+    second = validate_suite(con, suite_for("staging.labs"))
+    assert first.success and set(failed(second)) == {"anc_in_range"}
+    assert "1 of" in failed(second)["anc_in_range"]
+    assert len(_context().data_sources.all()) == 0
+
+
 def test_duckdb_type_names_map_to_sqlalchemy_types():
     assert type(duckdb_type("VARCHAR")).__name__ == "VARCHAR"
     assert type(duckdb_type("DECIMAL(18,3)")).__name__ == "DECIMAL"

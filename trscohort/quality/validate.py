@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
+import itertools
 import logging
 import os
 import time
@@ -26,7 +28,7 @@ from great_expectations.expectations.registry import get_expectation_impl  # noq
 from great_expectations.expectations.row_conditions import Column  # noqa: E402
 from packaging.version import Version  # noqa: E402
 
-from trscohort.quality import gx_duckdb, masking  # noqa: E402
+from trscohort.quality import gx_costs, gx_duckdb, masking  # noqa: E402
 from trscohort.quality.suites import (  # noqa: E402
     Check,
     Expect,
@@ -233,12 +235,21 @@ def _source_file(con: duckdb.DuckDBPyConnection, table: str) -> str | None:
     return Path(row[0]).name if row and row[0] else None
 
 
+@functools.cache
 def _context():
+    """One ephemeral GX context per process: building one, and its configuration saves, cost
+    more than a small suite's validation. Each suite adds its own data source and removes it."""
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     with contextlib.suppress(Exception):  # the environment variable suffices where this fails
         context.enable_analytics(False)
+    # An ephemeral context "saves" its whole configuration as YAML into a store nothing reads
+    # after every data source, asset and batch definition added or removed (4 per suite).
+    context._save_project_config = lambda: None
     return context
+
+
+_DATASOURCE_NUMBERS = itertools.count()
 
 
 def _expectation(expect: Expect, index: int, today: dt.date, views: dict[str, str]):
@@ -248,6 +259,52 @@ def _expectation(expect: Expect, index: int, today: dt.date, views: dict[str, st
         column, value = row_condition(kwargs.pop("where"))
         kwargs["row_condition"] = Column(column) == value
     return get_expectation_impl(expect.type)(**kwargs, meta={"i": index})
+
+
+def _run_gx(
+    gxcon: duckdb.DuckDBPyConnection,
+    name: str,
+    planned: list[tuple[Check, Expect]],
+    views: dict[str, str],
+    columns: dict[str, str],
+    today: dt.date,
+) -> dict[int, Any]:
+    """GX's result for each planned expectation (by its place in the plan), batch by batch.
+
+    Validated through the batch, not a stored ValidationDefinition: nothing here is kept in
+    the context (suites, definitions and results stores only cost time in an ephemeral one)."""
+    context = _context()
+    datasource = context.data_sources.add_sql(
+        f"warehouse_{next(_DATASOURCE_NUMBERS)}",
+        connection_string="duckdb:///:memory:",
+        create_temp_table=False,
+        kwargs=gx_duckdb.engine_kwargs(gxcon),
+    )
+    results: dict[int, Any] = {}
+    try:
+        for batch in sorted({e.on for _, e in planned}):
+            asset = datasource.add_table_asset(batch, table_name=views[batch])
+            definition = asset.add_batch_definition_whole_table("whole")
+            # Given to the constructor: add_expectation compares each new one with every one
+            # before it (pydantic dicts) and saves the suite each time, ~10 ms an expectation.
+            expectations = [
+                _expectation(expect, index, today, views)
+                for index, (_, expect) in enumerate(planned)
+                if expect.on == batch
+            ]
+            gx_suite = gx.ExpectationSuite(f"{name}__{batch}", expectations=expectations)
+            result_format: dict[str, Any] = {
+                "result_format": "SUMMARY",
+                "partial_unexpected_count": EXAMPLES,
+            }
+            if batch == "table" and "source_row" in columns:  # examples cite their file's row
+                result_format["unexpected_index_column_names"] = ["source_row"]
+            run = definition.get_batch().validate(gx_suite, result_format=result_format)
+            for r in run.results:
+                results[r.expectation_config.meta["i"]] = r
+    finally:
+        context.data_sources.delete(datasource.name)
+    return results
 
 
 def validate_suite(
@@ -260,6 +317,7 @@ def validate_suite(
     if not table_exists(con, suite.table):
         return SuiteResult(suite, skipped=f"{suite.table} does not exist", started_at=started_at)
     gx_duckdb.install()
+    gx_costs.install()
     today = today or dt.date.today()
     gxcon = con.cursor()
     try:
@@ -274,42 +332,8 @@ def validate_suite(
             )
             planned += [(check, e) for e in expectations]
 
-        context = _context()
-        datasource = context.data_sources.add_sql(
-            "warehouse",
-            connection_string="duckdb:///:memory:",
-            create_temp_table=False,
-            kwargs=gx_duckdb.engine_kwargs(gxcon),
-        )
-        gx_results: dict[int, Any] = {}
         source = _source_file(gxcon, suite.table)
-        for batch in sorted({e.on for _, e in planned}):
-            asset = datasource.add_table_asset(batch, table_name=views[batch])
-            definition = asset.add_batch_definition_whole_table("whole")
-            # Given to the constructor: add_expectation compares each new one with every one
-            # before it (pydantic dicts) and saves the suite each time, ~10 ms an expectation.
-            expectations = [
-                _expectation(expect, index, today, views)
-                for index, (_, expect) in enumerate(planned)
-                if expect.on == batch
-            ]
-            gx_suite = context.suites.add(
-                gx.ExpectationSuite(f"{suite.name}__{batch}", expectations=expectations)
-            )
-            validation = context.validation_definitions.add(
-                gx.ValidationDefinition(
-                    name=f"{suite.name}__{batch}", data=definition, suite=gx_suite
-                )
-            )
-            result_format: dict[str, Any] = {
-                "result_format": "SUMMARY",
-                "partial_unexpected_count": EXAMPLES,
-            }
-            if batch == "table" and "source_row" in columns:  # examples cite their file's row
-                result_format["unexpected_index_column_names"] = ["source_row"]
-            run = validation.run(result_format=result_format)
-            for r in run.results:
-                gx_results[r.expectation_config.meta["i"]] = r
+        gx_results = _run_gx(gxcon, suite.name, planned, views, columns, today)
     finally:
         gxcon.close()
 
