@@ -335,6 +335,7 @@ def _materialize(paths: RunPaths, options: RunOptions, config: Config, stream):
         connection_config=duckdb_settings(config, paths.temp_dir),
         previous_warehouse=str(paths.warehouse),
         engine="duckdb",  # `--engine spark` runs trscohort.engines.spark_run instead
+        report_each_check=False,  # written once, by _write_report
     )
     quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     with _progress_printer(stream), DagsterInstance.ephemeral() as instance:
@@ -345,6 +346,21 @@ def _materialize(paths: RunPaths, options: RunOptions, config: Config, stream):
             raise_on_error=False,
             run_config=quiet,
         )
+
+
+def _write_report(paths: RunPaths) -> None:
+    """The data-quality report, once, if the run got as far as a check or the vocabulary audit
+    (the tables they write): what the last of them would have written."""
+    from trscohort.quality.report import write_report
+
+    if not paths.building.is_file():
+        return
+    with duckdb.connect(str(paths.building), read_only=True) as con:
+        if con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'audit' "
+            "AND table_name IN ('dq_results', 'unmapped_values')"
+        ).fetchone()[0]:
+            write_report(con, paths.out_building)
 
 
 def _scan_outputs(con: duckdb.DuckDBPyConnection, folder: Path, config: Config) -> None:
@@ -388,6 +404,7 @@ def _build(paths: RunPaths, options: RunOptions, config: Config, stream) -> None
             f"runtime.temp_directory: cannot create {paths.temp_dir} ({_reason(exc)})"
         ) from None
     result = _materialize(paths, options, config, stream)
+    _write_report(paths)
     if not result.success:
         report = _keep_failed_report(paths, config)
         raise UsageError(_blocking_check_message(result, report) or _failure_message(result))

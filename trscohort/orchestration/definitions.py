@@ -46,6 +46,7 @@ def build_resources(
     spark_warehouse: str | None = None,
     spark_master: str | None = None,
     spark_remote: str | None = None,
+    report_each_check: bool = True,
 ) -> dict:
     """Resources for a run; DuckDB's memory limit and spill folder come from the config's
     `runtime` section (`trscohort run` passes a private spill folder of its own)."""
@@ -69,6 +70,7 @@ def build_resources(
             omop_path=omop_path or env("TRSCOHORT_OMOP"),
             omop_schema=omop_schema or env("TRSCOHORT_OMOP_SCHEMA"),
             previous_warehouse=previous_warehouse,
+            report_each_check=report_each_check,
         ),
         "engine": TrsEngine(
             engine=engine,

@@ -76,7 +76,8 @@ def suite_check(suite: Suite) -> AssetChecksDefinition:
         with engine.connection(duckdb) as con:
             result = validate_suite(con, suite)
             record_results(con, result)
-            write_report(con, settings.out_dir)
+            if settings.report_each_check:
+                write_report(con, settings.out_dir)
         if result.skipped:
             report(context, f"checks {suite.table} ({suite.name}): skipped ({result.skipped})")
             for check in suite.checks:

@@ -130,7 +130,8 @@ def unmapped_values(
     recognised for clozapine patients stops the run, the others are warnings)."""
     with engine.connection(duckdb) as con:
         count, checks = audit_vocabulary(con, settings.config())
-        write_report(con, settings.out_dir)
+        if settings.report_each_check:
+            write_report(con, settings.out_dir)
     warnings = [c for c in checks if c.severity == "warning"]
     report(context, f"unmapped source values: {count:,}; vocabulary warnings: {len(warnings)}")
     raise_on_errors(checks)
