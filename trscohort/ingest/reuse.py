@@ -47,18 +47,29 @@ def _code_digest() -> str:
 
 
 def _reference_digest(con: duckdb.DuckDBPyConnection) -> str:
-    """The content of every reference.* table of this run (small lookups)."""
+    """The content of every reference.* table of this run (small lookups), read in one query
+    (one per table cost ~45 ms per extract on the tests' small inputs)."""
     digest = hashlib.sha256()
-    tables = con.execute(
-        "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
-        "AND schema_name = 'reference' ORDER BY table_name"
-    ).fetchall()
-    for (table,) in tables:
-        (text,) = con.execute(
-            f"SELECT coalesce(string_agg(CAST(t AS VARCHAR), chr(10) "
-            f"ORDER BY CAST(t AS VARCHAR)), '') FROM reference.{table} AS t"
-        ).fetchone()
-        digest.update(f"{table}\n{text}\n".encode())
+    tables = [
+        table
+        for (table,) in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+            "AND schema_name = 'reference' ORDER BY table_name"
+        ).fetchall()
+    ]
+    if not tables:
+        return digest.hexdigest()
+    texts = dict(
+        con.execute(
+            " UNION ALL ".join(
+                f"SELECT {quote_literal(table)} AS name, coalesce(string_agg(CAST(t AS VARCHAR), "
+                f"chr(10) ORDER BY CAST(t AS VARCHAR)), '') AS text FROM reference.{table} AS t"
+                for table in tables
+            )
+        ).fetchall()
+    )
+    for table in tables:
+        digest.update(f"{table}\n{texts[table]}\n".encode())
     return digest.hexdigest()
 
 
