@@ -3,20 +3,32 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 import pytest
 
+from tests import trs_cases
 from tests.trs_cases import (
     BASE_ASSESSMENTS,
     BASE_DISPENSINGS,
     BASE_PRESCRIPTIONS,
-    build,
     status,
     trials,
 )
 from trscohort.config import load_config
 
 OLANZAPINE, RISPERIDONE = BASE_PRESCRIPTIONS
+# The tables these cases read: only they and the models they read are built (about a fifth of
+# the transform; a table left out fails the test that reads it, it is never silently empty).
+TRS_TABLES = (
+    "marts.patient_trs_status",
+    "marts.trs_funnel",
+    "intermediate.antipsychotic_trials",
+    "intermediate.antipsychotic_episodes",
+    "intermediate.antipsychotic_polypharmacy",
+    "intermediate.qi_hdat",
+)
+build = functools.partial(trs_cases.build, targets=TRS_TABLES)
 
 
 def with_second_trial(rx: tuple, dispensing: tuple | None, assessment: tuple) -> dict:
@@ -614,3 +626,24 @@ def test_an_absurd_but_finite_dose_is_judged_not_a_crash(tmp_path):
         "SELECT evidence FROM intermediate.qi_hdat WHERE evidence LIKE '%olanzapine%' LIMIT 1"
     ).fetchone()
     assert "olanzapine 1e+300 mg/day" in evidence
+
+
+def test_building_only_the_tables_read_gives_the_same_status(tmp_path):
+    """The cases above build TRS_TABLES and the models they read; the status is the one a whole
+    transform gives, and every model built has its inputs built before it."""
+    from trscohort.models import build_order, model_refs, transform_context
+
+    context = transform_context(load_config())
+    full = [m.table for m in build_order(context)]
+    subset = build_order(context, TRS_TABLES)
+    built: set[str] = set()
+    for model in subset:
+        assert model_refs(model, context) & set(full) <= built, model.table
+        built.add(model.table)
+    assert set(TRS_TABLES) <= built and len(built) < len(full) / 2
+    assert [t for t in full if t in built] == [m.table for m in subset]
+    with pytest.raises(ValueError, match="no transform model builds marts.nothing"):
+        build_order(context, ["marts.nothing"])
+    whole = status(trs_cases.build(tmp_path / "whole"))
+    assert status(build(tmp_path / "targets")) == whole
+    assert whole["trs_status"] == "trs"

@@ -48,8 +48,10 @@ def build(
     labs: list[tuple] = (),
     as_of: dt.date = AS_OF,
     config: Config | None = None,
+    targets: tuple[str, ...] | None = None,
 ) -> duckdb.DuckDBPyConnection:
-    """Ingest the case and build every transform model; returns the connection."""
+    """Ingest the case and build every transform model (or only `targets` and the models they
+    read); returns the connection."""
     config = config or load_config()
     extracts = {
         "patients": PATIENTS,
@@ -63,7 +65,7 @@ def build(
     }
     con = ingest_folder(write_extracts(folder, extracts), config=config)
     record_run_parameters(con, config, as_of=as_of, input_dir=str(folder), mapping_path=None)
-    build_transform(con, config)
+    build_transform(con, config, targets)
     return con
 
 

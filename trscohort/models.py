@@ -25,7 +25,7 @@ import datetime as dt
 import decimal
 import graphlib
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -164,13 +164,25 @@ def model_refs(model: Model, context: Mapping[str, Any]) -> set[str]:
     return render_with_refs(model, context)[1]
 
 
-def build_order(context: Mapping[str, Any]) -> list[Model]:
-    """Transform models sorted so that every model comes after the models it refs."""
+def build_order(context: Mapping[str, Any], targets: Iterable[str] | None = None) -> list[Model]:
+    """Transform models sorted so that every model comes after the models it refs; with
+    `targets` (tables), only those and the models they read, directly or through others."""
     models = {m.table: m for m in transform_models()}
     graph = {
         table: {r for r in model_refs(m, context) if r in models} for table, m in models.items()
     }
-    return [models[t] for t in graphlib.TopologicalSorter(graph).static_order()]
+    order = [models[t] for t in graphlib.TopologicalSorter(graph).static_order()]
+    if targets is None:
+        return order
+    needed, pending = set(), list(targets)
+    while pending:
+        table = pending.pop()
+        if table not in graph:
+            raise ValueError(f"no transform model builds {table}")
+        if table not in needed:
+            needed.add(table)
+            pending += graph[table]
+    return [m for m in order if m.table in needed]
 
 
 def single_select(sql: str, what: str) -> str:
@@ -290,7 +302,12 @@ def transform_context(config: Mapping[str, Any]) -> dict[str, Any]:
     return {"cfg": config, "qi": qi.template_context(config)}
 
 
-def build_transform(con: duckdb.DuckDBPyConnection, config: Mapping[str, Any]) -> list[str]:
-    """Build every intermediate and mart model in dependency order (no Dagster needed)."""
+def build_transform(
+    con: duckdb.DuckDBPyConnection,
+    config: Mapping[str, Any],
+    targets: Iterable[str] | None = None,
+) -> list[str]:
+    """Build every intermediate and mart model in dependency order (no Dagster needed), or
+    only `targets` and the models they read."""
     context = transform_context(config)
-    return [build_model(con, m, context) for m in build_order(context)]
+    return [build_model(con, m, context) for m in build_order(context, targets)]
