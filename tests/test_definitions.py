@@ -125,10 +125,10 @@ def test_an_asset_that_raises_does_not_leave_the_warehouse_open(tmp_path):
     warehouse = WarehouseResource(
         database=str(database), connection_config={"threads": "1"}, hold_open=False
     )
-    with pytest.raises(RuntimeError) as raised:  # `raised` keeps the traceback, and its frames
-        with warehouse.get_connection() as con:
-            con.execute("CREATE TABLE t AS SELECT 1 AS x")
-            raise RuntimeError("an asset failed")
+    # `raised` keeps the traceback, and with it the frames that held the connection.
+    with pytest.raises(RuntimeError) as raised, warehouse.get_connection() as con:
+        con.execute("CREATE TABLE t AS SELECT 1 AS x")
+        raise RuntimeError("an asset failed")
     assert raised.traceback
     with duckdb.connect(str(database), read_only=True) as reader:
         assert reader.execute("SELECT x FROM t").fetchall() == [(1,)]
