@@ -82,8 +82,10 @@ def build(
     dispensings: list[str] | None = None,
     patients: str = PATIENTS,
     config: dict | None = None,
+    targets: tuple[str, ...] | None = None,
 ) -> duckdb.DuckDBPyConnection:
-    """Ingest the extracts, fix the as-of date (a day offset) and build every transform model."""
+    """Ingest the extracts, fix the as-of date (a day offset) and build every transform model
+    (or only `targets` and the models they read)."""
     extracts = {
         "patients": patients,
         "prescriptions": "\n".join([RX_HEADER, *prescriptions]),
@@ -105,7 +107,7 @@ def build(
         quarantined = con.execute(f"SELECT reason FROM quarantine.{extract}").fetchall()
         assert not quarantined, (extract, quarantined)
     record_run_parameters(con, cfg, as_of=d(as_of), input_dir=str(folder), mapping_path=None)
-    build_transform(con, cfg)
+    build_transform(con, cfg, targets)
     return con
 
 

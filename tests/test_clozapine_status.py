@@ -6,17 +6,26 @@ Every scenario uses `titrated()` unless it says otherwise: 25 mg/day on days 0-6
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 
+from tests import test_clozapine_helpers
 from tests.test_clozapine_helpers import (
     assessment,
-    build,
     d,
     level,
     rx,
     status,
     titrated,
 )
+
+# The tables these cases read: only they and the models they read are built.
+TABLES = (
+    "marts.patient_clozapine_status",
+    "intermediate.clozapine_levels",
+)
+build = functools.partial(test_clozapine_helpers.build, targets=TABLES)
 
 
 def test_patient_without_clozapine_is_not_on_clozapine(tmp_path):

@@ -3,9 +3,24 @@ interruptions, profiles. Day 0 is the first clozapine dose."""
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 
-from tests.test_clozapine_helpers import anc, build, d, lab, level, rx, titrated
+from tests import test_clozapine_helpers
+from tests.test_clozapine_helpers import anc, d, lab, level, rx, titrated
+
+# The tables these cases read: only they and the models they read are built.
+TABLES = (
+    "intermediate.clozapine_exposure",
+    "intermediate.monitoring_schedules",
+    "intermediate.monitoring_windows",
+    "marts.anc_results",
+    "marts.monitoring_adherence",
+    "marts.monitoring_gaps",
+    "marts.patient_clozapine_status",
+)
+build = functools.partial(test_clozapine_helpers.build, targets=TABLES)
 
 
 def adherence(con, pid="P1") -> dict[str, tuple[int, int]]:

@@ -3,7 +3,17 @@ pregnancy/lactation, ANC actions not taken, dispensing without a recent ANC."""
 
 from __future__ import annotations
 
-from tests.test_clozapine_helpers import anc, build, d, dispensing, dx, lab, rx, titrated
+import functools
+
+from tests import test_clozapine_helpers
+from tests.test_clozapine_helpers import anc, d, dispensing, dx, lab, rx, titrated
+
+# The tables these cases read: only they and the models they read are built.
+TABLES = (
+    "marts.patient_clozapine_status",
+    "marts.safety_flags",
+)
+build = functools.partial(test_clozapine_helpers.build, targets=TABLES)
 
 
 def flags(con, flag_id=None) -> list[tuple]:
