@@ -2,7 +2,8 @@
 
 One multi-asset check per suite and table: it validates the table with Great Expectations inside
 DuckDB (`trscohort.quality`), records every expectation in `audit.dq_results`, rewrites
-`<out>/data_quality.html`, and reports one check result per suite check. A `blocking` check that
+`<out>/data_quality.html` (unless `TrsSettings.report_each_check` is off: `trscohort run` writes
+it once, after the run), and reports one check result per suite check. A `blocking` check that
 fails has ERROR severity and stops the assets downstream of its asset (and `trscohort run`); a
 `warning` check that fails has WARN severity and the run goes on.
 
