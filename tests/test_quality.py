@@ -117,6 +117,24 @@ def test_suites_share_one_gx_context_and_leave_no_data_source_in_it(staged):
     assert len(_context().data_sources.all()) == 0
 
 
+def test_suites_validated_from_threads_give_what_they_give_one_after_another(staged):
+    from concurrent.futures import ThreadPoolExecutor
+
+    con = staged(
+        patients="""
+        patient_id,birth_date,sex
+        P1,1980-01-02,x
+        P1,1975-05-06,F
+        """
+    )
+    suites = [suite_for("staging.labs"), suite_for("staging.patients")] * 2
+    alone = [failed(validate_suite(con, suite)) for suite in suites]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda suite: failed(validate_suite(con.cursor(), suite)), suites))
+    assert together == alone
+    assert "sex_recorded" in alone[1] and alone[1] != alone[0]  # the two suites tell apart
+
+
 def test_duckdb_type_names_map_to_sqlalchemy_types():
     assert type(duckdb_type("VARCHAR")).__name__ == "VARCHAR"
     assert type(duckdb_type("DECIMAL(18,3)")).__name__ == "DECIMAL"

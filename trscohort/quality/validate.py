@@ -14,6 +14,7 @@ import functools
 import itertools
 import logging
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -250,6 +251,9 @@ def _context():
 
 
 _DATASOURCE_NUMBERS = itertools.count()
+# GX contexts are not made for threads: suites validated from threads take turns on the shared
+# one (GX's own Python holds the GIL anyway; each suite had a context of its own before).
+_CONTEXT_LOCK = threading.Lock()
 
 
 def _expectation(expect: Expect, index: int, today: dt.date, views: dict[str, str]):
@@ -333,7 +337,8 @@ def validate_suite(
             planned += [(check, e) for e in expectations]
 
         source = _source_file(gxcon, suite.table)
-        gx_results = _run_gx(gxcon, suite.name, planned, views, columns, today)
+        with _CONTEXT_LOCK:
+            gx_results = _run_gx(gxcon, suite.name, planned, views, columns, today)
     finally:
         gxcon.close()
 
