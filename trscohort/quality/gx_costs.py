@@ -26,13 +26,13 @@ _INSTALLED = False
 
 def _built_once(build):
     def configuration(self: Expectation):
-        memo: dict[int, Any] | None = getattr(_state, "memo", None)
+        memo: dict[int, tuple] | None = getattr(_state, "memo", None)
         if memo is None:
             return build(self)
         key = id(self)
-        if key not in memo:
-            memo[key] = build(self)
-        return memo[key]
+        if key not in memo:  # the expectation is kept too: its id is not reused meanwhile
+            memo[key] = (self, build(self))
+        return memo[key][1]
 
     configuration.__wrapped__ = build
     return configuration
