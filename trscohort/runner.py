@@ -350,16 +350,21 @@ def _materialize(paths: RunPaths, options: RunOptions, config: Config, stream):
 
 def _write_report(paths: RunPaths) -> None:
     """The data-quality report, once, if the run got as far as a check or the vocabulary audit
-    (the tables they write): what the last of them would have written."""
+    (the tables they write): what the last of them would have written. A file that cannot be
+    opened gets no report, as `_keep_failed_report` keeps none: a failed run ends with its own
+    one-line message, and a good one fails at the next connection in `_build`."""
     from trscohort.quality.report import write_report
+    from trscohort.quality.validate import table_exists
+    from trscohort.vocab.unmapped import TABLE as UNMAPPED
 
     if not paths.building.is_file():
         return
-    with duckdb.connect(str(paths.building), read_only=True) as con:
-        if con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'audit' "
-            "AND table_name IN ('dq_results', 'unmapped_values')"
-        ).fetchone()[0]:
+    try:
+        con = duckdb.connect(str(paths.building), read_only=True)
+    except duckdb.Error:
+        return
+    with con:
+        if table_exists(con, "audit.dq_results") or table_exists(con, UNMAPPED):
             write_report(con, paths.out_building)
 
 
