@@ -13,6 +13,7 @@ import math
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 
 import numpy as np
+from scipy import sparse
 from scipy.optimize import linprog
 
 Cell = Hashable
@@ -25,44 +26,85 @@ def feasible_ranges(
     targets: Iterable[Cell] | None = None,
 ) -> dict[Cell, tuple[float, float]]:
     """{unknown cell: (min, max)} over every assignment that satisfies every relation
-    (sum of coefficient * cell = 0) with the shown cells fixed."""
+    (sum of coefficient * cell = 0) with the shown cells fixed.
+
+    With `targets`, only those cells are solved for, and a target whose values in two solutions
+    found on the way span two whole numbers is not solved further: its range is that span
+    (inside its true range, so `recovered` says the same of it)."""
     cells = sorted(unknown, key=repr)
-    index = {c: i for i, c in enumerate(cells)}
-    rows, rhs = [], []
-    for relation in relations:
-        if not any(c in index for c in relation):
-            continue
-        missing = [c for c in relation if c not in index and c not in shown]
-        if missing:  # a relation on a cell the reader cannot see at all: unusable
-            continue
-        row = np.zeros(len(cells))
-        constant = 0.0
-        for c, coefficient in relation.items():
-            if c in index:
-                row[index[c]] += coefficient
-            else:
-                constant += coefficient * shown[c]
-        rows.append(row)
-        rhs.append(-constant)
     if not cells:
         return {}
+    index = {c: i for i, c in enumerate(cells)}
+    a_eq, b_eq = _equations(shown, index, relations)
     bounds = [(unknown[c][0], None if math.isinf(unknown[c][1]) else unknown[c][1]) for c in cells]
-    a_eq = np.array(rows) if rows else None
-    b_eq = np.array(rhs) if rows else None
-    if linprog(np.zeros(len(cells)), A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs").status:
+    if _solve(np.zeros(len(cells)), a_eq, b_eq, bounds).status:
         # no solution with every "<11" at least 1: zeros were suppressed as "<11"
         bounds = [(0, hi) if lo == 1 and hi is not None else (lo, hi) for lo, hi in bounds]
-    ranges = {}
-    wanted = set(cells) if targets is None else set(targets) & set(cells)
-    for c in (c for c in cells if c in wanted):  # `targets`: only these cells are solved for
+    wanted = [c for c in cells if targets is None or c in set(targets)]
+    ranges = {} if targets is None else _two_whole_values_apart(wanted, index, a_eq, b_eq, bounds)
+    for c in (c for c in wanted if c not in ranges):
         objective = np.zeros(len(cells))
         objective[index[c]] = 1.0
-        low = linprog(objective, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
-        high = linprog(-objective, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
+        low = _solve(objective, a_eq, b_eq, bounds)
+        high = _solve(-objective, a_eq, b_eq, bounds)
         assert low.status == 0, f"the published figures are inconsistent ({low.message})"
         top = -high.fun if high.status == 0 else math.inf  # unbounded above
         ranges[c] = (low.fun, top)
     return ranges
+
+
+def _equations(
+    shown: Mapping[Cell, float], index: Mapping[Cell, int], relations: Sequence[Mapping[Cell, int]]
+) -> tuple[sparse.csr_array | None, np.ndarray | None]:
+    """The relations a reader can use, as A x = b over the unknown cells (sparse: a page's
+    table has thousands of cells, each relation a few of them)."""
+    rows, columns, coefficients, rhs = [], [], [], []
+    for relation in relations:
+        if not any(c in index for c in relation):
+            continue
+        if any(c not in index and c not in shown for c in relation):
+            continue  # a relation on a cell the reader cannot see at all: unusable
+        constant = 0.0
+        for c, coefficient in relation.items():
+            if c in index:
+                rows.append(len(rhs))
+                columns.append(index[c])
+                coefficients.append(coefficient)
+            else:
+                constant += coefficient * shown[c]
+        rhs.append(-constant)
+    if not rhs:
+        return None, None
+    shape = (len(rhs), len(index))
+    a_eq = sparse.coo_array((coefficients, (rows, columns)), shape=shape).tocsr()  # sums repeats
+    return a_eq, np.asarray(rhs)
+
+
+def _solve(objective: np.ndarray, a_eq, b_eq, bounds):
+    return linprog(objective, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
+
+
+def _two_whole_values_apart(
+    wanted: Sequence[Cell], index: Mapping[Cell, int], a_eq, b_eq, bounds
+) -> dict[Cell, tuple[float, float]]:
+    """{target: span of its values} for the targets whose values in two solutions (the
+    targets' sum made as small, then as large, as the relations allow) span two whole
+    numbers: such a target is not recovered, whatever its exact range. Unbounded cells are
+    capped for these two solutions only (a capped solution is still a solution)."""
+    finite = [hi for lo, hi in bounds if hi is not None] + [lo for lo, hi in bounds]
+    cap = 2 * (sum(abs(v) for v in finite) + 100)
+    capped = [(lo, cap if hi is None else hi) for lo, hi in bounds]
+    objective = np.zeros(len(bounds))
+    objective[[index[c] for c in wanted]] = 1.0
+    found = [_solve(sign * objective, a_eq, b_eq, capped) for sign in (-1.0, 1.0)]
+    if any(r.status for r in found):
+        return {}
+    spans = {}
+    for c in wanted:
+        low, high = sorted(r.x[index[c]] for r in found)
+        if math.ceil(low - 1e-6) < math.floor(high + 1e-6):
+            spans[c] = (low, high)
+    return spans
 
 
 def recovered(ranges: Mapping[Cell, tuple[float, float]]) -> list[Cell]:

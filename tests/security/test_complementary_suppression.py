@@ -82,6 +82,28 @@ def test_primary_alone_gives_the_cell_back_by_subtraction():
     assert recovered(ranges) == [("part", 0)] and ranges[("part", 0)][0] == pytest.approx(3)
 
 
+def test_the_reader_solving_for_targets_recovers_what_solving_every_cell_does():
+    """The page tests solve for their suppressed cells only (`targets`), where two solutions
+    already span two whole values the range is not worked out exactly. A row whose "<11"
+    only the primary suppression hides (3 comes back), the same row with a part and the
+    total withheld (no upper bound: nothing comes back), and a protected row."""
+    from trscohort.publication.suppression import Protected
+
+    row = one_row([3, 50, 60])
+    primary = {k: Status.SHOWN for k in row.values} | {("part", 0): Status.PRIMARY}
+    withheld = primary | {("part", 1): Status.SECONDARY, ("total",): Status.SECONDARY}
+    protected = protect(one_row([1, 1, 60, 4, 30]), K)
+    cases = [(row, primary, [("part", 0)]), (row, withheld, [])]
+    for table, status, comes_back in [*cases, (protected.table, protected.status, [])]:
+        shown, unknown, relations = reader_view(Protected(table, status, K))
+        exact = feasible_ranges(shown, unknown, relations)
+        found = feasible_ranges(shown, unknown, relations, targets=list(unknown))
+        assert recovered(found) == recovered(exact) == comes_back
+        for cell, (low, high) in found.items():
+            assert exact[cell][0] - 1e-6 <= low <= high <= exact[cell][1] + 1e-6
+    assert math.isinf(feasible_ranges(*reader_view(Protected(row, withheld, K)))[("total",)][1])
+
+
 def test_a_complement_is_withheld_the_smallest_other_part():
     protected = protect(one_row([3, 50, 60]), K)
     assert protected.status[("part", 0)] is Status.PRIMARY
