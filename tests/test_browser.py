@@ -310,9 +310,11 @@ def test_page_renders_without_errors(browser, full_site, page, width, screenshot
         assert chart["plotWidth"] > 0.8 * min(width, 1280) - 120, chart["id"]
         # the drawing area itself (not 0 or 10 px wide at phone width)
         assert chart["area"][0] >= 90 and chart["area"][1] >= 60, (chart["id"], chart["area"])
-    # every filter value redraws every chart without an error
+    # every filter redraws every chart without an error: two of its values at desktop width,
+    # one at phone width (the figures do not depend on the width; the layout is checked above
+    # and the adverse-events page is filtered at both widths below)
     for select in state["selects"]:
-        for value in select["values"][1:3]:
+        for value in select["values"][1 : 3 if width > 390 else 2]:
             choose(browser, select["id"], value)
             after = browser.state()
             assert browser.errors() == [], f"{select['id']}={value}"
