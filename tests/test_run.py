@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import shutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -45,13 +49,30 @@ def snapshot(path) -> dict[str, list]:
         return result
 
 
-def test_run_builds_the_warehouse_and_prints_the_summary(tmp_path, capsys):
-    folder = write_extracts(tmp_path / "in", BASE_EXTRACTS)
-    assert run(tmp_path, folder) == 0
-    out = capsys.readouterr().out
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory) -> tuple[Path, Path, str]:
+    """One good run on BASE_EXTRACTS that several tests start from: (its input folder, its
+    warehouse, what it printed). A test that breaks the input writes its own folder; a test
+    that runs again works on a copy of the warehouse (`previous_warehouse`)."""
+    base = tmp_path_factory.mktemp("first_run")
+    folder = write_extracts(base / "in", BASE_EXTRACTS)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert run(base, folder) == 0
+    return folder, base / "wh" / "t.duckdb", printed.getvalue()
+
+
+def previous_warehouse(tmp_path: Path, first_run: tuple[Path, Path, str]) -> Path:
+    """A copy of the first run's warehouse where `run(tmp_path, ...)` writes its own."""
+    (tmp_path / "wh").mkdir()
+    return Path(shutil.copy(first_run[1], tmp_path / "wh" / "t.duckdb"))
+
+
+def test_run_builds_the_warehouse_and_prints_the_summary(first_run):
+    _, warehouse, out = first_run
     assert "as-of date 2020-03-01 (latest date in the extracts); 2 patients" in out
     assert "labs" in out and "quarantined" in out
-    with duckdb.connect(str(tmp_path / "wh" / "t.duckdb"), read_only=True) as con:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM staging.patients").fetchone() == (2,)
         found = con.execute("SELECT DISTINCT schema_name FROM duckdb_tables()").fetchall()
         schemas = {s for (s,) in found}
@@ -67,10 +88,9 @@ def test_as_of_argument_is_recorded(tmp_path):
         ).fetchone() == ("2021-06-30", "argument")
 
 
-def test_same_input_twice_gives_the_same_warehouse(tmp_path):
-    folder = write_extracts(tmp_path / "in", BASE_EXTRACTS)
-    assert run(tmp_path, folder) == 0
-    first = snapshot(tmp_path / "wh" / "t.duckdb")
+def test_same_input_twice_gives_the_same_warehouse(tmp_path, first_run):
+    folder = first_run[0]
+    first = snapshot(previous_warehouse(tmp_path, first_run))
     assert run(tmp_path, folder) == 0
     assert snapshot(tmp_path / "wh" / "t.duckdb") == first
     with duckdb.connect(str(tmp_path / "wh" / "t.duckdb"), read_only=True) as con:
@@ -89,11 +109,10 @@ def test_same_input_twice_gives_the_same_warehouse(tmp_path):
     ],
 )
 def test_contract_errors_exit_2_and_keep_the_previous_warehouse(
-    tmp_path, capsys, breakage, message
+    tmp_path, capsys, first_run, breakage, message
 ):
     folder = write_extracts(tmp_path / "in", BASE_EXTRACTS)
-    assert run(tmp_path, folder) == 0
-    before = snapshot(tmp_path / "wh" / "t.duckdb")
+    before = snapshot(previous_warehouse(tmp_path, first_run))
     if breakage == "missing_file":
         (folder / "diagnoses.csv").unlink()
     elif breakage == "missing_column":
