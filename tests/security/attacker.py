@@ -40,7 +40,8 @@ def feasible_ranges(
     if _solve(np.zeros(len(cells)), a_eq, b_eq, bounds).status:
         # no solution with every "<11" at least 1: zeros were suppressed as "<11"
         bounds = [(0, hi) if lo == 1 and hi is not None else (lo, hi) for lo, hi in bounds]
-    wanted = [c for c in cells if targets is None or c in set(targets)]
+    chosen = None if targets is None else set(targets)
+    wanted = [c for c in cells if chosen is None or c in chosen]
     ranges = {} if targets is None else _two_whole_values_apart(wanted, index, a_eq, b_eq, bounds)
     for c in (c for c in wanted if c not in ranges):
         objective = np.zeros(len(cells))
@@ -92,7 +93,8 @@ def _two_whole_values_apart(
     numbers: such a target is not recovered, whatever its exact range. Unbounded cells are
     capped for these two solutions only (a capped solution is still a solution)."""
     finite = [hi for lo, hi in bounds if hi is not None] + [lo for lo, hi in bounds]
-    cap = 2 * (sum(abs(v) for v in finite) + 100)
+    shown = 0.0 if b_eq is None else float(np.abs(b_eq).sum())  # the shown counts' part
+    cap = 2 * (sum(abs(v) for v in finite) + shown + 100)
     capped = [(lo, cap if hi is None else hi) for lo, hi in bounds]
     objective = np.zeros(len(bounds))
     objective[[index[c] for c in wanted]] = 1.0
