@@ -98,7 +98,7 @@ def _two_whole_values_apart(
     capped = [(lo, cap if hi is None else hi) for lo, hi in bounds]
     objective = np.zeros(len(bounds))
     objective[[index[c] for c in wanted]] = 1.0
-    found = [_solve(sign * objective, a_eq, b_eq, capped) for sign in (-1.0, 1.0)]
+    found = [_solve(sign * objective, a_eq, b_eq, capped) for sign in (1.0, -1.0)]
     if any(r.status for r in found):
         return {}
     spans = {}
