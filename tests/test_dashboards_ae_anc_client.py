@@ -377,13 +377,16 @@ def test_anc_abnormal_results_per_month_with_the_required_action(anc_data):
     assert cells[("north", "2023-06", ("moderate", BEN_CONTINUE))] == 11
     assert cells[("south", "2023-06", "all")] == 40
     assert ("*", "2024-04", ("severe", DISCONTINUE)) not in cells  # zero: not embedded
-    # 2024: north's 3 moderate results are tied, through the year's week-band table (a
-    # category's months add up to its year; one week band here), to every 2024 cell: south's
-    # April (40 normal results) and March's normal results add up to south's normal results of
-    # the year, and so on. All of 2024 is withheld but the "<11" itself.
+    # 2024: north's 3 moderate results (interrupt) in March. The year's week-band table ties a
+    # category's months to its year (one week band here): north's moderate results of the year
+    # (3 + 11) beside the 11 would give the 3 back, and so on through March's totals, so all
+    # of March is withheld but the "<11" itself. April holds 40 results, all normal, nothing
+    # small: shown, at south and for all sites.
     codes_2024 = {k: v for k, v in cells.items() if k[1].startswith("2024")}
     assert codes_2024.pop(("north", "2024-03", ("moderate", INTERRUPT))) == SHOWN_SMALL
-    assert set(codes_2024.values()) == {SHOWN_WITHHELD}
+    april = {k: codes_2024.pop(k) for k in list(codes_2024) if k[1] == "2024-04"}
+    assert april == {("south", "2024-04", "all"): 40, ("*", "2024-04", "all"): 40}
+    assert len(codes_2024) == 9 and set(codes_2024.values()) == {SHOWN_WITHHELD}
 
 
 def test_anc_small_monthly_count_suppressed_with_a_complement(anc_data):

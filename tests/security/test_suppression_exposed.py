@@ -10,6 +10,7 @@ from tests.security.attacker import code_range, feasible_ranges, recovered
 from trscohort.dashboards.publish import Published
 from trscohort.publication.suppression import (
     ALL,
+    CountTable,
     Hierarchy,
     Status,
     cube,
@@ -143,3 +144,50 @@ def test_a_reader_who_reads_a_hidden_zero_as_1_to_10_pins_some_cells_wrongly():
     found = given_away(table, status, K)
     assert found == sorted([(f"p{i}",) for i in range(9)], key=repr)
     assert (ALL,) not in found and ("z",) not in found
+
+
+def _beside_site_totals(pinned: dict[tuple, int], total: int) -> CountTable:
+    """`pinned` parts under one total, and beside each part a site's shown total of results:
+    the part plus its hidden normal results (100 and more), a shown count connected to the
+    part that cannot pin it."""
+    table = CountTable("beside")
+    for key, value in pinned.items():
+        table.add(key, value)
+    table.add((ALL,), total)
+    table.add_sum((ALL,), [k for k in pinned if len(k) == 1])
+    for i, key in enumerate(k for k in pinned if len(k) == 1 and pinned[k]):
+        table.add((*key, "normal"), 100 + i, published=False)
+        table.add((*key, "all"), 100 + i + pinned[key])
+        table.add_sum((*key, "all"), [key, (*key, "normal")])
+    return table
+
+
+def test_a_cell_its_own_relation_pins_is_freed_by_its_zeros_not_by_counts_elsewhere():
+    # ten sites of 1 and two of none under a total of 10: the total alone pins every 1. No
+    # count withheld anywhere frees them (each site's total of results beside it only says
+    # "at most 100 or so"), so the two zeros are suppressed and every site's total stays shown
+    parts = {(f"p{i}",): 1 for i in range(10)} | {("z0",): 0, ("z1",): 0}
+    protected = protect(_beside_site_totals(parts, 10), K)
+    assert protected.cell(("z0",)).label == "<11" and protected.cell(("z1",)).label == "<11"
+    assert [k for k, s in protected.status.items() if s is Status.SECONDARY] == []
+    assert all(protected.cell((f"p{i}", "all")).value == 101 + i for i in range(10))
+    published = [k for k in protected.table.values if protected.table.published[k]]
+    assert recovered(_attack(protected, published)) == []
+
+
+def test_cells_pinned_through_a_chain_of_small_counts_are_freed_by_the_chains_zeros():
+    # nine sites under a total of 10: eight of 1 and p0 = 2, itself x + y + w = 1 + 1 + 0.
+    # p0 is at least 2, so the total (at most 10) is 10 and every part is pinned: by small
+    # counts alone, so the zeros on the way (z beside the sites, w beside x and y) are
+    # suppressed, and no site's total of results is withheld
+    parts = {("p0",): 2, **{(f"p{i}",): 1 for i in range(1, 9)}, ("z",): 0}
+    table = _beside_site_totals(parts, 10)
+    for key, value in {("p0", "x"): 1, ("p0", "y"): 1, ("p0", "w"): 0}.items():
+        table.add(key, value)
+    table.add_sum(("p0",), [("p0", "x"), ("p0", "y"), ("p0", "w")])
+    protected = protect(table, K)
+    assert protected.cell(("z",)).label == "<11" and protected.cell(("p0", "w")).label == "<11"
+    assert [k for k, s in protected.status.items() if s is Status.SECONDARY] == []
+    assert protected.exposed == frozenset()
+    published = [k for k in protected.table.values if protected.table.published[k]]
+    assert recovered(_attack(protected, published)) == []

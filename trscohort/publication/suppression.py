@@ -23,13 +23,21 @@ complementary suppression, and so does this module:
   checks the published pages the other way round: it solves for every suppressed cell, from what
   the pages publish, with a linear program.
 
-Zero cells are never chosen as complements. The last resort, where a cell is pinned and no
-shown non-zero count is left to withhold around it (ten "<11" parts of a "<11" total are 1
-each): the zeros of its relations are suppressed as "<11" too, and a reader who finds that the
-"<11" of a relation cannot all be 1..k reads them 0..k (a suppressed zero cannot be told from a
-small count; `_ReaderView`). A complement is the smallest shown count among the cells that are
-not totals of another relation, where there is one: the least information lost. Counts of
-data-quality checks are not patient counts and are not suppressed.
+Which cell is withheld for a cell a reader can work out:
+* Pinned by the bounds: how its bounds were worked out is followed (the relation that gave
+  each bound, then the bounds of the other cells that relation used) back to a relation with
+  a shown count; the complement is taken there, where it frees the cell.
+* Pinned by small counts alone (ten "<11" parts of a "<11" total are 1 each; or a chain of such
+  relations, with no shown count on the way): no count withheld anywhere can free it. The
+  zeros of those relations are suppressed as "<11" too, and a reader who finds that the "<11"
+  of a relation cannot all be 1..k reads them 0..k (a suppressed zero cannot be told from a
+  small count; `_ReaderView`). Where there is no zero either, the cell is reported as exposed.
+* Pinned only by a combination of relations (linear algebra): a shown count of its relation
+  with the fewest suppressed cells, else one its subtractions use, else the nearest shown one.
+Zero cells are never chosen as complements; the zeros around a cell still pinned are the
+last resort. A complement is the smallest shown count among the cells that are not totals of
+another relation, where there is one: the least information lost. Counts of data-quality
+checks are not patient counts and are not suppressed.
 
 Tables are built from aggregates (never rows): `cube` builds one from leaf counts and one
 hierarchy per dimension (site -> all sites, month -> year -> all time, rule -> group), adding
@@ -38,6 +46,7 @@ every marginal cell and every relation between them.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import contextvars
 import functools
@@ -262,34 +271,70 @@ def _others(values: np.ndarray, finite: np.ndarray, rel: np.ndarray, n: int, non
     return np.where(others_infinite, none, total[rel] - own)
 
 
-def _tighten(incidence: _Incidence, low: np.ndarray, high: np.ndarray, passes: int = 500) -> None:
+def _tighten(
+    incidence: _Incidence,
+    low: np.ndarray,
+    high: np.ndarray,
+    passes: int = 500,
+    *,
+    until_contradiction: bool = False,
+    provenance: tuple[np.ndarray, np.ndarray] | None = None,
+) -> None:
     """Bounds of each cell from each relation, repeated until nothing changes (in place).
     For a relation sum(c * x) = 0: c_k * x_k = -(sum of the others), whose range is known.
     After the first pass only the relations with a cell whose bounds just moved are worked
-    again: the others would give the bounds they gave (the same passes, on fewer entries)."""
+    again: the others would give the bounds they gave (the same passes, on fewer entries).
+    `until_contradiction`: stop as soon as a cell's low passes its high (bounds only ever
+    narrow, so the bounds have no solution whatever the later passes do). `provenance`: two
+    arrays (low, high) given, for each cell, the relation that gave it its bound in the pass
+    that last moved it (-1: never moved): each bound traced to bounds of an earlier pass."""
     if incidence.rel.size == 0:
         return
     n = incidence.n_relations
     rel, cell, coef = incidence.rel, incidence.cell, incidence.coef
+    for _ in range(passes):
+        new_low, new_high = _implied(rel, cell, coef, n, low, high)
+        before_low, before_high = low.copy(), high.copy()
+        np.maximum.at(low, cell, new_low)
+        np.minimum.at(high, cell, new_high)
+        moved = (low != before_low) | (high != before_high)
+        if not moved.any():
+            return
+        if provenance is not None:
+            _record_provenance(provenance[0], rel, cell, new_low, low, before_low)
+            _record_provenance(provenance[1], rel, cell, new_high, high, before_high)
+        if until_contradiction and np.any(low[cell] > high[cell]):
+            return
+        # every relation of a cell that moved
+        rel, cell, coef = _entries_of(incidence, _relations_with(incidence, moved))
+
+
+def _implied(
+    rel: np.ndarray, cell: np.ndarray, coef: np.ndarray, n: int, low: np.ndarray, high: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per entry: the bounds its relation gives its cell from the other cells' bounds (for
+    sum(c * x) = 0: c_k * x_k = -(sum of the others), whose range is known), as whole numbers."""
+    positive = coef > 0
     with np.errstate(invalid="ignore"):
-        for _ in range(passes):
-            positive = coef > 0
-            a = np.where(positive, coef * low[cell], coef * high[cell])  # lowest c * x
-            b = np.where(positive, coef * high[cell], coef * low[cell])  # highest c * x
-            others_low = _others(a, np.isfinite(a), rel, n, -INF)
-            others_high = _others(b, np.isfinite(b), rel, n, INF)
-            new_low = np.where(positive, -others_high / coef, -others_low / coef)
-            new_high = np.where(positive, -others_low / coef, -others_high / coef)
-            new_low = np.where(np.isfinite(new_low), np.ceil(new_low - 1e-9), new_low)
-            new_high = np.where(np.isfinite(new_high), np.floor(new_high + 1e-9), new_high)
-            before_low, before_high = low.copy(), high.copy()
-            np.maximum.at(low, cell, new_low)
-            np.minimum.at(high, cell, new_high)
-            moved = (low != before_low) | (high != before_high)
-            if not moved.any():
-                return
-            # every relation of a cell that moved
-            rel, cell, coef = _entries_of(incidence, _relations_with(incidence, moved))
+        a = np.where(positive, coef * low[cell], coef * high[cell])  # lowest c * x
+        b = np.where(positive, coef * high[cell], coef * low[cell])  # highest c * x
+        others_low = _others(a, np.isfinite(a), rel, n, -INF)
+        others_high = _others(b, np.isfinite(b), rel, n, INF)
+        new_low = np.where(positive, -others_high / coef, -others_low / coef)
+        new_high = np.where(positive, -others_low / coef, -others_high / coef)
+        new_low = np.where(np.isfinite(new_low), np.ceil(new_low - 1e-9), new_low)
+        new_high = np.where(np.isfinite(new_high), np.floor(new_high + 1e-9), new_high)
+    return new_low, new_high
+
+
+def _record_provenance(given_by, rel, cell, new_bound, bound, before) -> None:
+    """For each cell whose bound moved in this pass: the first relation (lowest number) whose
+    entry gave it its new bound."""
+    moved = bound != before
+    if moved.any():
+        gave = moved[cell] & (new_bound == bound[cell])
+        given_by[moved] = np.iinfo(np.int64).max
+        np.minimum.at(given_by, cell[gave], rel[gave])
 
 
 def _relations_with(incidence: _Incidence, cells: np.ndarray) -> np.ndarray:
@@ -447,18 +492,28 @@ class _ReaderView:
         self.incidence = incidence
         codes, values = incidence.codes(status), incidence.values
         start_low, start_high = _bounds(codes, values, small_max)
-        low, high = _tightened(incidence, start_low, start_high)
-        if np.any((codes == _PRIMARY) & (values == 0)):
+        # the relation that gave each cell its bounds (`_bounds_complement` follows them)
+        self.given_by = (np.full(len(values), -1), np.full(len(values), -1))
+        if not np.any((codes == _PRIMARY) & (values == 0)):
+            low, high = _tightened(incidence, start_low, start_high, provenance=self.given_by)
+        else:
             zero_possible = np.zeros(len(values), dtype=bool)
             zero_possible[
                 incidence.cell[_no_solution(incidence, start_low, start_high)[incidence.rel]]
             ] = True
             start_low, start_high = _bounds(codes, values, small_max, zero_possible)
-            low, high = _tightened(incidence, start_low, start_high)
+            # Only whether this reading has a solution is asked before the next one: a
+            # contradiction can take a hundred passes to grow to its end, a step a pass.
+            low, high = _tightened(
+                incidence, start_low, start_high, until_contradiction=True, provenance=self.given_by
+            )
             if np.any(low > high):
                 everywhere = np.ones(len(values), bool)
                 start_low, start_high = _bounds(codes, values, small_max, everywhere)
-                low, high = _tightened(incidence, start_low, start_high)
+                self.given_by = (np.full(len(values), -1), np.full(len(values), -1))
+                low, high = _tightened(incidence, start_low, start_high, provenance=self.given_by)
+        self.start, self.tight = (start_low, start_high), (low, high)
+        self.codes = codes.copy()  # as of this view (a tracked status's codes change live)
         self.sensitive = _sensitive(codes, values, small_max)
         self.by_bounds = (
             self.sensitive & (low == high) & (high == values) & (start_low != start_high)
@@ -469,16 +524,59 @@ class _ReaderView:
         wanted = self.unknown & self.sensitive
         return _linearly_fixed(self.incidence, self.unknown, wanted) & wanted
 
+    @functools.cached_property
+    def pinning_relations(self) -> dict[int, list[int]]:
+        """{cell: [relation]} for each sensitive cell that one relation pins on its own, from
+        what the reader knows before any relation is used, where that relation has no shown
+        count above zero: no count withheld anywhere can free such a cell, only the relation's
+        zeros suppressed can."""
+        incidence = self.incidence
+        rel, cell, coef, n = incidence.rel, incidence.cell, incidence.coef, incidence.n_relations
+        if rel.size == 0:
+            return {}
+        low, high = self.start
+        values = incidence.values
+        implied_low, implied_high = _implied(rel, cell, coef, n, low, high)
+        entry_low = np.maximum(implied_low, low[cell])
+        entry_high = np.minimum(implied_high, high[cell])
+        shown_count = ((self.codes == _SHOWN) & (values > 0)).astype(float)
+        has_shown = np.bincount(rel, weights=shown_count[cell], minlength=n) > 0
+        pinned = (
+            self.sensitive[cell]
+            & (entry_low == entry_high)
+            & (entry_high == values[cell])
+            & (low[cell] != high[cell])
+            & ~has_shown[rel]
+        )
+        found: dict[int, list[int]] = defaultdict(list)
+        for c, r in zip(cell[pinned].tolist(), rel[pinned].tolist(), strict=True):
+            found[c].append(r)
+        return found
+
+    def had_shown_zero(self, relations: Iterable[int]) -> bool:
+        """Did one of these relations have a shown zero when the view was taken?"""
+        incidence = self.incidence
+        wanted = np.zeros(incidence.n_relations, dtype=bool)
+        wanted[list(relations)] = True
+        entries = wanted[incidence.rel]
+        cells = incidence.cell[entries]
+        return bool(np.any((self.codes[cells] == _SHOWN) & (incidence.values[cells] == 0)))
+
     def keys(self, exposed: np.ndarray) -> list[Key]:
         return sorted((self.incidence.keys[i] for i in np.flatnonzero(exposed)), key=repr)
 
 
 def _tightened(
-    incidence: _Incidence, low: np.ndarray, high: np.ndarray
+    incidence: _Incidence,
+    low: np.ndarray,
+    high: np.ndarray,
+    *,
+    until_contradiction: bool = False,
+    provenance: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The reader's bounds once the relations are used (`_tighten` on copies)."""
     low, high = low.copy(), high.copy()
-    _tighten(incidence, low, high)
+    _tighten(incidence, low, high, until_contradiction=until_contradiction, provenance=provenance)
     return low, high
 
 
@@ -591,9 +689,9 @@ def protect(table: CountTable, small_max: int, *, report: bool = True) -> Protec
     """Primary suppression of counts 1..small_max, then complementary suppression until no
     suppressed (or small hidden) cell can be worked out. small_max 0: nothing is suppressed.
 
-    Where a cell can still be worked out and no shown count is left to withhold around it
-    (every non-zero count of its part is suppressed already, and the bounds alone pin it: ten
-    "<11" parts of a "<11" total are 1 each), the zeros of its relations are suppressed too.
+    Where a cell can still be worked out and no shown count withheld could free it (small
+    counts alone pin it: ten "<11" parts of a "<11" total are 1 each), the zeros of the
+    relations that pin it are suppressed too (see the module's notes on the order).
     A cell still pinned after that (its relations have no zero) is returned in
     `Protected.exposed` and reported to `recording_exposed`: never silently (`report=False`:
     the caller reports the table it finally publishes, with `report_exposed`)."""
@@ -679,7 +777,25 @@ def _protect(table: CountTable, small_max: int) -> Protected:
         at_start = status.snapshot() if exposed else status
         reason: dict[Key, int] | None = None  # as of the round's start, once a cell needs it
         for key in exposed:
-            complement = _complement(table, status, key, relations_of, relations, totals)
+            pinned_by = view.pinning_relations.get(incidence.index[key])
+            if pinned_by:  # nothing withheld frees it: only its relation's zeros can
+                if _suppress_zeros_in(table, status, pinned_by, relations):
+                    added = True
+                elif not view.had_shown_zero(pinned_by):
+                    stuck.add(key)
+                continue  # (or another cell's turn this round suppressed them already)
+            complement = None
+            if view.by_bounds[incidence.index[key]]:
+                # the relations that pin it, and the cells whose bounds they use
+                complement, pinning = _bounds_complement(view, table, status, key, totals)
+                if complement is _WITHHELD_THIS_ROUND:
+                    continue  # the next round says whether that freed it
+                if complement is None and view.had_shown_zero(pinning):
+                    # pinned by "<11" cells alone: only their relations' zeros can free it
+                    added = _suppress_zeros_in(table, status, pinning, relations) or added
+                    continue
+            if complement is None:
+                complement = _complement(table, status, key, relations_of, relations, totals)
             if complement is None:
                 if reason is None:
                     reason = _derivations(incidence, at_start)
@@ -728,6 +844,71 @@ def _suppress_zeros_around(
             if status[k] is Status.SHOWN and table.values[k] == 0:
                 status[k] = Status.PRIMARY
     return bool(chosen)
+
+
+_WITHHELD_THIS_ROUND = ("withheld this round",)  # `_bounds_complement`: wait for the next
+
+
+def _bounds_complement(
+    view: _ReaderView,
+    table: CountTable,
+    status: dict[Key, Status],
+    key: Key,
+    totals: set[Key],
+) -> tuple[Key | None, list[int]]:
+    """For a cell the bounds pin: follow how its bounds were worked out (the relation that
+    gave each, then the bounds of the other cells that relation used, and so on) back to a
+    relation with a shown count; that count is the complement. None where no relation on
+    the way has one, with the relations followed: then only suppressed cells pin it, and
+    only their zeros suppressed can free it."""
+    index, keys = view.incidence.index, view.incidence.keys
+    low, high = view.tight
+    start_low, start_high = view.start
+    by_low, by_high = view.given_by
+    shown_then = (view.codes == _SHOWN) & (view.incidence.values > 0)
+    start, members = view.incidence.cells_of_relation
+    pinning: list[int] = []
+    seen, queue = {index[key]}, collections.deque([index[key]])
+    while queue:
+        i = queue.popleft()
+        given = set()
+        if low[i] > start_low[i] and by_low[i] >= 0:
+            given.add(int(by_low[i]))
+        if high[i] < start_high[i] and by_high[i] >= 0:
+            given.add(int(by_high[i]))
+        for r in sorted(given):
+            if r in pinning:
+                continue
+            pinning.append(r)
+            cells = [c for c in members[start[r] : start[r + 1]] if c != i]
+            # shown when the round began (the bounds are of that moment)
+            was_shown = [keys[c] for c in cells if shown_then[c]]
+            if was_shown:
+                shown = [k for k in was_shown if status[k] is Status.SHOWN]
+                if not shown:
+                    return _WITHHELD_THIS_ROUND, []
+                return min(shown, key=lambda k: (k in totals, table.values[k], repr(k))), []
+            for c in cells:
+                if c not in seen and (low[c] > start_low[c] or high[c] < start_high[c]):
+                    seen.add(c)
+                    queue.append(c)
+    return None, pinning
+
+
+def _suppress_zeros_in(
+    table: CountTable,
+    status: dict[Key, Status],
+    chosen: Iterable[int],
+    relations: list[dict[Key, int]],
+) -> bool:
+    """Every shown zero of the relations `chosen` suppressed as "<11"; False if there was none."""
+    found = False
+    for i in chosen:
+        for k in relations[i]:
+            if status[k] is Status.SHOWN and table.values[k] == 0:
+                status[k] = Status.PRIMARY
+                found = True
+    return found
 
 
 class _ShownByComponent:
