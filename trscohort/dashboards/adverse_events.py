@@ -693,6 +693,36 @@ def _person_time_sql(con, config) -> str:
     """
 
 
+def _events_and_days(con, config) -> tuple[list[tuple], dict[tuple, int]]:
+    """([(site, year, event, stratifier, stratum, events)] per site x course start year, as
+    `_person_time_sql`), {(site, year, event, (stratifier, stratum)): days at risk} with all
+    sites and all years added up by DuckDB, where a page publishes them (one site's strata in
+    one year are not: `_published_layer`). Rows without a start year count in neither."""
+    found = con.execute(
+        f"""
+        SELECT grouping(site, start_year) AS margin,
+               CASE WHEN grouping(site) = 1 THEN {sql_text(ALL_SITES)} ELSE site END,
+               CASE WHEN grouping(start_year) = 1 THEN {sql_text(ALL_TIME)} ELSE start_year END,
+               event_id, stratifier, stratum, sum(events),
+               sum(days) FILTER (WHERE start_year IS NOT NULL)
+        FROM ({_person_time_sql(con, config)})
+        GROUP BY GROUPING SETS ((site, start_year, event_id, stratifier, stratum),
+                                (start_year, event_id, stratifier, stratum),
+                                (site, event_id, stratifier, stratum),
+                                (event_id, stratifier, stratum))
+        """
+    ).fetchall()
+    rows, days = [], {}
+    for margin, site, year, event, stratifier, stratum, n, d in found:
+        if margin == 0:
+            rows.append((site, year, event, stratifier, stratum, n))
+            if stratifier != OVERALL[0]:
+                continue
+        if year is not None and d:
+            days[(site, year, event, (stratifier, str(stratum)))] = int(d)
+    return rows, days
+
+
 def _stratum_case_sql() -> tuple[str, str]:
     """(stratifier, stratum) SQL for a GROUPING SETS query over STRATUM_COLUMNS: which column a
     row is grouped by ('overall' for none) and its value ('all' for none)."""
@@ -712,17 +742,30 @@ def _stratum_case_sql() -> tuple[str, str]:
 def _patients_at_risk(con, config) -> dict[tuple, int]:
     """Distinct patients with days at risk per site (and all sites), course start year (and
     all years), event and stratum {(site, year, event, (stratifier, stratum)): patients}, from
-    marts.ae_patients_at_risk. A patient has one site, so all sites is the sum of the sites."""
+    marts.ae_patients_at_risk. A patient has one site, so all sites is the sum of the sites.
+    One site's strata in one year are left out: never published (`_published_layer`)."""
+    # All sites added up by DuckDB; one site's strata in one year are never published.
     rows = con.execute(
-        f"SELECT coalesce(site, {sql_text(NO_SITE)}), "
-        f"CASE WHEN all_years THEN {sql_text(ALL_TIME)} ELSE CAST(start_year AS VARCHAR) END, "
-        f"event_id, stratifier, stratum, patients FROM {aggregate_mart(con, AT_RISK, config)}"
+        f"""
+        SELECT CASE WHEN grouping(site) = 1 THEN {sql_text(ALL_SITES)} ELSE site END,
+               year, event_id, stratifier, stratum, sum(patients)
+        FROM (
+            SELECT coalesce(site, {sql_text(NO_SITE)}) AS site,
+                   CASE WHEN all_years THEN {sql_text(ALL_TIME)}
+                        ELSE CAST(start_year AS VARCHAR) END AS year,
+                   event_id, stratifier, stratum, patients
+            FROM {aggregate_mart(con, AT_RISK, config)}
+            WHERE patients <> 0
+        )
+        GROUP BY GROUPING SETS ((site, year, event_id, stratifier, stratum),
+                                (year, event_id, stratifier, stratum))
+        HAVING grouping(site) = 1 OR year = {sql_text(ALL_TIME)} OR stratifier = 'overall'
+        """
     ).fetchall()
-    found: dict[tuple, int] = defaultdict(int)
-    for site, year, event, stratifier, stratum, n in rows:
-        for s in (site, ALL_SITES) if n else ():
-            found[(s, year, event, (stratifier, str(stratum)))] += int(n)
-    return found
+    return {
+        (site, year, event, (stratifier, str(stratum))): int(n)
+        for site, year, event, stratifier, stratum, n in rows
+    }
 
 
 def published_person_years(
@@ -789,21 +832,16 @@ def client_data(con, config: Mapping[str, Any]) -> dict:
     person-years and only where more than small_count_max patients are at risk
     (`published_person_years`)."""
     config = resolve_config(con, config)
-    rows = con.execute(_person_time_sql(con, config)).fetchall()
+    rows, days = _events_and_days(con, config)
     at_risk = _patients_at_risk(con, config)
     site_list = sites(con)
     years = sorted({r[1] for r in rows if r[1] is not None})
     events = sorted({r[2] for r in rows})
     strata = _strata_order(config, {(r[3], str(r[4])) for r in rows})
-    days: dict[tuple, int] = defaultdict(int)
     by_event: dict[str, dict[tuple, int]] = defaultdict(dict)
-    for site, year, event, stratifier, stratum, n, d in rows:
-        if year is None:
-            continue
-        by_event[event][(site, year, (stratifier, str(stratum)))] = int(n or 0)
-        for s in (site, ALL_SITES):
-            for y in (year, ALL_TIME):
-                days[(s, y, event, (stratifier, str(stratum)))] += int(d or 0)
+    for site, year, event, stratifier, stratum, n in rows:
+        if year is not None:
+            by_event[event][(site, year, (stratifier, str(stratum)))] = int(n or 0)
     site_h = Hierarchy.flat([*site_list, NO_SITE], ALL_SITES)
     year_h = Hierarchy.flat(years, ALL_TIME)
     small_max = privacy.small_count_max(config)
