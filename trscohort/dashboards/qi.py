@@ -426,25 +426,28 @@ def _count_rows(
     stratum_index: Mapping[str, int],
 ) -> list[list[int]]:
     """[site, month, indicator, stratum, numerator, denominator, excluded] (embedded values)
-    of every published cell with a denominator or exclusions, in the order of its key."""
+    of every published cell with a denominator or exclusions, sorted (by the positions)."""
     none = (0, 0)
     rows = []
-    for cell in sorted(key[:4] for key in cells if key[4] == DENOMINATOR):
-        value, code = cells[(*cell, DENOMINATOR)]
-        excluded = cells.get((*cell, EXCLUDED), none)
+    for key, (value, code) in cells.items():
+        if key[4] != DENOMINATOR:
+            continue
+        site, month, indicator, stratum, _ = key
+        excluded = cells.get((site, month, indicator, stratum, EXCLUDED), none)
         if value > 0 or excluded[0] > 0:
-            site, month, indicator, stratum = cell
+            numerator = cells.get((site, month, indicator, stratum, NUMERATOR), none)
             rows.append(
                 [
                     site_index[site],
                     month_index[month],
                     indicator_index[indicator],
                     stratum_index[stratum],
-                    cells.get((*cell, NUMERATOR), none)[1],
+                    numerator[1],
                     code,
                     excluded[1],
                 ]
             )
+    rows.sort()  # lists of whole numbers: a third of the time of sorting the keys' strings
     return rows
 
 
