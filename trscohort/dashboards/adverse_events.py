@@ -697,7 +697,8 @@ def _events_and_days(con, config) -> tuple[list[tuple], dict[tuple, int]]:
     """([(site, year, event, stratifier, stratum, events)] per site x course start year, as
     `_person_time_sql`), {(site, year, event, (stratifier, stratum)): days at risk} with all
     sites and all years added up by DuckDB, where a page publishes them (one site's strata in
-    one year are not: `_published_layer`). Rows without a start year count in neither."""
+    one year are not: `_published_layer`). A row without a start year adds no days (and the
+    caller leaves its events out of the tables too)."""
     found = con.execute(
         f"""
         SELECT grouping(site, start_year) AS margin,
