@@ -745,7 +745,6 @@ def _patients_at_risk(con, config) -> dict[tuple, int]:
     all years), event and stratum {(site, year, event, (stratifier, stratum)): patients}, from
     marts.ae_patients_at_risk. A patient has one site, so all sites is the sum of the sites.
     One site's strata in one year are left out: never published (`_published_layer`)."""
-    # All sites added up by DuckDB; one site's strata in one year are never published.
     rows = con.execute(
         f"""
         SELECT CASE WHEN grouping(site) = 1 THEN {sql_text(ALL_SITES)} ELSE site END,

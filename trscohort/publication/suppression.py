@@ -525,6 +525,11 @@ class _ReaderView:
         return _linearly_fixed(self.incidence, self.unknown, wanted) & wanted
 
     @functools.cached_property
+    def shown_counts(self) -> np.ndarray:
+        """Cells shown with a count above zero when the view was taken (a mask)."""
+        return (self.codes == _SHOWN) & (self.incidence.values > 0)
+
+    @functools.cached_property
     def pinning_relations(self) -> dict[int, list[int]]:
         """{cell: [relation]} for each sensitive cell that one relation pins on its own, from
         what the reader knows before any relation is used, where that relation has no shown
@@ -539,8 +544,7 @@ class _ReaderView:
         implied_low, implied_high = _implied(rel, cell, coef, n, low, high)
         entry_low = np.maximum(implied_low, low[cell])
         entry_high = np.minimum(implied_high, high[cell])
-        shown_count = ((self.codes == _SHOWN) & (values > 0)).astype(float)
-        has_shown = np.bincount(rel, weights=shown_count[cell], minlength=n) > 0
+        has_shown = np.bincount(rel, weights=self.shown_counts[cell], minlength=n) > 0
         pinned = (
             self.sensitive[cell]
             & (entry_low == entry_high)
@@ -816,34 +820,11 @@ def _protect(table: CountTable, small_max: int) -> Protected:
             zeroed = [
                 k
                 for k in found
-                if _suppress_zeros_around(table, status, k, relations_of, relations)
+                if _suppress_zeros_in(table, status, relations_of.get(k, []), relations)
             ]
             if not zeroed:
                 return Protected(table, status, small_max, frozenset(found))
             stuck.difference_update(zeroed)
-
-
-def _suppress_zeros_around(
-    table: CountTable,
-    status: dict[Key, Status],
-    key: Key,
-    relations_of: Mapping[Key, list[int]],
-    relations: list[dict[Key, int]],
-) -> bool:
-    """The last resort for a cell pinned by bounds alone (ten "<11" parts of a "<11" total
-    are 1 each, since "<11" is at least 1): every shown zero of its relations is suppressed
-    as "<11" too, so that there "<11" means 0..k and no part is pinned (`_ReaderView` says how
-    a reader tells). False when its relations have no shown zero."""
-    chosen = [
-        i
-        for i in relations_of.get(key, [])
-        if any(status[k] is Status.SHOWN and table.values[k] == 0 for k in relations[i])
-    ]
-    for i in chosen:
-        for k in relations[i]:
-            if status[k] is Status.SHOWN and table.values[k] == 0:
-                status[k] = Status.PRIMARY
-    return bool(chosen)
 
 
 _WITHHELD_THIS_ROUND = ("withheld this round",)  # `_bounds_complement`: wait for the next
@@ -865,8 +846,7 @@ def _bounds_complement(
     low, high = view.tight
     start_low, start_high = view.start
     by_low, by_high = view.given_by
-    shown_then = (view.codes == _SHOWN) & (view.incidence.values > 0)
-    start, members = view.incidence.cells_of_relation
+    offsets, members = view.incidence.cells_of_relation
     pinning: list[int] = []
     seen, queue = {index[key]}, collections.deque([index[key]])
     while queue:
@@ -880,9 +860,9 @@ def _bounds_complement(
             if r in pinning:
                 continue
             pinning.append(r)
-            cells = [c for c in members[start[r] : start[r + 1]] if c != i]
+            cells = [c for c in members[offsets[r] : offsets[r + 1]] if c != i]
             # shown when the round began (the bounds are of that moment)
-            was_shown = [keys[c] for c in cells if shown_then[c]]
+            was_shown = [keys[c] for c in cells if view.shown_counts[c]]
             if was_shown:
                 shown = [k for k in was_shown if status[k] is Status.SHOWN]
                 if not shown:
