@@ -4,6 +4,7 @@ bands from config, and pages that render what exists when a mart is missing."""
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 import re
 from pathlib import Path
@@ -59,6 +60,23 @@ def test_every_page_is_written_and_linked_from_the_index(site):
         assert (directory / page.file_name).is_file()
         assert f'href="{page.file_name}"' in index
     assert [p.name for p in directory.glob("*.js")] == [PLOTLY_JS]
+
+
+def test_the_index_shows_the_sum_the_safety_page_publishes(site):
+    directory = site[1]
+    page = (directory / "safety_quality.html").read_text()
+    data = json.loads(
+        re.search(r'id="page-data">(.*?)</script>', page, re.S).group(1).replace("<\\/", "</")
+    )
+    cells = [row[-1] for row in data["raised"]["rows"] if row[0] == -1]
+    assert cells, "the test warehouse raises safety flags"
+    shown = sum(c for c in cells if c >= 0)
+    expected = f"at least {shown:,}" if min(cells) < 0 else f"{shown:,}"
+    index = (directory / "index.html").read_text()
+    card = re.search(
+        r'<div>Safety flags raised</div><div class="value">([^<]*)</div>', index
+    ).group(1)
+    assert html.unescape(card) == expected
 
 
 def test_pages_work_offline_with_plotly_beside_them(site):

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from trscohort.dashboards import funnel, safety
-from trscohort.dashboards.common import ALL_SITES, ALL_TIME, Unavailable, has_table
+from trscohort.dashboards import funnel
+from trscohort.dashboards.common import ALL_SITES, Unavailable, has_table
 from trscohort.dashboards.monitoring import EXPECTED, OBSERVED
 
 SUPPRESSED = "suppressed"
@@ -104,32 +104,38 @@ def _anc_adherence(data: Mapping[str, Any] | None) -> list[Headline]:
     ]
 
 
-def _flags(con, config) -> list[Headline]:
-    if not has_table(con, safety.FLAGS):
+def _flags(data: Mapping[str, Any] | None) -> list[Headline]:
+    """Safety flags raised, all sites and all months, added up from the safety page's own
+    table (its all-sites cells of every month and flag). A cell that is suppressed there is
+    left out and the figure reads "at least": a sum of the page's shown cells tells a reader
+    nothing the page does not, where a total from a table of its own, less the page's shown
+    cells, would give the suppressed ones back."""
+    if not data:
         return []
-    protected = safety.protected_flags(con, config)
-    keys = [k for k in protected.table.values if len(k) == 3 and k[:2] == (ALL_SITES, ALL_TIME)]
-    if not keys:
-        return [Headline("Safety flags raised", "0", "all flags, all sites", "safety_quality.html")]
-    _, label = _total([protected.cell(k) for k in keys])
-    return [
-        Headline(
-            "Safety flags raised",
-            label,
-            "every SAF-* flag, all sites, all time (the warehouse records no closing of a "
-            "flag: each counts as open for review)",
-            "safety_quality.html",
+    cells = [row[-1] for row in data["raised"]["rows"] if row[0] == -1]
+    shown = sum(c for c in cells if c >= 0)
+    suppressed = sum(1 for c in cells if c < 0)
+    note = (
+        "every SAF-* flag with a date, all sites, all months (the warehouse records no closing "
+        "of a flag: each counts as open for review)"
+    )
+    if suppressed:
+        note += (
+            f"; {suppressed:,} month{'s' if suppressed > 1 else ''} of a flag type suppressed "
+            "on the safety page left out"
         )
-    ]
+    value = f"at least {shown:,}" if suppressed else f"{shown:,}"
+    return [Headline("Safety flags raised", value, note, "safety_quality.html")]
 
 
-def headlines(con, config, monitoring_data: Mapping[str, Any] | None) -> list[Headline]:
-    """The index page's headline figures, from the tables the pages publish."""
+def headlines(con, config, built: Mapping[str, Mapping[str, Any]]) -> list[Headline]:
+    """The index page's headline figures, from the tables the pages publish (`built`: each
+    page's aggregate table by its slug)."""
     found: list[Headline] = []
     for part in (
         lambda: _clozapine(con, config),
-        lambda: _anc_adherence(monitoring_data),
-        lambda: _flags(con, config),
+        lambda: _anc_adherence(built.get("monitoring")),
+        lambda: _flags(built.get("safety_quality")),
     ):
         try:
             found += part()

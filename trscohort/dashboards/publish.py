@@ -514,7 +514,7 @@ def _write_pages(con, directory: Path, config, pages) -> tuple[list[str], list, 
             status.append((page, drawn, page.chart_count))
             unavailable += missing
             drawn_total += drawn
-        found = headlines.headlines(con, config, built.get("monitoring"))
+        found = headlines.headlines(con, config, built)
     (directory / "index.html").write_text(_index_html(prov, status, found), encoding="utf-8")
     written.append("index.html")
     return written, status, unavailable, drawn_total

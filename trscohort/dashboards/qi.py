@@ -17,6 +17,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import plotly.graph_objects as go
 
 from trscohort import qi
@@ -364,22 +365,55 @@ def _client_sites(con) -> list[str]:
     return [str(r[0]) for r in rows]
 
 
-def _client_leaves(con) -> dict[tuple, int]:
-    """{(site, month, indicator, stratum, measure): units} from the mart's site x month rows
-    (one aggregate query); `not` = denominator - numerator, a hidden cell."""
+# The mart's site x month rows: numerator, denominator and exclusions of every unit counted.
+_MART_ROWS = (
+    "SELECT coalesce(site, ?) AS site, strftime(month, '%Y-%m') AS month, indicator_id, "
+    "stratum, CAST(coalesce(numerator, 0) AS BIGINT) AS numerator, "
+    "CAST(coalesce(denominator, 0) AS BIGINT) AS denominator, "
+    f"CAST(coalesce(excluded, 0) AS BIGINT) AS excluded FROM {QI_MART} "
+    "WHERE NOT all_sites AND NOT all_months AND month IS NOT NULL "
+    "AND (denominator > 0 OR excluded > 0)"
+)
+
+
+def _client_leaves(con, small_max: int) -> tuple[dict[tuple, int], dict[str, np.ndarray]]:
+    """({(site, month, indicator, stratum, measure): units} of the parts with something to
+    protect, the rows of the others), from the mart's site x month rows (one query).
+
+    A part is a month, indicator and stratum: its counts (numerator and `not` = denominator -
+    numerator, a hidden cell) or its exclusions. A part where no count lies in 1..k is shown
+    as it is (`client.protect_in_parts` would not solve it either): on a big warehouse that is
+    most of them, and their rows are kept as columns, not as a cell each."""
+    small = f"BETWEEN 1 AND {int(small_max)}" if small_max > 0 else "< 0"
     rows = con.execute(
-        f"SELECT coalesce(site, {sql_text(NO_SITE)}), strftime(month, '%Y-%m'), indicator_id, "
-        f"stratum, numerator, denominator, excluded FROM {QI_MART} "
-        "WHERE NOT all_sites AND NOT all_months AND month IS NOT NULL "
-        "AND (denominator > 0 OR excluded > 0)"
-    ).fetchall()
+        f"""
+        WITH leaf AS ({_MART_ROWS})
+        SELECT *,
+            bool_or(numerator < 0 OR denominator - numerator < 0 OR numerator {small}
+                    OR denominator - numerator {small}) OVER part AS count_small,
+            bool_or(excluded < 0 OR excluded {small}) OVER part AS excluded_small
+        FROM leaf
+        WINDOW part AS (PARTITION BY month, indicator_id, stratum)
+        """,
+        [NO_SITE],
+    ).fetchnumpy()
     leaves: dict[tuple, int] = {}
-    for site, month, indicator, stratum, numerator, denominator, excluded in rows:
-        cell = (site, month, indicator, stratum)
-        leaves[(*cell, NUMERATOR)] = int(numerator or 0)
-        leaves[(*cell, NOT_NUMERATOR)] = int(denominator or 0) - int(numerator or 0)
-        leaves[(*cell, EXCLUDED)] = int(excluded or 0)
-    return leaves
+    cells = zip(rows["site"], rows["month"], rows["indicator_id"], rows["stratum"], strict=True)
+    for cell, numerator, denominator, excluded, count_small, excluded_small in zip(
+        cells,
+        rows["numerator"].tolist(),
+        rows["denominator"].tolist(),
+        rows["excluded"].tolist(),
+        rows["count_small"].tolist(),
+        rows["excluded_small"].tolist(),
+        strict=True,
+    ):
+        if count_small:
+            leaves[(*cell, NUMERATOR)] = numerator
+            leaves[(*cell, NOT_NUMERATOR)] = denominator - numerator
+        if excluded_small:
+            leaves[(*cell, EXCLUDED)] = excluded
+    return leaves, rows
 
 
 def _client_values(con, small_max: int, site_dim: Hierarchy) -> dict[tuple[str, str], list]:
@@ -451,6 +485,61 @@ def _count_rows(
     return rows
 
 
+def _shown_halves(mart: Mapping[str, np.ndarray], groups: np.ndarray) -> dict[tuple, tuple]:
+    """{key: (count, count)} of the half shown as it is (counts, or exclusions) of the parts
+    whose other half is protected, as `protect_in_parts` gives a part with nothing small: each
+    site's cells (not the patients without one) and all sites added up."""
+    cells: dict[tuple, tuple[int, int]] = {}
+    totals: dict[tuple, list[int]] = {}
+    columns = ("site", "month", "indicator_id", "stratum", "numerator", "denominator", "excluded")
+    picked = [mart[c][groups].tolist() for c in columns]
+    flags = (~mart["count_small"][groups]).tolist(), (~mart["excluded_small"][groups]).tolist()
+    for site, month, indicator, stratum, num, den, excl, counts, excluded in zip(
+        *picked, *flags, strict=True
+    ):
+        total = totals.setdefault((month, indicator, stratum), [0, 0, 0, counts, excluded])
+        total[0] += num
+        total[1] += den
+        total[2] += excl
+        if site == NO_SITE:
+            continue
+        if counts:
+            cells[(site, month, indicator, stratum, NUMERATOR)] = (num, num)
+            cells[(site, month, indicator, stratum, DENOMINATOR)] = (den, den)
+        if excluded:
+            cells[(site, month, indicator, stratum, EXCLUDED)] = (excl, excl)
+    for (month, indicator, stratum), (num, den, excl, counts, excluded) in totals.items():
+        if counts:
+            cells[(ALL_SITES, month, indicator, stratum, NUMERATOR)] = (num, num)
+            cells[(ALL_SITES, month, indicator, stratum, DENOMINATOR)] = (den, den)
+        if excluded:
+            cells[(ALL_SITES, month, indicator, stratum, EXCLUDED)] = (excl, excl)
+    return cells
+
+
+def _rows_as_they_are(mart: Mapping[str, np.ndarray], shown: np.ndarray, index: dict) -> np.ndarray:
+    """The count rows (`_count_rows`' columns) of the parts where nothing is small, neither
+    counts nor exclusions: each site's row as the mart has it (every row has a denominator or
+    exclusions) and all sites added up, as whole-number columns."""
+    positions = [
+        np.fromiter(map(index[c].get, mart[c][shown].tolist()), np.int64, int(shown.sum()))
+        for c in ("site", "month", "indicator_id", "stratum")
+    ]
+    counts = [mart[c][shown].astype(np.int64) for c in ("numerator", "denominator", "excluded")]
+    by_site = np.column_stack([*positions, *counts])
+    by_site = by_site[mart["site"][shown] != NO_SITE]
+    sizes = [len(index[c]) for c in ("month", "indicator_id", "stratum")]
+    group = (positions[1] * sizes[1] + positions[2]) * sizes[2] + positions[3]
+    found, at = np.unique(group, return_inverse=True)
+    sums = np.zeros((len(found), 3), np.int64)
+    np.add.at(sums, at, np.column_stack(counts))
+    month, rest = np.divmod(found, sizes[1] * sizes[2])
+    indicator, stratum = np.divmod(rest, sizes[2])
+    all_sites = np.column_stack([np.full(len(found), -1), month, indicator, stratum, sums])
+    all_sites = all_sites[(sums[:, 1] > 0) | (sums[:, 2] > 0)]
+    return np.concatenate([by_site, all_sites])
+
+
 def client_data(con, config: Mapping[str, Any]) -> dict:
     """The page's aggregate table: numerator, denominator and exclusions by site (and all
     sites) x month x indicator x stratum, protected part by part (one month, indicator and
@@ -462,12 +551,12 @@ def client_data(con, config: Mapping[str, Any]) -> dict:
     small_max = privacy.small_count_max(config)
     site_list = _client_sites(con)
     site_dim = Hierarchy.flat([*site_list, NO_SITE], ALL_SITES)
-    leaves = _client_leaves(con)
-    months = sorted({k[1] for k in leaves})
+    leaves, mart = _client_leaves(con, small_max)
+    months = sorted(set(mart["month"].tolist()))
     defs = qi.definitions()
     known = [d.id for d in defs]
-    indicators = known + sorted({k[2] for k in leaves} - set(known))
-    strata = ["all", *sorted({k[3] for k in leaves} - {"all"})]
+    indicators = known + sorted(set(mart["indicator_id"].tolist()) - set(known))
+    strata = ["all", *sorted(set(mart["stratum"].tolist()) - {"all"})]
     measure_dim = Hierarchy(
         {NUMERATOR: DENOMINATOR, NOT_NUMERATOR: DENOMINATOR, DENOMINATOR: None, EXCLUDED: None}
     )
@@ -485,11 +574,29 @@ def client_data(con, config: Mapping[str, Any]) -> dict:
         small_max=small_max,
         published=lambda key: key[0] != NO_SITE and key[4] != NOT_NUMERATOR,
     )
+    # a part with nothing small is shown as it is: where both halves are, straight to rows
+    as_they_are = ~(mart["count_small"] | mart["excluded_small"])
+    cells.update(_shown_halves(mart, np.flatnonzero(~as_they_are)))
     site_index = {ALL_SITES: -1, **{s: i for i, s in enumerate(site_list)}}
     month_index = {m: i for i, m in enumerate(months)}
     indicator_index = {x: i for i, x in enumerate(indicators)}
     stratum_index = {x: i for i, x in enumerate(strata)}
-    rows = _count_rows(cells, site_index, month_index, indicator_index, stratum_index)
+    index = {
+        "site": {**site_index, NO_SITE: -2},
+        "month": month_index,
+        "indicator_id": indicator_index,
+        "stratum": stratum_index,
+    }
+    found = np.concatenate(
+        [
+            np.array(
+                _count_rows(cells, site_index, month_index, indicator_index, stratum_index),
+                np.int64,
+            ).reshape(-1, 7),
+            _rows_as_they_are(mart, as_they_are, index),
+        ]
+    )
+    rows = found[np.lexsort(found.T[::-1])].tolist()  # as sorting the lists would
     values = _client_values(con, small_max, site_dim)
     level = float(config["qi"]["ci_level"])
     by_id = {d.id: d for d in defs}

@@ -17,25 +17,20 @@ from trscohort.dashboards import privacy
 from trscohort.dashboards.client import ClientChart, ClientPage, protect_in_parts
 from trscohort.dashboards.common import (
     ALL_SITES,
-    ALL_TIME,
     NO_SITE,
     Chart,
     Page,
     Period,
     base_layout,
     count_bars,
-    filter_note,
     no_data,
     patients_with_site,
-    periods,
     protected_table,
     require,
     resolve_config,
-    site_key,
     sites,
-    time_key,
 )
-from trscohort.publication.suppression import CountTable, Hierarchy, cube
+from trscohort.publication.suppression import CountTable, Hierarchy
 from trscohort.quality.ingest_counts import ingest_count_table
 
 FLAGS = "marts.safety_flags"
@@ -51,77 +46,6 @@ FLAG_LABELS = {
     "SAF-ANC-ACTION": "clozapine continued through a severe/moderate ANC",
     "SAF-DISPENSE": "dispensing without a timely ANC",
 }
-
-
-def flags_table(con, config) -> CountTable:
-    """Flags raised (adding up over sites and years) and patients flagged (adding up over
-    sites only), per safety flag, site and year (and all years)."""
-    require(con, FLAGS)
-    patients = patients_with_site(con)
-    raised = con.execute(
-        f"SELECT p.site, coalesce(CAST(year(f.flag_date) AS VARCHAR), '(no date)'), f.flag_id, "
-        f"count(*) FROM {FLAGS} AS f JOIN {patients} AS p USING (patient_id) GROUP BY ALL"
-    ).fetchall()
-    flagged = con.execute(
-        f"SELECT p.site, coalesce(CAST(year(f.flag_date) AS VARCHAR), '{ALL_TIME}'), f.flag_id, "
-        f"count(DISTINCT f.patient_id) FROM {FLAGS} AS f JOIN {patients} AS p USING (patient_id) "
-        f"GROUP BY GROUPING SETS ((p.site, year(f.flag_date), f.flag_id), (p.site, f.flag_id))"
-    ).fetchall()
-    counts = {("flags", s, y, f): n for s, y, f, n in raised}
-    counts |= {("patients", s, y, f): n for s, y, f, n in flagged}
-    years = sorted({y for _, _, y, _ in counts if y not in (ALL_TIME, "(no date)")})
-    shown = set(periods(con))
-    flag_ids = sorted({f for *_, f in counts})
-    site_h = Hierarchy.flat([*sites(con), NO_SITE], ALL_SITES)
-    table = cube(
-        "safety flags",
-        {k[1:]: v for k, v in counts.items() if k[0] == "flags"},
-        [site_h, Hierarchy.flat([*years, "(no date)"], ALL_TIME), Hierarchy.roots(flag_ids)],
-        lambda key: key[0] != NO_SITE and (key[1] == ALL_TIME or key[1] in shown),
-    )
-    people = cube(
-        "patients flagged",
-        {k[1:]: v for k, v in counts.items() if k[0] == "patients"},
-        [site_h, Hierarchy.roots([*years, ALL_TIME]), Hierarchy.roots(flag_ids)],
-        lambda key: key[0] != NO_SITE and (key[1] == ALL_TIME or key[1] in shown),
-    )
-    for key, value in people.values.items():  # one table, two measures
-        table.add(("patients", *key), value, published=people.published[key])
-    for total, parts in people.sums:
-        table.add_sum(("patients", *total), [("patients", *p) for p in parts])
-    return table
-
-
-def protected_flags(con, config):
-    return protected_table(con, "safety flags", lambda: flags_table(con, config), config)
-
-
-def fig_safety_flags(
-    con, *, site: str | None = None, period: Period = None, config: Mapping[str, Any] | None = None
-) -> go.Figure:
-    """Flags raised and patients flagged, per safety flag."""
-    config = resolve_config(con, config)
-    require(con, FLAGS)
-    protected = protected_flags(con, config)
-    time, key = time_key(period, periods(con)), site_key(site)
-    values = protected.table.values
-    flags = sorted({k[2] for k in values if len(k) == 3 and k[:2] == (key, time) and values[k] > 0})
-    labels = [f"{f}<br>{FLAG_LABELS.get(f, '')}" for f in flags]
-    fig = go.Figure()
-    for what, cell, colour in (
-        ("flags", lambda f: (key, time, f), "#e76f51"),
-        ("patients", lambda f: ("patients", key, time, f), "#1d3557"),
-    ):
-        counts = [protected.cell(cell(f)) for f in flags]
-        hover = "%{x}: %{customdata} " + what + "<extra></extra>"
-        fig.add_traces(
-            count_bars(labels, counts, name=what, colour=colour, hover=hover, config=config)
-        )
-    base_layout(fig, f"Safety flags{filter_note(site, period)}", barmode="group", height=460)
-    fig.update_yaxes(title="count")
-    if not flags:
-        no_data(fig, "No safety flags in this selection.")
-    return fig
 
 
 # The failed-checks table: its header and the audit.dq_results column behind each heading.
