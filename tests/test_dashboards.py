@@ -291,3 +291,21 @@ def test_trscohort_run_writes_the_dashboards(sample_warehouse):
     for path in directory.glob("*.html"):
         text = path.read_text()
         assert not [i for i in ids if i in text], path.name
+
+
+def test_no_cyclic_garbage_collection_while_pages_are_written():
+    import gc
+
+    from trscohort.dashboards.common import publishing
+
+    assert gc.isenabled()
+    with publishing():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()  # a caller that had it off gets it back off
+    try:
+        with publishing():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -343,3 +343,22 @@ def test_a_small_system_solved_again_is_answered_for_its_own_entries():
     assert suppression._fixed_in_small(rel, cell, same).tolist() == []  # kept: asked again
     assert suppression._fixed_in_small(rel, cell, opposite).tolist() == [0, 1]
     assert len(suppression._SMALL_SOLVED) == 3
+
+
+def test_published_cells_of_a_solved_table_read_from_its_status_array():
+    """A table `protect` solved keeps its statuses as an array: the embedded values read from
+    it are those cell-by-cell encoding gives, hidden cells left out."""
+    from trscohort.dashboards.client import encode, published_cells
+
+    table = _two_components()
+    table.add(("B", "hidden"), 7, published=False)
+    protected = protect(table, K)
+    assert isinstance(protected.status, suppression._TrackedStatus)  # the array path is taken
+    by_cell = {
+        k: (v, encode(protected, k))
+        for k, v in table.values.items()
+        if protected.status[k] is not Status.HIDDEN
+    }
+    assert published_cells(protected) == by_cell
+    assert by_cell[("B", 0)] == (3, -1) and by_cell[("B", 1)] == (40, -2)
+    assert by_cell[("B", 2)] == (50, 50) and ("B", "hidden") not in by_cell

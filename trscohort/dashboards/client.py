@@ -51,6 +51,7 @@ from trscohort.publication.cores import (
 from trscohort.publication.layouts import (
     HIDDEN_CODE,
     PRIMARY_CODE,
+    SHOWN_CODE,
     CubeCells,
     CubeLayout,
     clear_at_first_round,
@@ -61,6 +62,7 @@ from trscohort.publication.suppression import (
     Hierarchy,
     Protected,
     Status,
+    _TrackedStatus,
     cube,
     cube_counts,
     one_blas_thread,
@@ -310,11 +312,41 @@ def protect_each_on_cores(
 
 def published_cells(protected: Protected) -> dict[tuple, tuple[int, int]]:
     """{key: (count, embedded value)} of every published cell of a protected table."""
+    codes = _status_codes(protected)
+    if codes is not None:  # a table `protect` solved: its statuses are an array already
+        values = list(protected.table.values.values())
+        embedded = np.where(
+            codes == SHOWN_CODE,
+            np.asarray(values, dtype=np.int64),
+            np.where(codes == PRIMARY_CODE, SHOWN_SMALL, SHOWN_WITHHELD),
+        )
+        return {
+            key: (value, code)
+            for key, value, code, hidden in zip(
+                protected.table.values,
+                values,
+                embedded.tolist(),
+                (codes == HIDDEN_CODE).tolist(),
+                strict=True,
+            )
+            if not hidden
+        }
     return {
         key: (value, encode(protected, key))
         for key, value in protected.table.values.items()
         if protected.status[key] is not Status.HIDDEN
     }
+
+
+def _status_codes(protected: Protected) -> np.ndarray | None:
+    """Each cell's status code in the order of the table's values, where `protect` kept them
+    as an array beside the statuses (a table it solved); None otherwise."""
+    status = protected.status
+    if not isinstance(status, _TrackedStatus):
+        return None
+    if status.incidence.keys != list(protected.table.values):
+        return None
+    return status.codes
 
 
 def encode(protected: Protected, key: tuple) -> int:

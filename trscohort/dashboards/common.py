@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import datetime as dt
+import gc
 import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -195,9 +196,26 @@ _WITH_TEMPLATE = contextvars.ContextVar("with_template", default=True)
 
 
 @contextlib.contextmanager
+def _no_cyclic_collection() -> Iterator[None]:
+    """The garbage collector off while pages are written (and in the workers forked meanwhile):
+    the millions of tuples, lists and dicts of a page are freed by their reference counts, and
+    the ~4,600 collections of the dashboards at 1,000,000 patients found nothing to free but
+    took 0.4 s of the parent alone (the peak memory is the same: 1.06 GB either way). The
+    collector is back as it was when the pages are written."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+@contextlib.contextmanager
 def publishing() -> Iterator[None]:
     """While writing pages: no template in each figure, table columns cached (a fixed warehouse),
-    linear algebra on one thread, the objects alive left out of garbage collections."""
+    linear algebra on one thread, the objects alive left out of garbage collections and no
+    cyclic garbage collection at all."""
     from trscohort.publication.cores import frozen_heap
     from trscohort.publication.suppression import one_blas_thread
 
@@ -205,7 +223,7 @@ def publishing() -> Iterator[None]:
     try:
         # thousands of small suppression solves (see one_blas_thread), and a heap of millions
         # of objects that the garbage collector need not walk again and again
-        with one_blas_thread(), frozen_heap():
+        with one_blas_thread(), frozen_heap(), _no_cyclic_collection():
             yield
     finally:
         _WITH_TEMPLATE.reset(tokens[0])

@@ -121,7 +121,7 @@ class CubeCells:
         )
 
 
-PRIMARY_CODE, HIDDEN_CODE = _PRIMARY, _HIDDEN  # a "<11" cell's code, a hidden cell's
+SHOWN_CODE, PRIMARY_CODE, HIDDEN_CODE = _SHOWN, _PRIMARY, _HIDDEN  # shown, "<11", hidden
 
 
 def first_codes(cells: CubeCells, published: Callable[[Key], bool], small_max: int) -> np.ndarray:
