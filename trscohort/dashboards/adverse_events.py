@@ -702,19 +702,23 @@ def _events_and_days(con, config) -> tuple[list[tuple], dict[tuple, int]]:
     found = con.execute(
         f"""
         SELECT grouping(site, start_year) AS margin,
-               CASE WHEN grouping(site) = 1 THEN {sql_text(ALL_SITES)} ELSE site END,
-               CASE WHEN grouping(start_year) = 1 THEN {sql_text(ALL_TIME)} ELSE start_year END,
-               event_id, stratifier, stratum, sum(events),
-               sum(days) FILTER (WHERE start_year IS NOT NULL)
+               CASE WHEN grouping(site) = 1 THEN {sql_text(ALL_SITES)} ELSE site END AS site,
+               CASE WHEN grouping(start_year) = 1 THEN {sql_text(ALL_TIME)} ELSE start_year END
+                   AS year,
+               event_id, stratifier, stratum, CAST(sum(events) AS BIGINT) AS events,
+               CAST(sum(days) FILTER (WHERE start_year IS NOT NULL) AS BIGINT) AS days
         FROM ({_person_time_sql(con, config)})
         GROUP BY GROUPING SETS ((site, start_year, event_id, stratifier, stratum),
                                 (start_year, event_id, stratifier, stratum),
                                 (site, event_id, stratifier, stratum),
                                 (event_id, stratifier, stratum))
         """
-    ).fetchall()
+    ).fetchnumpy()  # as columns: ~80,000 rows as tuples took twice as long at 1M
     rows, days = [], {}
-    for margin, site, year, event, stratifier, stratum, n, d in found:
+    columns = ("margin", "site", "year", "event_id", "stratifier", "stratum", "events", "days")
+    for margin, site, year, event, stratifier, stratum, n, d in zip(
+        *(found[c].tolist() for c in columns), strict=True
+    ):
         if margin == 0:
             rows.append((site, year, event, stratifier, stratum, n))
             if stratifier != OVERALL[0]:

@@ -540,12 +540,15 @@ def client_data(con, config: Mapping[str, Any]) -> dict:
         ANC_RESULTS,
         ("patient_id", "collected_date", "anc_category", "required_action", "treatment_week"),
     )
-    rows = con.execute(
-        "SELECT site, strftime(time, '%Y-%m'), band, coalesce(anc_category, 'indeterminate'), "
-        "coalesce(required_action, ''), n FROM "
+    found = con.execute(
+        "SELECT site, strftime(time, '%Y-%m') AS month, band, "
+        "coalesce(anc_category, 'indeterminate') AS category, "
+        "coalesce(required_action, '') AS action, CAST(n AS BIGINT) AS n FROM "
         f"({_by_band_sql(con, 'month', ['anc_category', 'required_action'], config)})"
-    ).fetchall()
-    leaves = {(s, m, b, c, a): int(n) for s, m, b, c, a, n in rows}
+    ).fetchnumpy()  # as columns: a quarter of a million rows as tuples took twice as long
+    columns = (found[c].tolist() for c in ("site", "month", "band", "category", "action"))
+    cells = zip(*columns, strict=True)
+    leaves = dict(zip(cells, found["n"].tolist(), strict=True))
     site_list = sites(con)
     unavailable = None
     try:
