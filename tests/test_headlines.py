@@ -15,7 +15,7 @@ def _raised(rows: list[list[int]]) -> dict:
 
 
 def test_all_sites_cells_of_every_month_and_flag_are_added_up():
-    # site rows (0, 1) are the all-sites rows again, split: they must not be counted twice
+    # a site's row (site 0) is inside its all-sites row: it must not be counted twice
     (found,) = _flags(_raised([[ALL, 0, 0, 25], [ALL, 1, 0, 40], [ALL, 1, 2, 12], [0, 0, 0, 25]]))
     assert found.value == "77"
     assert "left out" not in found.note

@@ -135,3 +135,77 @@ def test_run_summary_lists_each_indicator_overall(mart):
     assert lines[1 + [d.id for d in qi.definitions()].index("QI-POLY")].split() == [
         "QI-POLY", "0", "of", "0", "-"
     ]  # fmt: skip
+
+
+def _mart_of_rows(rows: list[tuple]) -> object:
+    """The mart's table with these (site, month, numerator, denominator, excluded) rows of
+    QI-LAX, stratum all, each a site x month row (no patient behind them)."""
+    con = indicator_mart([("QI-LAX", "all", "north", JAN, 1, 2)])  # the mart's own columns
+    con.execute("DELETE FROM marts.qi_indicators")
+    con.executemany(
+        "INSERT INTO marts.qi_indicators (indicator_id, stratum, site, all_sites, month, "
+        "all_months, numerator, denominator, excluded, n_values) "
+        "VALUES ('QI-LAX', 'all', ?, FALSE, ?, FALSE, ?, ?, ?, 0)",
+        rows,
+    )
+    return con
+
+
+def test_parts_with_nothing_small_are_the_rows_protect_would_give():
+    """January: nothing small (shown as it is, straight to rows); February: a numerator of 3
+    (its counts protected, its exclusions all 0 as they are); March: 2 excluded (the other way
+    round); April: both small. A patient without a site (NULL) counts in all sites only."""
+    from trscohort.dashboards.client import protect_in_parts
+    from trscohort.dashboards.common import ALL_SITES, NO_SITE
+    from trscohort.publication.suppression import Hierarchy
+
+    rows = [
+        ("north", JAN, 40, 100, 0), ("south", JAN, 50, 120, 20), (None, JAN, 30, 60, 0),
+        ("north", FEB, 3, 50, 0), ("south", FEB, 45, 90, 0),
+        ("north", MAR, 40, 100, 2), ("south", MAR, 50, 120, 0),
+        ("north", APR, 5, 5, 1), ("south", APR, 30, 40, 0),
+    ]  # fmt: skip
+    con = _mart_of_rows(rows)
+    data = qi_page.client_data(con, load_config())
+    found = data["counts"]["rows"]
+    lax = [i["id"] for i in data["indicators"]].index("QI-LAX")
+    assert [-1, 0, lax, 0, 120, 280, 20] in found  # January, all sites: NULL site's 30 of 60 in
+    assert [0, 0, lax, 0, 40, 100, 0] in found and [1, 0, lax, 0, 50, 120, 20] in found
+    assert [r for r in found if r[1] == 1 and r[0] == 0][0][4] == -1  # February's 3: "<11"
+    # every part through protect_in_parts, as the page did before parts were told apart
+    leaves = {}
+    for site, month, numerator, denominator, excluded in rows:
+        cell = (site or NO_SITE, month.isoformat()[:7], "QI-LAX", "all")
+        leaves[(*cell, qi_page.NUMERATOR)] = numerator
+        leaves[(*cell, qi_page.NOT_NUMERATOR)] = denominator - numerator
+        leaves[(*cell, qi_page.EXCLUDED)] = excluded
+    indicators = [i["id"] for i in data["indicators"]]
+    cells = protect_in_parts(
+        "reference",
+        leaves,
+        [
+            Hierarchy.flat([*data["sites"], NO_SITE], ALL_SITES),
+            Hierarchy.roots(data["months"]),
+            Hierarchy.roots(indicators),
+            Hierarchy.roots(data["strata"]),
+            Hierarchy(
+                {
+                    qi_page.NUMERATOR: qi_page.DENOMINATOR,
+                    qi_page.NOT_NUMERATOR: qi_page.DENOMINATOR,
+                    qi_page.DENOMINATOR: None,
+                    qi_page.EXCLUDED: None,
+                }
+            ),
+        ],
+        part_of=lambda key: (*key[1:4], key[4] == qi_page.EXCLUDED),
+        small_max=10,
+        published=lambda key: key[0] != NO_SITE and key[4] != qi_page.NOT_NUMERATOR,
+    )
+    expected = qi_page._count_rows(
+        cells,
+        {ALL_SITES: -1, **{s: i for i, s in enumerate(data["sites"])}},
+        {m: i for i, m in enumerate(data["months"])},
+        {x: i for i, x in enumerate(indicators)},
+        {x: i for i, x in enumerate(data["strata"])},
+    )
+    assert found == expected

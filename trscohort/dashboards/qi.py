@@ -378,7 +378,8 @@ _MART_ROWS = (
 
 def _client_leaves(con, small_max: int) -> tuple[dict[tuple, int], dict[str, np.ndarray]]:
     """({(site, month, indicator, stratum, measure): units} of the parts with something to
-    protect, the rows of the others), from the mart's site x month rows (one query).
+    protect, every row of the mart as columns with its parts' `count_small` and
+    `excluded_small`), from the mart's site x month rows (one query).
 
     A part is a month, indicator and stratum: its counts (numerator and `not` = denominator -
     numerator, a hidden cell) or its exclusions. A part where no count lies in 1..k is shown
