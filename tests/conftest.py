@@ -143,7 +143,7 @@ def repository_before_session() -> dict:
 
 
 # Files whose setup takes minutes (a Spark build, a site published at 30 sites) go first, so
-# that neither xdist worker starts one while the other runs out of files; the others follow by
+# that no xdist worker starts one while the others run out of files; the other files follow by
 # number of tests, as xdist's own reorder would (addopts turns that off to keep this order).
 FIRST_FILES = (
     "test_spark_parity.py",
