@@ -377,42 +377,39 @@ _MART_ROWS = (
 
 
 def _client_leaves(con, small_max: int) -> tuple[dict[tuple, int], dict[str, np.ndarray]]:
-    """({(site, month, indicator, stratum, measure): units} of the parts with something to
-    protect, every row of the mart as columns with its parts' `count_small` and
-    `excluded_small`), from the mart's site x month rows (one query).
+    """({(site, month, indicator, stratum, measure): units} to protect, every row of the mart
+    as columns with `has_small`), from the mart's site x month rows (one query).
 
-    A part is a month, indicator and stratum: its counts (numerator and `not` = denominator -
-    numerator, a hidden cell) or its exclusions. A part where no count lies in 1..k is shown
-    as it is (`client.protect_in_parts` would not solve it either): on a big warehouse that is
-    most of them, and their rows are kept as columns, not as a cell each."""
+    A month, indicator and stratum has two parts: its counts (numerator and `not` =
+    denominator - numerator, a hidden cell) and its exclusions. Where no count of either lies
+    in 1..k, both are shown as they are (`client.protect_in_parts` would not solve them
+    either): on a big warehouse that is most of them, and their rows are kept as columns, not
+    as a cell each. The others' cells go to `protect_in_parts`."""
     small = f"BETWEEN 1 AND {int(small_max)}" if small_max > 0 else "< 0"
     rows = con.execute(
         f"""
         WITH leaf AS ({_MART_ROWS})
         SELECT *,
-            bool_or(numerator < 0 OR denominator - numerator < 0 OR numerator {small}
-                    OR denominator - numerator {small}) OVER part AS count_small,
-            bool_or(excluded < 0 OR excluded {small}) OVER part AS excluded_small
+            bool_or(numerator < 0 OR denominator - numerator < 0 OR excluded < 0
+                    OR numerator {small} OR denominator - numerator {small} OR excluded {small})
+                OVER (PARTITION BY month, indicator_id, stratum) AS has_small
         FROM leaf
-        WINDOW part AS (PARTITION BY month, indicator_id, stratum)
         """,
         [NO_SITE],
     ).fetchnumpy()
     leaves: dict[tuple, int] = {}
     cells = zip(rows["site"], rows["month"], rows["indicator_id"], rows["stratum"], strict=True)
-    for cell, numerator, denominator, excluded, count_small, excluded_small in zip(
+    for cell, numerator, denominator, excluded, has_small in zip(
         cells,
         rows["numerator"].tolist(),
         rows["denominator"].tolist(),
         rows["excluded"].tolist(),
-        rows["count_small"].tolist(),
-        rows["excluded_small"].tolist(),
+        rows["has_small"].tolist(),
         strict=True,
     ):
-        if count_small:
+        if has_small:
             leaves[(*cell, NUMERATOR)] = numerator
             leaves[(*cell, NOT_NUMERATOR)] = denominator - numerator
-        if excluded_small:
             leaves[(*cell, EXCLUDED)] = excluded
     return leaves, rows
 
@@ -486,41 +483,9 @@ def _count_rows(
     return rows
 
 
-def _shown_halves(mart: Mapping[str, np.ndarray], groups: np.ndarray) -> dict[tuple, tuple]:
-    """{key: (count, count)} of the half shown as it is (counts, or exclusions) of the parts
-    whose other half is protected, as `protect_in_parts` gives a part with nothing small: each
-    site's cells (not the patients without one) and all sites added up."""
-    cells: dict[tuple, tuple[int, int]] = {}
-    totals: dict[tuple, list[int]] = {}
-    columns = ("site", "month", "indicator_id", "stratum", "numerator", "denominator", "excluded")
-    picked = [mart[c][groups].tolist() for c in columns]
-    flags = (~mart["count_small"][groups]).tolist(), (~mart["excluded_small"][groups]).tolist()
-    for site, month, indicator, stratum, num, den, excl, counts, excluded in zip(
-        *picked, *flags, strict=True
-    ):
-        total = totals.setdefault((month, indicator, stratum), [0, 0, 0, counts, excluded])
-        total[0] += num
-        total[1] += den
-        total[2] += excl
-        if site == NO_SITE:
-            continue
-        if counts:
-            cells[(site, month, indicator, stratum, NUMERATOR)] = (num, num)
-            cells[(site, month, indicator, stratum, DENOMINATOR)] = (den, den)
-        if excluded:
-            cells[(site, month, indicator, stratum, EXCLUDED)] = (excl, excl)
-    for (month, indicator, stratum), (num, den, excl, counts, excluded) in totals.items():
-        if counts:
-            cells[(ALL_SITES, month, indicator, stratum, NUMERATOR)] = (num, num)
-            cells[(ALL_SITES, month, indicator, stratum, DENOMINATOR)] = (den, den)
-        if excluded:
-            cells[(ALL_SITES, month, indicator, stratum, EXCLUDED)] = (excl, excl)
-    return cells
-
-
 def _rows_as_they_are(mart: Mapping[str, np.ndarray], shown: np.ndarray, index: dict) -> np.ndarray:
-    """The count rows (`_count_rows`' columns) of the parts where nothing is small, neither
-    counts nor exclusions: each site's row as the mart has it (every row has a denominator or
+    """The count rows (`_count_rows`' columns) of the months, indicators and strata where
+    nothing is small, neither counts nor exclusions: each site's row as the mart has it (every row has a denominator or
     exclusions) and all sites added up, as whole-number columns."""
     positions = [
         np.fromiter(map(index[c].get, mart[c][shown].tolist()), np.int64, int(shown.sum()))
@@ -575,9 +540,7 @@ def client_data(con, config: Mapping[str, Any]) -> dict:
         small_max=small_max,
         published=lambda key: key[0] != NO_SITE and key[4] != NOT_NUMERATOR,
     )
-    # a part with nothing small is shown as it is: where both halves are, straight to rows
-    as_they_are = ~(mart["count_small"] | mart["excluded_small"])
-    cells.update(_shown_halves(mart, np.flatnonzero(~as_they_are)))
+    as_they_are = ~mart["has_small"]  # nothing to protect: straight to rows
     site_index = {ALL_SITES: -1, **{s: i for i, s in enumerate(site_list)}}
     month_index = {m: i for i, m in enumerate(months)}
     indicator_index = {x: i for i, x in enumerate(indicators)}
