@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 import pytest
 
 from trscohort.config import Config, load_config
-from trscohort.dashboards import PAGES, Unavailable
+from trscohort.dashboards import PAGES, Unavailable, publish
 from trscohort.dashboards.adverse_events import fig_ae_cumulative_incidence, fig_ae_rates
 from trscohort.dashboards.common import period_bounds, periods, sites
 from trscohort.dashboards.funnel import fig_cohort_funnel, funnel_steps
@@ -23,6 +23,8 @@ from trscohort.dashboards.monitoring import (
     fig_anc_adherence_by_phase,
 )
 from trscohort.dashboards.publish import PLOTLY_JS
+from trscohort.publication import cores
+from trscohort.publication.suppression import record_exposed
 
 try:  # `tests` is importable as a package only when the repository root is on sys.path
     from tests.dashboard_cases import BARE_DROP, published_site
@@ -135,6 +137,31 @@ def test_missing_marts_become_panels(tmp_path_factory):
     assert '<div class="plot" id="chart-ae_attrition">' in text
     assert "Not available in this warehouse yet" in (directory / "safety_quality.html").read_text()
     assert 'id="chart-safety_flags"' in (directory / "safety_quality.html").read_text()
+
+
+def test_pages_built_side_by_side_are_those_built_one_after_another(
+    site, con, tmp_path, monkeypatch
+):
+    """Forked children reading through the parent (two workers) write the same bytes, index
+    headlines included, and report the same exposed tables, in page order, as one process."""
+    render = publish.render_page
+
+    def exposing(page_con, page, **kwargs):
+        record_exposed(f"{page.slug} table", len(page.slug))  # as protect would report it
+        return render(page_con, page, **kwargs)
+
+    monkeypatch.setattr(publish, "render_page", exposing)
+    built = {}
+    for workers in ("1", "2"):
+        monkeypatch.setenv(cores.WORKERS_ENV, workers)
+        built[workers] = publish.write_dashboards(con, tmp_path / workers)
+    one, two = built["1"], built["2"]
+    assert sorted(p.name for p in two.files) == sorted(p.name for p in one.files)
+    for path in one.files:
+        assert (two.directory / path.name).read_bytes() == path.read_bytes(), path.name
+    assert two.exposed == one.exposed == [(f"{p.slug} table", len(p.slug)) for p in PAGES]
+    assert (two.charts, two.unavailable) == (one.charts, one.unavailable)
+    assert "Safety flags raised" in (two.directory / "index.html").read_text()
 
 
 # --------------------------------------------------------------------------- figure functions

@@ -17,6 +17,7 @@ from trscohort.dashboards.common import ALL_SITES, Unavailable, has_table
 from trscohort.dashboards.monitoring import EXPECTED, OBSERVED
 
 SUPPRESSED = "suppressed"
+PAGES_READ = ("monitoring", "safety_quality")  # the pages whose tables `headlines` reads
 TRS_STEP, TRS_CLOZAPINE_STEP = "TRS", "TRS and started clozapine"
 
 

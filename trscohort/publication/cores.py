@@ -36,11 +36,14 @@ MAX_WORKERS = 8
 
 _JOB: tuple[Callable[[Any], Any], Sequence[Any]] | None = None
 _IN_WORKER = False
+_WORKERS: int | None = None  # this process's share of the workers (`set_workers`)
 
 
 def workers() -> int:
     """Worker processes to use: the cores this process may run on (at most MAX_WORKERS), or
-    `TRSCOHORT_WORKERS`."""
+    `TRSCOHORT_WORKERS`, or the share `set_workers` gave this process."""
+    if _WORKERS is not None:
+        return _WORKERS
     wanted = os.environ.get(WORKERS_ENV, "").strip()
     if wanted:
         if not wanted.isdigit() or int(wanted) < 1:
@@ -50,6 +53,18 @@ def workers() -> int:
         return int(wanted)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
     return min(cores, MAX_WORKERS)
+
+
+def set_workers(n: int) -> None:
+    """This process may use `n` workers from now on (a forked process given a share of the
+    cores: `trscohort.publication.relay`)."""
+    global _WORKERS
+    _WORKERS = n
+
+
+def in_worker() -> bool:
+    """True in a worker of `map_on_cores`, which forks no workers of its own."""
+    return _IN_WORKER
 
 
 def map_on_cores(

@@ -1,0 +1,135 @@
+"""Issue 16, dashboards at scale: jobs that read the warehouse run side by side in forked
+processes whose queries the parent runs (`trscohort.publication.relay`), and give what running
+them here, one after another, gives."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+
+import duckdb
+import numpy as np
+import pytest
+
+from trscohort.publication import cores
+from trscohort.publication.relay import map_relayed
+
+
+@pytest.fixture
+def workers(monkeypatch):
+    def use(n: int) -> None:
+        monkeypatch.setenv(cores.WORKERS_ENV, str(n))
+
+    return use
+
+
+@pytest.fixture
+def warehouse(tmp_path):
+    """A file opened for writing, as a run's own connection is: no other process may open it."""
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        con.execute("CREATE SCHEMA marts")
+        con.execute("CREATE TABLE marts.t AS SELECT range AS i, range * 10 AS v FROM range(6)")
+        yield con
+
+
+def _reads(con, i: int) -> tuple:
+    """A job using every call a page makes: execute with parameters, then each fetch."""
+    rows = con.execute("SELECT i, v FROM marts.t WHERE i >= ? ORDER BY i", [i]).fetchall()
+    (total,) = con.execute("SELECT sum(v) FROM marts.t WHERE i <= ?", [i]).fetchone()
+    columns = con.execute("SELECT v FROM marts.t WHERE i < $n ORDER BY i", {"n": i}).fetchnumpy()
+    return rows, total, columns["v"].tolist(), os.getpid()
+
+
+def test_each_job_reads_through_the_parent_and_the_results_come_back_in_order(warehouse, workers):
+    workers(2)
+    relayed = map_relayed(warehouse, _reads, 6, order=[5, 4, 3, 2, 1, 0])
+    workers(1)
+    here = map_relayed(warehouse, _reads, 6)
+    assert [r[:3] for r in relayed] == [r[:3] for r in here]
+    assert relayed[2][:3] == ([(2, 20), (3, 30), (4, 40), (5, 50)], 30, [0, 10])
+    assert {r[3] for r in here} == {os.getpid()}  # one worker: here, on the connection
+    assert len({r[3] for r in relayed}) == 2 and os.getpid() not in {r[3] for r in relayed}
+    assert not multiprocessing.active_children()
+
+
+def test_a_view_of_an_in_memory_database_is_read_too(workers):
+    """The Spark run's connection: views over Parquet in an in-memory DuckDB."""
+    workers(2)
+    with duckdb.connect() as con:
+        con.execute("CREATE VIEW v AS SELECT 7 AS seven")
+        assert map_relayed(
+            con, lambda c, i: c.execute("SELECT seven + ? FROM v", [i]).fetchone(), 2
+        ) == [
+            (7,),
+            (8,),
+        ]
+
+
+def test_fetchnumpy_keeps_the_types(warehouse, workers):
+    workers(2)
+    (got, _) = map_relayed(
+        warehouse,
+        lambda c, i: c.execute("SELECT CAST(v AS BIGINT) AS v FROM marts.t").fetchnumpy(),
+        2,
+    )
+    assert got["v"].dtype == np.int64 and got["v"].tolist() == [0, 10, 20, 30, 40, 50]
+
+
+def test_a_query_error_is_raised_in_the_job_which_may_handle_it(warehouse, workers):
+    workers(2)
+
+    def job(con, i):
+        try:
+            con.execute("SELECT * FROM marts.missing").fetchall()
+        except duckdb.CatalogException as error:
+            return f"{i}: {type(error).__name__}"
+        return "read"
+
+    assert map_relayed(warehouse, job, 2) == ["0: CatalogException", "1: CatalogException"]
+
+
+def test_a_failed_job_is_raised_here_with_the_childs_traceback_and_no_child_is_left(
+    warehouse, workers
+):
+    workers(2)
+
+    def job(con, i):
+        if i == 1:
+            raise ValueError("no such page")
+        return i
+
+    with pytest.raises(ValueError, match="no such page") as raised:
+        map_relayed(warehouse, job, 3)
+    assert any("raise ValueError" in note for note in raised.value.__notes__)
+    assert not multiprocessing.active_children()
+
+
+def test_the_job_of_a_child_that_dies_is_run_here(warehouse, workers):
+    workers(2)
+    parent = os.getpid()
+
+    def job(con, i):
+        if i == 0 and os.getpid() != parent:
+            os._exit(3)  # killed, out of memory: the child is gone without a word
+        return con.execute("SELECT v FROM marts.t WHERE i = ?", [i]).fetchone()[0], os.getpid()
+
+    results = map_relayed(warehouse, job, 4)
+    assert [v for v, _ in results] == [0, 10, 20, 30]
+    assert results[0][1] == parent  # run here, on the connection itself
+    assert not multiprocessing.active_children()
+
+
+@pytest.mark.parametrize(("cores_given", "each_child"), [(2, 1), (4, 2), (5, 2)])
+def test_each_child_gets_its_share_of_the_workers(warehouse, workers, cores_given, each_child):
+    """Two children side by side, each with half the workers for its own map_on_cores (one:
+    it protects its tables itself)."""
+    workers(cores_given)
+    assert map_relayed(warehouse, lambda c, i: cores.workers(), 3) == [each_child] * 3
+
+
+def test_a_worker_of_map_on_cores_runs_the_jobs_itself(warehouse, workers, monkeypatch):
+    workers(2)
+    monkeypatch.setattr(cores, "_IN_WORKER", True)
+    assert {pid for _, pid in map_relayed(warehouse, lambda c, i: (i, os.getpid()), 3)} == {
+        os.getpid()
+    }
