@@ -13,12 +13,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from trscohort.dashboards import funnel
-from trscohort.dashboards.common import ALL_SITES, Unavailable, has_table
+from trscohort.dashboards.client import SHOWN_SMALL
+from trscohort.dashboards.common import Unavailable
 from trscohort.dashboards.monitoring import EXPECTED, OBSERVED
+from trscohort.dashboards.privacy import WITHHELD, suppressed_label
 
 SUPPRESSED = "suppressed"
-PAGES_READ = ("monitoring", "safety_quality")  # the pages whose tables `headlines` reads
+PAGES_READ = ("funnel", "monitoring", "safety_quality")  # the pages whose tables `headlines` reads
 TRS_STEP, TRS_CLOZAPINE_STEP = "TRS", "TRS and started clozapine"
+ALL = -1  # the site index of a page table's all-sites rows
 
 
 @dataclass(frozen=True)
@@ -29,26 +32,33 @@ class Headline:
     link: str
 
 
-def _total(cells: list) -> tuple[int | None, str]:
-    """The sum of published cells: suppressed when any of them is."""
-    if any(c.value is None for c in cells):
-        label = cells[0].label if len(cells) == 1 else SUPPRESSED
-        return None, label
-    total = sum(c.value for c in cells)
-    return total, f"{total:,}"
+def _cell_label(code: int, config) -> str:
+    """What the page shows for an embedded cell: its count, "<11" or "withheld"."""
+    if code >= 0:
+        return f"{code:,}"
+    return suppressed_label(config) if code == SHOWN_SMALL else WITHHELD
 
 
-def _clozapine(con, config) -> list[Headline]:
-    if not has_table(con, funnel.TRS_STATUS):
+def _funnel_cells(data: Mapping[str, Any]) -> dict[tuple[str, str], int]:
+    """(kind, name) -> the all-sites cell of the funnel page's table (a count or a code)."""
+    keys = data["keys"]
+    return {tuple(keys[k]): code for site, k, code in data["counts"]["rows"] if site == ALL}
+
+
+def _clozapine(data: Mapping[str, Any] | None, config) -> list[Headline]:
+    """Patients who started clozapine (every status but "not on clozapine") and TRS patients
+    not started on it, from the funnel page's own table."""
+    if not data:
         return []
-    protected = funnel.protected_funnel(con, config)
-    keys = protected.table.values
-    statuses = [
-        k for k in keys if k[0] == "status" and k[2] == ALL_SITES and k[1] != "not_on_clozapine"
-    ]
+    cells = _funnel_cells(data)
+    not_started = funnel.step_label("not_on_clozapine")
+    statuses = [c for (kind, name), c in cells.items() if kind == "status" and name != not_started]
     found = []
     if statuses:
-        _, label = _total([protected.cell(k) for k in statuses])
+        if min(statuses) >= 0:
+            label = f"{sum(statuses):,}"
+        else:  # a sum that takes in a suppressed cell is suppressed
+            label = _cell_label(statuses[0], config) if len(statuses) == 1 else SUPPRESSED
         found.append(
             Headline(
                 "Patients who started clozapine",
@@ -57,17 +67,14 @@ def _clozapine(con, config) -> list[Headline]:
                 "funnel.html",
             )
         )
-    trs, started = ("step", TRS_STEP, ALL_SITES), ("step", TRS_CLOZAPINE_STEP, ALL_SITES)
-    if trs in keys and started in keys:
-        a, b = protected.cell(trs), protected.cell(started)
-        value = (
-            f"{a.value - b.value:,}" if a.value is not None and b.value is not None else SUPPRESSED
-        )
+    trs, started = cells.get(("funnel", TRS_STEP)), cells.get(("funnel", TRS_CLOZAPINE_STEP))
+    if trs is not None and started is not None:
+        value = f"{trs - started:,}" if min(trs, started) >= 0 else SUPPRESSED
         found.append(
             Headline(
                 "TRS patients not started on clozapine",
                 value,
-                f"of {a.label} patients with TRS (the funnel's TRS step less "
+                f"of {_cell_label(trs, config)} patients with TRS (the funnel's TRS step less "
                 "\u201cTRS and started clozapine\u201d)",
                 "funnel.html",
             )
@@ -85,7 +92,7 @@ def _anc_adherence(data: Mapping[str, Any] | None) -> list[Headline]:
         i for i, m in enumerate(months) if last - 11 <= int(m[:4]) * 12 + int(m[5:7]) - 1 <= last
     }
     pooled = data["rules"].index(data["pooled"]) if data["pooled"] in data["rules"] else -1
-    rows = [r for r in data["windows"]["rows"] if r[0] == -1 and r[2] == pooled and r[1] in recent]
+    rows = [r for r in data["windows"]["rows"] if r[0] == ALL and r[2] == pooled and r[1] in recent]
     columns = data["windows"]["columns"]
     observed = [r[columns.index(OBSERVED)] for r in rows]
     expected = [r[columns.index(EXPECTED)] for r in rows]
@@ -113,7 +120,7 @@ def _flags(data: Mapping[str, Any] | None) -> list[Headline]:
     cells, would give the suppressed ones back."""
     if not data:
         return []
-    cells = [row[-1] for row in data["raised"]["rows"] if row[0] == -1]
+    cells = [row[-1] for row in data["raised"]["rows"] if row[0] == ALL]
     shown = sum(c for c in cells if c >= 0)
     suppressed = sum(1 for c in cells if c < 0)
     note = (
@@ -129,12 +136,12 @@ def _flags(data: Mapping[str, Any] | None) -> list[Headline]:
     return [Headline("Safety flags raised", value, note, "safety_quality.html")]
 
 
-def headlines(con, config, built: Mapping[str, Mapping[str, Any]]) -> list[Headline]:
+def headlines(config, built: Mapping[str, Mapping[str, Any]]) -> list[Headline]:
     """The index page's headline figures, from the tables the pages publish (`built`: each
     page's aggregate table by its slug)."""
     found: list[Headline] = []
     for part in (
-        lambda: _clozapine(con, config),
+        lambda: _clozapine(built.get("funnel"), config),
         lambda: _anc_adherence(built.get("monitoring")),
         lambda: _flags(built.get("safety_quality")),
     ):

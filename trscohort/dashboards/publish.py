@@ -532,7 +532,7 @@ def _write_pages(con, directory: Path, config, pages) -> tuple[list[str], list, 
             for name, cells in written.exposed:
                 record_exposed(name, cells)
         tables = {p.slug: w.table for p, w in zip(chosen, done, strict=True) if w.table}
-        found = headlines.headlines(con, config, tables)
+        found = headlines.headlines(config, tables)
     status = [(p, w.drawn, p.chart_count) for p, w in zip(chosen, done, strict=True)]
     (directory / "index.html").write_text(_index_html(prov, status, found), encoding="utf-8")
     unavailable = [message for w in done for message in w.missing]
