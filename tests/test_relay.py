@@ -11,7 +11,7 @@ import duckdb
 import numpy as np
 import pytest
 
-from trscohort.publication import cores
+from trscohort.publication import cores, relay
 from trscohort.publication.relay import map_relayed
 
 
@@ -101,6 +101,18 @@ def test_a_failed_job_is_raised_here_with_the_childs_traceback_and_no_child_is_l
     with pytest.raises(ValueError, match="no such page") as raised:
         map_relayed(warehouse, job, 3)
     assert any("raise ValueError" in note for note in raised.value.__notes__)
+    assert not multiprocessing.active_children()
+
+
+def test_a_result_that_cannot_be_sent_fails_the_run_either_way(warehouse, workers, monkeypatch):
+    """Neither side waits for ever for a message that could not be pickled."""
+    workers(2)
+    with pytest.raises(Exception, match="pickle"):
+        map_relayed(warehouse, lambda con, i: lambda: i, 2)  # the child's result
+    assert not multiprocessing.active_children()
+    monkeypatch.setattr(relay, "_run", lambda cursor, message: ("ok", lambda: None))
+    with pytest.raises(Exception, match="pickle"):  # the parent's answer to a query
+        map_relayed(warehouse, lambda con, i: con.execute("SELECT 1").fetchall(), 2)
     assert not multiprocessing.active_children()
 
 

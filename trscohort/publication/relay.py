@@ -19,9 +19,10 @@ from __future__ import annotations
 import multiprocessing
 import pickle
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Sequence
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import Connection
 from typing import Any, TypeVar
 
 import duckdb
@@ -80,83 +81,94 @@ def map_relayed(
     n = min(cores.workers(), count, SIDE_BY_SIDE)
     if n < 2 or cores.in_worker() or not sys.platform.startswith("linux"):
         return [job(con, i) for i in range(count)]
-    results: dict[int, R] = {}
-    leftover = _Relay(con, job, n, order, results).run()
+    results, leftover = _Relay(con, job, n, order).run()
     for i in leftover:  # the jobs of a child that died
         results[i] = job(con, i)
     return [results[i] for i in range(count)]
 
 
 class _Relay:
-    """The parent's side: children forked, jobs handed out, queries answered."""
+    """The parent's side: one thread per child hands it jobs and answers its queries on a
+    cursor of its own (DuckDB runs a query without holding the GIL: one child's long query
+    does not hold up the other child)."""
 
-    def __init__(self, con, job, n: int, order: list[int], results: dict) -> None:
+    def __init__(self, con, job, n: int, order: list[int]) -> None:
         self.con, self.job, self.n = con, job, n
-        self.todo, self.results = list(order), results
-        self.children: dict[Connection, tuple[Any, Any, int | None]] = {}
+        self.todo = list(order)
+        self.results: dict[int, Any] = {}
+        self.lost: list[int] = []  # jobs of children that died
+        self.failure: BaseException | None = None
+        self.lock = threading.Lock()
+        self.children: list[tuple[Any, Connection, Any]] = []
 
-    def run(self) -> list[int]:
-        """Runs the jobs; returns those left to run here (their child died)."""
+    def run(self) -> tuple[dict[int, Any], list[int]]:
+        """(results by job, jobs left to run here: their child died, or no child was left)."""
         fork = multiprocessing.get_context("fork")
         share = max(1, cores.workers() // self.n)
-        leftover: list[int] = []
         try:
             with cores.frozen_heap():  # see there: the children do not copy the parent's heap
                 for _ in range(self.n):
-                    self._fork(fork, share)
-            while busy := [p for p, (_, _, job) in self.children.items() if job is not None]:
-                for pipe in wait(busy):
-                    lost = self._answer(pipe)
-                    if lost is not None:
-                        leftover.append(lost)
+                    self.children.append(self._fork(fork, share))
+            threads = [threading.Thread(target=self._serve, args=c) for c in self.children]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
         except BaseException:
-            self._stop(abort=True)
+            self._stop_children()
             raise
-        self._stop(abort=False)
-        return leftover + self.todo  # + those no child was left to take
+        finally:
+            for child, pipe, cursor in self.children:
+                child.join()
+                pipe.close()
+                cursor.close()
+        if self.failure is not None:
+            raise self.failure
+        return self.results, self.lost + self.todo
 
-    def _fork(self, fork, share: int) -> None:
+    def _fork(self, fork, share: int) -> tuple[Any, Connection, Any]:
         ours, theirs = fork.Pipe()
         child = fork.Process(target=_child, args=(theirs, self.job, share), daemon=True)
         child.start()
         theirs.close()
-        self.children[ours] = (child, self.con.cursor(), None)
-        self._hand_out(ours)
+        return child, ours, self.con.cursor()
 
-    def _hand_out(self, pipe: Connection) -> None:
-        child, cursor, _ = self.children[pipe]
-        current = self.todo.pop(0) if self.todo else None
-        self.children[pipe] = (child, cursor, current)
-        pipe.send(current)
+    def _next(self) -> int | None:
+        with self.lock:
+            return self.todo.pop(0) if self.todo and self.failure is None else None
 
-    def _answer(self, pipe: Connection) -> int | None:
-        """Answer one message of a child; the job it had, if it died."""
-        child, cursor, current = self.children[pipe]
+    def _serve(self, child, pipe: Connection, cursor) -> None:
+        """Jobs to one child until none is left, answering its calls in between."""
+        current = None
         try:
-            message = pipe.recv()
-        except (EOFError, OSError):
-            self.children[pipe] = (child, cursor, None)
-            return current
-        kind = message[0]
-        if kind == "done":
-            self.results[current] = message[1]
-            self._hand_out(pipe)
-        elif kind == "failed":
-            error, where = message[1], message[2]
-            error.add_note(f"(in the forked process that ran job {current}:)\n{where}")
-            raise error
-        else:
-            pipe.send(_run(cursor, message))
-        return None
+            while (current := self._next()) is not None:
+                pipe.send(current)
+                while (message := pipe.recv())[0] not in ("done", "failed"):
+                    pipe.send(_run(cursor, message))
+                if message[0] == "failed":
+                    error, where = message[1], message[2]
+                    error.add_note(f"(in the forked process that ran job {current}:)\n{where}")
+                    self._fail(error)
+                    return
+                self.results[current] = message[1]
+            pipe.send(None)
+        except (EOFError, OSError):  # the child died (or was stopped after a failure)
+            if current is not None:
+                with self.lock:
+                    self.lost.append(current)
+        except Exception as error:  # here, such as a result that cannot be sent: no child waits
+            self._fail(error)
 
-    def _stop(self, *, abort: bool) -> None:
-        """Each child has been told there is no more (`_hand_out`), or is stopped (`abort`)."""
-        for pipe, (child, cursor, _) in self.children.items():
-            if abort:
+    def _fail(self, error: BaseException) -> None:
+        with self.lock:
+            if self.failure is None:
+                self.failure = error
+        self._stop_children()  # the other child's job is of no use now
+
+    def _stop_children(self) -> None:
+        for child, _, _ in self.children:
+            if child.is_alive():
                 child.terminate()
-            child.join()
-            pipe.close()
-            cursor.close()
 
 
 def _run(cursor: duckdb.DuckDBPyConnection, message: tuple) -> tuple[str, Any]:
@@ -181,7 +193,10 @@ def _child(pipe: Connection, job: Callable[[Any, int], Any], workers: int) -> No
             outcome = ("done", job(con, index))
         except BaseException as error:
             outcome = ("failed", _picklable(error), traceback.format_exc())
-        pipe.send(outcome)
+        try:
+            pipe.send(outcome)
+        except Exception as error:  # a result that cannot be pickled: nothing was sent
+            pipe.send(("failed", _picklable(error), traceback.format_exc()))
 
 
 def _picklable(error: BaseException) -> BaseException:
