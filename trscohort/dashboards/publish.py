@@ -474,10 +474,11 @@ def write_dashboards(
 ) -> Published:
     """Write every page (or those whose slug is in `pages`) into `<out_dir>/dashboards/`.
 
-    The pages are built in a temporary folder beside it, scanned for the warehouse's patient
-    identifiers and birth dates (with `check_privacy`, the default), and only then swapped in
-    whole: a page that fails the scan is never published, and the previous dashboards stay as
-    they were (PrivacyError is raised).
+    The pages are built in a temporary folder beside it (two at a time, in forked processes
+    that read the warehouse through `con`: `trscohort.publication.relay`), scanned for the
+    warehouse's patient identifiers and birth dates (with `check_privacy`, the default), and
+    only then swapped in whole: a page that fails the scan is never published, and the
+    previous dashboards stay as they were (PrivacyError is raised).
     """
     config = resolve_config(con, config)
     directory = Path(out_dir) / DASHBOARD_DIR

@@ -4,14 +4,15 @@ A page is a few DuckDB queries and then seconds of Python (tables protected, row
 one page after another leaves a core idle whenever a page is in its Python. Here each job runs
 in a forked child, and the child reads the warehouse through the parent: a DuckDB connection
 must not be used across a fork, and a second process cannot open a file another one writes
-to, so the child's `con` (`RelayedConnection`) sends each query to the parent, which runs it on
-a cursor of its own connection and sends the rows back. The queries are few and their results
-small next to the work done on them; the Python runs on every core.
+to, so the child's `con` (`RelayedConnection`) sends each query to the parent, where a thread
+per child runs it on a cursor of the parent's connection and sends the rows back. The queries
+are few and their results small next to the work done on them; the Python runs on every core.
 
 The children are forked once and take the next job as they finish one (the costliest first,
 as the caller orders them); the results come back in the order of the jobs. Where forking is
-not possible or would not pay (not Linux, one core), the jobs run here, one after another, on
-the connection itself. A child that dies (killed, out of memory) has its job run here instead.
+not possible or would not pay (not Linux, one core, `TRSCOHORT_WORKERS=1`), the jobs run here,
+one after another, on the connection itself. A child that dies (killed, out of memory) has its
+job run here instead; a job that fails fails the whole map, with the child's traceback.
 """
 
 from __future__ import annotations
