@@ -6,6 +6,11 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -113,6 +118,94 @@ def test_a_result_that_cannot_be_sent_fails_the_run_either_way(warehouse, worker
     monkeypatch.setattr(relay, "_run", lambda cursor, message: ("ok", lambda: None))
     with pytest.raises(Exception, match="pickle"):  # the parent's answer to a query
         map_relayed(warehouse, lambda con, i: con.execute("SELECT 1").fetchall(), 2)
+    assert not multiprocessing.active_children()
+
+
+STOPPED_DESPITE_A_HANDLER = """
+import os, signal, duckdb
+from trscohort.publication import cores, relay
+signal.signal(signal.SIGTERM, lambda *args: None)  # a handler that ignores SIGTERM, forked too
+os.environ[cores.WORKERS_ENV] = "2"
+relay._run = lambda cursor, message: ("ok", lambda: None)  # an answer that cannot be sent
+try:
+    relay.map_relayed(duckdb.connect(), lambda con, i: con.execute("SELECT 1").fetchall(), 2)
+except Exception as error:
+    print("raised", type(error).__name__)
+"""
+
+
+def test_children_are_stopped_even_where_the_parent_ignores_sigterm():
+    """A test worker (or an application) with a SIGTERM handler: its forked children inherit
+    it, so after a failure they are killed, and run with the default handlers besides."""
+    done = subprocess.run(
+        [sys.executable, "-c", STOPPED_DESPITE_A_HANDLER],
+        capture_output=True,
+        text=True,
+        timeout=120,  # a child left waiting would hang the map for ever
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("raised"), done.stdout + done.stderr
+
+
+LEFT_BY_ITS_PARENT = """
+import os, sys, time, duckdb
+from pathlib import Path
+from trscohort.publication import cores, relay
+os.environ[cores.WORKERS_ENV] = "2"
+relay._run = lambda cursor, message: time.sleep(3600)  # the parent never answers
+
+def job(con, i):
+    Path(sys.argv[1], str(os.getpid())).touch()
+    return con.execute("SELECT 1").fetchall()
+
+relay.map_relayed(duckdb.connect(), job, 2)
+"""
+
+
+def test_the_children_end_when_their_parent_is_killed(tmp_path):
+    """Killed (out of memory, SIGKILL) while its children wait for an answer: each child
+    reads the end of its pipe and exits, instead of waiting for ever."""
+    parent = subprocess.Popen([sys.executable, "-c", LEFT_BY_ITS_PARENT, str(tmp_path)])
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(tmp_path.iterdir())) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        children = [int(p.name) for p in tmp_path.iterdir()]
+        assert len(children) == 2, "both children started their job"
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 30
+    while any(_running(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [pid for pid in children if _running(pid)]
+
+
+def _running(pid: int) -> bool:
+    """True while process `pid` exists and is not a zombie (an orphan's is reaped by init)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def test_an_interrupt_stops_the_children_at_once(warehouse, workers, monkeypatch):
+    """Ctrl-C while the children work: they are stopped, not waited for."""
+    workers(2)
+    join, interrupted = threading.Thread.join, []
+
+    def interrupt_once(thread, *args, **kwargs):
+        if not interrupted:
+            interrupted.append(thread)
+            raise KeyboardInterrupt
+        return join(thread, *args, **kwargs)
+
+    monkeypatch.setattr(threading.Thread, "join", interrupt_once)
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        map_relayed(warehouse, lambda con, i: time.sleep(60), 2)
+    assert time.monotonic() - started < 30  # the minute's jobs were not waited for
     assert not multiprocessing.active_children()
 
 

@@ -17,8 +17,10 @@ job run here instead; a job that fails fails the whole map, with the child's tra
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import pickle
+import signal
 import sys
 import threading
 import traceback
@@ -106,6 +108,7 @@ class _Relay:
         """(results by job, jobs left to run here: their child died, or no child was left)."""
         fork = multiprocessing.get_context("fork")
         share = max(1, cores.workers() // self.n)
+        threads: list[threading.Thread] = []
         try:
             with cores.frozen_heap():  # see there: the children do not copy the parent's heap
                 for _ in range(self.n):
@@ -115,10 +118,14 @@ class _Relay:
                 thread.start()
             for thread in threads:
                 thread.join()
-        except BaseException:
+        except BaseException:  # such as Ctrl-C: the children and their queries stopped
             self._stop_children()
+            for _, _, cursor in self.children:
+                cursor.interrupt()
             raise
         finally:
+            for thread in threads:  # each ends once its child is gone
+                thread.join()
             for child, pipe, cursor in self.children:
                 child.join()
                 pipe.close()
@@ -129,7 +136,10 @@ class _Relay:
 
     def _fork(self, fork, share: int) -> tuple[Any, Connection, Any]:
         ours, theirs = fork.Pipe()
-        child = fork.Process(target=_child, args=(theirs, self.job, share), daemon=True)
+        # the child closes the parent's ends (its own, and those of the children before it),
+        # so that it reads the end of its pipe when the parent is gone, however it went
+        parents = [ours, *(pipe for _, pipe, _ in self.children)]
+        child = fork.Process(target=_child, args=(theirs, parents, self.job, share), daemon=True)
         child.start()
         theirs.close()
         return child, ours, self.con.cursor()
@@ -169,7 +179,7 @@ class _Relay:
     def _stop_children(self) -> None:
         for child, _, _ in self.children:
             if child.is_alive():
-                child.terminate()
+                child.kill()  # not SIGTERM: a handler the child inherited could ignore it
 
 
 def _run(cursor: duckdb.DuckDBPyConnection, message: tuple) -> tuple[str, Any]:
@@ -186,18 +196,27 @@ def _run(cursor: duckdb.DuckDBPyConnection, message: tuple) -> tuple[str, Any]:
         return ("error", _picklable(error))
 
 
-def _child(pipe: Connection, job: Callable[[Any, int], Any], workers: int) -> None:
+def _child(
+    pipe: Connection, parents: list[Connection], job: Callable[[Any, int], Any], workers: int
+) -> None:
+    for end in parents:
+        end.close()
+    for signum in (signal.SIGINT, signal.SIGTERM):  # not the parent's handlers: stop at once
+        signal.signal(signum, signal.SIG_DFL)
     cores.set_workers(workers)
     con = RelayedConnection(pipe)
-    while (index := pipe.recv()) is not None:
-        try:
-            outcome = ("done", job(con, index))
-        except BaseException as error:
-            outcome = ("failed", _picklable(error), traceback.format_exc())
-        try:
-            pipe.send(outcome)
-        except Exception as error:  # a result that cannot be pickled: nothing was sent
-            pipe.send(("failed", _picklable(error), traceback.format_exc()))
+    with contextlib.suppress(EOFError, OSError):  # the parent is gone, and with it the work
+        while (index := pipe.recv()) is not None:
+            try:
+                outcome = ("done", job(con, index))
+            except BaseException as error:
+                outcome = ("failed", _picklable(error), traceback.format_exc())
+            try:
+                pipe.send(outcome)
+            except (EOFError, OSError):
+                raise
+            except Exception as error:  # a result that cannot be pickled: nothing was sent
+                pipe.send(("failed", _picklable(error), traceback.format_exc()))
 
 
 def _picklable(error: BaseException) -> BaseException:
