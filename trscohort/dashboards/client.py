@@ -62,7 +62,6 @@ from trscohort.publication.suppression import (
     Hierarchy,
     Protected,
     Status,
-    _TrackedStatus,
     cube,
     cube_counts,
     one_blas_thread,
@@ -312,7 +311,7 @@ def protect_each_on_cores(
 
 def published_cells(protected: Protected) -> dict[tuple, tuple[int, int]]:
     """{key: (count, embedded value)} of every published cell of a protected table."""
-    codes = _status_codes(protected)
+    codes = protected.status_codes()
     if codes is not None:  # a table `protect` solved: its statuses are an array already
         values = list(protected.table.values.values())
         embedded = np.where(
@@ -336,17 +335,6 @@ def published_cells(protected: Protected) -> dict[tuple, tuple[int, int]]:
         for key, value in protected.table.values.items()
         if protected.status[key] is not Status.HIDDEN
     }
-
-
-def _status_codes(protected: Protected) -> np.ndarray | None:
-    """Each cell's status code in the order of the table's values, where `protect` kept them
-    as an array beside the statuses (a table it solved); None otherwise."""
-    status = protected.status
-    if not isinstance(status, _TrackedStatus):
-        return None
-    if status.incidence.keys != list(protected.table.values):
-        return None
-    return status.codes
 
 
 def encode(protected: Protected, key: tuple) -> int:

@@ -634,6 +634,17 @@ class Protected:
     def suppressed_keys(self) -> list[Key]:
         return [k for k, s in self.status.items() if s in (Status.PRIMARY, Status.SECONDARY)]
 
+    def status_codes(self) -> np.ndarray | None:
+        """Each cell's status code (`layouts.SHOWN_CODE`, ...) in the order of the table's
+        values, read-only, where `protect` kept them as an array beside the statuses (a table
+        it solved); None otherwise."""
+        status = self.status
+        if not isinstance(status, _TrackedStatus):
+            return None
+        if status.incidence.keys != list(self.table.values):
+            return None
+        return status.codes_view()
+
 
 def _is_total(table: CountTable) -> set[Key]:
     return {total for total, _ in table.sums}
