@@ -315,7 +315,7 @@ def step_label(name: str) -> str:
 def client_data(con, config: Mapping[str, Any]) -> dict:
     """The page's aggregate table: every published cell of the protected funnel table (steps,
     asides and clozapine statuses by site and for all sites), as a count or a suppression
-    code. The same decisions as the index's headlines (one `protected_funnel`)."""
+    code. The index's clozapine headlines are added up from this table's all-sites cells."""
     config = resolve_config(con, config)
     protected = protected_funnel(con, config)
     site_list = sites(con)

@@ -485,8 +485,8 @@ def _count_rows(
 
 def _rows_as_they_are(mart: Mapping[str, np.ndarray], shown: np.ndarray, index: dict) -> np.ndarray:
     """The count rows (`_count_rows`' columns) of the months, indicators and strata where
-    nothing is small, neither counts nor exclusions: each site's row as the mart has it (every row has a denominator or
-    exclusions) and all sites added up, as whole-number columns."""
+    nothing is small, neither counts nor exclusions: each site's row as the mart has it (every
+    row has a denominator or exclusions) and all sites added up, as whole-number columns."""
     positions = [
         np.fromiter(map(index[c].get, mart[c][shown].tolist()), np.int64, int(shown.sum()))
         for c in ("site", "month", "indicator_id", "stratum")

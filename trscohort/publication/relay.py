@@ -113,7 +113,10 @@ class _Relay:
             with cores.frozen_heap():  # see there: the children do not copy the parent's heap
                 for _ in range(self.n):
                     self.children.append(self._fork(fork, share))
-            threads = [threading.Thread(target=self._serve, args=c) for c in self.children]
+            threads = [
+                threading.Thread(target=self._serve, args=(pipe, cursor))
+                for _, pipe, cursor in self.children
+            ]
             for thread in threads:
                 thread.start()
             for thread in threads:
@@ -148,7 +151,7 @@ class _Relay:
         with self.lock:
             return self.todo.pop(0) if self.todo and self.failure is None else None
 
-    def _serve(self, child, pipe: Connection, cursor) -> None:
+    def _serve(self, pipe: Connection, cursor) -> None:
         """Jobs to one child until none is left, answering its calls in between."""
         current = None
         try:
